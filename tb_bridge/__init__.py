@@ -1,0 +1,1 @@
+"""Atilax ThingsBoard bridge: the imperative shell around the engines."""

@@ -1,0 +1,188 @@
+"""The demo: a small synthetic field through the real service path, on embedded defaults.
+
+synthetic wells -> ThingsBoard stand-in (device telemetry API) -> transport -> router -> buffer ->
+scheduled tiers (simulated clock) -> handlers/engines -> writeback (REST, tb-rest-client) -> stand-in
+store; then the attributes are read back from the stand-in and printed per well.
+No ThingsBoard, Redis or PostgreSQL is needed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from tb_bridge.config import Settings, load_settings
+from tb_bridge.wells.model import DEVICE_PROFILE_BY_LIFT_TYPE
+
+log = logging.getLogger(__name__)
+
+#: Simulated start: a Monday at midnight UTC, on the 5-minute grid, so a 24 h demo runs every tier
+#: but the monthly one (daily at 06:00, weekly on Mondays at 06:30).
+DEMO_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+#: A deliberately misconfigured well (unknown lift type) shows that bad input is isolated.
+MISCONFIGURED_WELL = {"name": "JP-01 (misconfigured)", "profile": "ESP", "attributes": {"lift_type": "jet_pump"}}
+
+SUMMARY_KEYS: tuple[str, ...] = (
+    "opt_status", "opt_monitor_completeness_pct", "opt_nodal_q_bpd", "opt_nodal_pwf_psi",
+    "opt_esp_freq_recommended_hz", "opt_srp_spm_recommended", "opt_pcp_rpm_recommended",
+    "opt_gl_injection_recommended_mscfd", "opt_lift_expected_q_bpd", "opt_dca_model", "opt_dca_eur_p50",
+    "opt_well_health_score", "opt_anomaly_type", "opt_error",
+)
+
+
+@dataclass
+class DemoResult:
+    """What the demo provisioned and what came back from ThingsBoard (the stand-in)."""
+
+    wells: dict[str, str] = field(default_factory=dict)  # name -> device id
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> server attributes
+    telemetry_events: int = 0
+    tier_runs: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    simulated_hours: float = 0.0
+
+
+def run_demo(
+    hours: float = 24.0,
+    wells_per_lift_type: int = 3,
+    seed: int = 7,
+    transport: str = "inprocess",
+    settings: Settings | None = None,
+    progress: bool = True,
+    workdir: Path | None = None,
+) -> DemoResult:
+    """Run the demo for ``hours`` of simulated time and return what was written back."""
+    from engines.fielddata import SyntheticField
+    from tb_bridge.service import Service
+    from tb_bridge.standin import StandIn
+    from tb_bridge.writeback.rest import RestWriteback
+
+    if hours <= 0:
+        raise ValueError("hours must be positive")
+    tmp = tempfile.TemporaryDirectory(prefix="atilax-demo-") if workdir is None else None
+    workdir = Path(tmp.name) if tmp else workdir
+    settings = settings or load_settings(redis_url=None, database_url=f"sqlite:///{workdir / 'history.db'}",
+                                         transport=transport)
+    result = DemoResult(simulated_hours=hours)
+    tb = StandIn()
+    base_url = tb.start_http()
+    writeback = RestWriteback(base_url, settings.tb.username, settings.tb.password.get_secret_value())
+    service = Service(settings, writeback)
+    service.router.own_user_id = tb.tenant_user_id if hasattr(tb, "tenant_user_id") else None
+    try:
+        service.attach(_make_transport(transport, tb, settings))
+        synthetic = SyntheticField(wells_per_lift_type=wells_per_lift_type, seed=seed,
+                                   faults=_demo_faults(wells_per_lift_type),
+                                   start_ms=int(DEMO_START.timestamp() * 1000), step_s=settings.scheduler.fast_interval_s)
+        tokens: dict[str, str] = {}
+        for well in synthetic.wells:
+            device_id, token = tb.create_device(well.name, DEVICE_PROFILE_BY_LIFT_TYPE[well.lift_type])
+            result.wells[well.name] = device_id
+            tokens[well.name] = token
+            tb.save_attributes(device_id, "SERVER_SCOPE", well.attributes)
+        bad_id, _ = tb.create_device(MISCONFIGURED_WELL["name"], MISCONFIGURED_WELL["profile"])
+        result.wells[MISCONFIGURED_WELL["name"]] = bad_id
+        tb.save_attributes(bad_id, "SERVER_SCOPE", MISCONFIGURED_WELL["attributes"])
+        tb.wait_idle()
+
+        step_s = settings.scheduler.fast_interval_s
+        n_steps = int(round(hours * 3600 / step_s))
+        start = DEMO_START
+        by_ts = _group_samples(synthetic.samples(n_steps))
+        bar = _progress_bar(n_steps, enabled=progress)
+
+        def stream(now: datetime) -> None:
+            ts_ms = int(now.timestamp() * 1000)
+            batch = by_ts.pop(ts_ms, None)
+            if batch is None:
+                return
+            for name, values in batch:
+                tb.post_device_telemetry(tokens[name], {"ts": ts_ms, "values": values})
+                result.telemetry_events += 1
+            tb.wait_idle()
+            bar(1)
+
+        ran = service.scheduler.simulate(start, start + timedelta(seconds=n_steps * step_s), before_tick=stream)
+        for _, tier in ran:
+            result.tier_runs[tier] = result.tier_runs.get(tier, 0) + 1
+        bar(0, close=True)
+        writeback.flush()
+        for name, device_id in result.wells.items():
+            result.attributes[name] = tb.get_attributes(device_id, "SERVER_SCOPE")
+        result.dead_letters = len(service.history.dead_letters(limit=10_000))
+    finally:
+        service.close()
+        tb.stop()
+        if tmp:
+            tmp.cleanup()
+    return result
+
+
+def _demo_faults(wells_per_lift_type: int) -> dict[str, str]:
+    """One injected fault per lift type on the last well of each type (the others stay healthy)."""
+    if wells_per_lift_type < 2:
+        return {}
+    last = f"{wells_per_lift_type:02d}"
+    return {f"ESP-{last}": "pump_wear", f"SRP-{last}": "fluid_pound", f"PCP-{last}": "sand_up", f"GL-{last}": "casing_heading"}
+
+
+def _make_transport(name: str, tb: Any, settings: Settings) -> Any:
+    if name == "inprocess":
+        from tb_bridge.transport.inprocess import InProcessTransport
+
+        return InProcessTransport(tb)
+    if name == "grpc":
+        from tb_bridge.transport.demo_edge import edge_transport_for_standin
+
+        return edge_transport_for_standin(tb)
+    raise ValueError(f"the demo supports the transports 'grpc' and 'inprocess', not {name!r}")
+
+
+def _group_samples(samples: Any) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    grouped: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for name, ts_ms, values in samples:
+        grouped.setdefault(int(ts_ms), []).append((name, values))
+    return grouped
+
+
+def _progress_bar(total: int, enabled: bool) -> Callable[..., None]:
+    if not enabled:
+        return lambda n, close=False: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="step", desc="simulated 5-min steps", file=sys.stderr, leave=True)
+
+    def update(n: int, close: bool = False) -> None:
+        if n:
+            bar.update(n)
+        if close:
+            bar.close()
+
+    return update
+
+
+def format_result(result: DemoResult, out: TextIO = sys.stdout) -> None:
+    """A readable table per well of what the service wrote back."""
+    from tb_bridge.cli.io import format_table
+
+    out.write(f"\nSimulated {result.simulated_hours:g} h: {result.telemetry_events} telemetry events, "
+              f"tier runs {json.dumps(result.tier_runs)}, dead-lettered events {result.dead_letters}\n")
+    for name in result.wells:
+        attributes = result.attributes.get(name, {})
+        rows = [(key, _short(attributes[key])) for key in SUMMARY_KEYS if key in attributes and attributes[key] not in ("", None)]
+        opt_count = sum(1 for key in attributes if key.startswith("opt_"))
+        out.write(f"\n{name}  ({opt_count} opt_* attributes written)\n")
+        out.write(format_table(["attribute", "value"], rows) + "\n")
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 90 else text[:87] + "..."

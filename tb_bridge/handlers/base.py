@@ -1,0 +1,83 @@
+"""What a lift-type handler is: which engine steps run at which tier, for one lift type."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+
+from tb_bridge.buffer.base import BufferWindow
+from tb_bridge.wells.model import WellConfig
+
+Tier = Literal["fast", "hourly", "daily", "weekly", "monthly"]
+TIERS: tuple[Tier, ...] = ("fast", "hourly", "daily", "weekly", "monthly")
+
+
+@dataclass(frozen=True)
+class WellContext:
+    """Everything a step may use for one well at one tier run. Steps do no I/O of their own:
+    ``history_source`` (when given) is the shell's accessor for longer history (e.g. 180 days of
+    rates from ThingsBoard for DCA)."""
+
+    config: WellConfig
+    window: BufferWindow
+    now_ms: int
+    tier: Tier
+    interval_s: int = 300
+    window_s: int = 86_400
+    latest_text: Mapping[str, Any] = field(default_factory=dict)
+    history_source: Callable[[str, str, int], tuple[np.ndarray, np.ndarray, str]] | None = None
+
+    def series(self, key: str) -> np.ndarray:
+        """Buffered values of telemetry ``key`` aligned with ``window.ts_ms`` (all NaN when absent)."""
+        array = self.window.values.get(key)
+        return array if array is not None else np.full(self.window.ts_ms.shape, np.nan)
+
+
+@dataclass
+class StepOutput:
+    """Attributes (server scope) and time-series points produced by one or more steps."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    timeseries: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: "StepOutput") -> None:
+        self.attributes.update(other.attributes)
+        self.timeseries.extend(other.timeseries)
+        self.errors.extend(other.errors)
+
+
+Step = Callable[[WellContext], StepOutput]
+
+
+class InsufficientData(Exception):
+    """A step cannot run yet (too few points); not an error of the well."""
+
+
+@dataclass(frozen=True)
+class LiftHandler:
+    """One lift type's handler: its main telemetry keys and the steps each tier runs.
+
+    ``run`` executes the tier's steps in order; a step that raises is reported in
+    ``StepOutput.errors`` (becoming ``opt_error``) and the remaining steps still run."""
+
+    lift_type: str
+    main_keys: tuple[str, ...]
+    steps_by_tier: Mapping[Tier, Sequence[Step]]
+
+    def steps(self, tier: Tier) -> Sequence[Step]:
+        return self.steps_by_tier.get(tier, ())
+
+    def run(self, context: WellContext) -> StepOutput:
+        output = StepOutput()
+        for step in self.steps(context.tier):
+            name = getattr(step, "__name__", str(step))
+            try:
+                output.merge(step(context))
+            except InsufficientData as exc:
+                output.attributes.setdefault("opt_status", "insufficient_data")
+                output.errors.append(f"{name}: insufficient data: {exc}")
+            except Exception as exc:  # one failing engine must not stop the others
+                output.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        return output

@@ -1,0 +1,15 @@
+"""ESP: electrical submersible pump handler: which engine steps run at which tier for `esp` wells."""
+from __future__ import annotations
+
+from tb_bridge.handlers.base import LiftHandler
+from tb_bridge.handlers.monitoring import monitoring_step_for
+
+MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "frequency_hz", "motor_current_a", "motor_temperature_f", "intake_pressure_psi", "discharge_pressure_psi", "vibration_g", "tubing_pressure_psi")
+
+HANDLER = LiftHandler(
+    lift_type="esp",
+    main_keys=MAIN_KEYS,
+    steps_by_tier={
+        "fast": (monitoring_step_for(MAIN_KEYS),),
+    },
+)

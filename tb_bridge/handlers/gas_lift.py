@@ -1,0 +1,15 @@
+"""Gas lift: continuous injection handler: which engine steps run at which tier for `gas_lift` wells."""
+from __future__ import annotations
+
+from tb_bridge.handlers.base import LiftHandler
+from tb_bridge.handlers.monitoring import monitoring_step_for
+
+MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "injection_rate_mscfd", "injection_pressure_psi", "casing_pressure_psi", "separator_level_pct", "tubing_pressure_psi")
+
+HANDLER = LiftHandler(
+    lift_type="gas_lift",
+    main_keys=MAIN_KEYS,
+    steps_by_tier={
+        "fast": (monitoring_step_for(MAIN_KEYS),),
+    },
+)

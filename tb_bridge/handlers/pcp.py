@@ -1,0 +1,15 @@
+"""PCP: progressing-cavity pump handler: which engine steps run at which tier for `pcp` wells."""
+from __future__ import annotations
+
+from tb_bridge.handlers.base import LiftHandler
+from tb_bridge.handlers.monitoring import monitoring_step_for
+
+MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "rpm", "torque_ftlbf", "motor_power_kw", "motor_current_a", "intake_pressure_psi", "tubing_pressure_psi")
+
+HANDLER = LiftHandler(
+    lift_type="pcp",
+    main_keys=MAIN_KEYS,
+    steps_by_tier={
+        "fast": (monitoring_step_for(MAIN_KEYS),),
+    },
+)

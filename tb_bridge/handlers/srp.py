@@ -1,0 +1,15 @@
+"""SRP: sucker-rod (beam) pump handler: which engine steps run at which tier for `srp` wells."""
+from __future__ import annotations
+
+from tb_bridge.handlers.base import LiftHandler
+from tb_bridge.handlers.monitoring import monitoring_step_for
+
+MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "spm", "pump_fillage_pct", "polished_rod_load_max_lbf", "polished_rod_load_min_lbf", "motor_power_kw", "tubing_pressure_psi")
+
+HANDLER = LiftHandler(
+    lift_type="srp",
+    main_keys=MAIN_KEYS,
+    steps_by_tier={
+        "fast": (monitoring_step_for(MAIN_KEYS),),
+    },
+)

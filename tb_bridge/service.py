@@ -1,0 +1,192 @@
+"""The service: wires transport -> router -> buffer/registry/sessions, tiers -> handlers -> writeback.
+
+Everything with I/O is injected (writeback, buffer, history store), so the same object runs in
+production (Redis, PostgreSQL, ThingsBoard over gRPC or MQTT), in the demo (in-process buffer, SQLite,
+the stand-in) and in tests (any mix, simulated clock).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from tb_bridge.buffer import make_buffer
+from tb_bridge.buffer.base import TelemetryBuffer
+from tb_bridge.config import Settings
+from tb_bridge.events import WellEvent
+from tb_bridge.handlers.base import Tier, WellContext
+from tb_bridge.handlers.registry import handler_for
+from tb_bridge.history.store import HistoryStore
+from tb_bridge.router import Router
+from tb_bridge.scheduler import TierScheduler
+from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.transport.base import Transport
+from tb_bridge.wells.model import WellConfig
+from tb_bridge.wells.registry import WellRegistry
+from tb_bridge.writeback.base import Writeback
+from tb_bridge.writeback.keys import check_attributes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TierReport:
+    """What one tier run did."""
+
+    tier: Tier
+    now_ms: int
+    wells_run: int = 0
+    wells_failed: int = 0
+    skipped_overlap: bool = False
+    duration_s: float = 0.0
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Service:
+    """One Atilax service instance."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        writeback: Writeback,
+        buffer: TelemetryBuffer | None = None,
+        history: HistoryStore | None = None,
+        own_user_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.writeback = writeback
+        self.buffer = buffer or make_buffer(
+            settings.redis_url, max_points=settings.limits.buffer_points, window_s=settings.limits.buffer_window_s
+        )
+        self.history = history or HistoryStore(settings.database_url)
+        self.history.migrate()
+        self.registry = WellRegistry()
+        self.sessions = RecordingSimulationSessions(self.registry, self.history, self.write_attributes)
+        self.router = Router(
+            registry=self.registry,
+            buffer=self.buffer,
+            sessions=self.sessions,
+            dead_letters=self.history,
+            report_error=self.report_error,
+            own_user_id=own_user_id or settings.service_user_id,
+        )
+        self.scheduler = TierScheduler(settings.scheduler, self.run_tier)
+        self._tier_locks = {tier: threading.Lock() for tier in ("fast", "hourly", "daily", "weekly", "monthly")}
+        self._transports: list[Transport] = []
+        self.reports: list[TierReport] = []
+
+    # -- inbound --------------------------------------------------------------------------------
+    def handle(self, event: WellEvent) -> None:
+        """Entry point for transports (also usable directly)."""
+        self.router.handle(event)
+
+    def attach(self, transport: Transport) -> None:
+        """Start a transport delivering into the router."""
+        transport.start(self.handle, self.router.handle_raw_dead_letter)
+        self._transports.append(transport)
+
+    # -- outbound -------------------------------------------------------------------------------
+    def write_attributes(self, well_id: str, attributes: Mapping[str, Any]) -> None:
+        """Validate against the key table, then write server attributes."""
+        encoded = check_attributes(attributes, "attribute")
+        if encoded:
+            self.writeback.write_attributes(well_id, encoded, scope="SERVER_SCOPE")
+
+    def write_timeseries(self, well_id: str, points: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        encoded = [(ts, check_attributes(values, "timeseries")) for ts, values in points]
+        encoded = [(ts, values) for ts, values in encoded if values]
+        if encoded:
+            self.writeback.write_timeseries(well_id, encoded)
+
+    def report_error(self, well_id: str, message: str) -> None:
+        """Set ``opt_error`` (and ``opt_status=error``) on one well."""
+        now = int(time.time() * 1000)
+        self.write_attributes(well_id, {"opt_error": message[:1000], "opt_error_ts": now, "opt_status": "error"})
+
+    # -- tiers ----------------------------------------------------------------------------------
+    def run_tier(self, tier: Tier, now_ms: int | None = None) -> TierReport:
+        """Run ``tier``'s handler steps for every valid well; a tier never overlaps itself."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        report = TierReport(tier=tier, now_ms=now_ms)
+        lock = self._tier_locks[tier]
+        if not lock.acquire(blocking=False):
+            report.skipped_overlap = True
+            log.warning("%s tier still running; this run is skipped", tier)
+            self.reports.append(report)
+            return report
+        started = time.perf_counter()
+        try:
+            wells = [w for w in self.registry.valid_wells() if handler_for(w.lift_type).steps(tier)]
+            workers = self.settings.limits.tier_workers
+            if workers > 1 and len(wells) > 1:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"tier-{tier}") as pool:
+                    outcomes = list(pool.map(lambda w: self._run_well(tier, w, now_ms), wells))
+            else:
+                outcomes = [self._run_well(tier, w, now_ms) for w in wells]
+            for well, errors in zip(wells, outcomes):
+                report.wells_run += 1
+                if errors:
+                    report.wells_failed += 1
+                    report.errors[well.entity_id] = errors
+            self.writeback.flush()
+        finally:
+            lock.release()
+            report.duration_s = time.perf_counter() - started
+        self.reports.append(report)
+        return report
+
+    def _run_well(self, tier: Tier, config: WellConfig, now_ms: int) -> list[str]:
+        started_at = datetime.now(timezone.utc)
+        handler = handler_for(config.lift_type)
+        context = WellContext(
+            config=config,
+            window=self.buffer.window(config.entity_id),
+            now_ms=now_ms,
+            tier=tier,
+            interval_s=self.settings.scheduler.fast_interval_s,
+            window_s=self.settings.limits.buffer_window_s,
+            latest_text=self.router.latest_text(config.entity_id),
+        )
+        output = handler.run(context)
+        attributes = dict(output.attributes)
+        attributes["opt_last_run_ts"] = now_ms
+        attributes["opt_last_tier"] = tier
+        if output.errors:
+            attributes.update(opt_status="error", opt_error="; ".join(output.errors)[:1000], opt_error_ts=now_ms)
+        else:
+            attributes.setdefault("opt_status", "ok")
+            attributes["opt_error"] = ""
+        try:
+            self.write_attributes(config.entity_id, attributes)
+            self.write_timeseries(config.entity_id, output.timeseries)
+        except Exception as exc:  # a bad value from one engine must not stop the tier
+            log.exception("writeback failed for %s", config.entity_id)
+            output.errors.append(f"writeback: {type(exc).__name__}: {exc}")
+        try:
+            self.history.record_run(
+                well_id=config.entity_id, lift_type=config.lift_type, tier=tier,
+                engine=",".join(getattr(s, "__name__", "step") for s in handler.steps(tier)),
+                started_at=started_at, finished_at=datetime.now(timezone.utc),
+                status="error" if output.errors else "ok", error="; ".join(output.errors) or None,
+                results=attributes,
+            )
+        except Exception:
+            log.exception("history store failed for %s", config.entity_id)
+        return output.errors
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start_scheduler(self) -> None:
+        self.scheduler.start()
+
+    def close(self) -> None:
+        for transport in self._transports:
+            transport.stop()
+        self._transports.clear()
+        self.scheduler.stop()
+        self.writeback.close()
+        self.buffer.close()
+        self.history.close()

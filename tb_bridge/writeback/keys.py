@@ -1,0 +1,196 @@
+"""Every ThingsBoard key the service writes: the public contract with dashboards and rule chains.
+
+This is the one module that names ``opt_*`` and ``sim_*`` keys. Handlers build results with the
+``*_attributes`` functions below; :func:`check_attributes` rejects a key that is not in the table (a
+renamed key breaks a test instead of silently blanking a dashboard widget). The bundled dashboards and
+rule chains are tested against :data:`KEYS` and :data:`KEY_PREFIXES`.
+
+Each entry: ThingsBoard kind (server attribute, time series, or both), value type, unit, meaning.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal, Mapping
+
+KeyKind = Literal["attribute", "timeseries", "both"]
+ValueType = Literal["number", "string", "boolean", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """One written key: its ThingsBoard kind, value type, unit and meaning."""
+
+    key: str
+    kind: KeyKind
+    value_type: ValueType
+    unit: str | None
+    description: str
+
+
+def _spec(key: str, kind: KeyKind, value_type: ValueType, unit: str | None, description: str) -> KeySpec:
+    return KeySpec(key, kind, value_type, unit, description)
+
+
+_TABLE: tuple[KeySpec, ...] = (
+    # --- service status (every handler) ---
+    _spec("opt_status", "attribute", "string", None, "ok | error | insufficient_data: outcome of the last run"),
+    _spec("opt_error", "attribute", "string", None, "last error for this well (empty when none)"),
+    _spec("opt_error_ts", "attribute", "number", "ms", "when opt_error was set (epoch ms)"),
+    _spec("opt_last_run_ts", "attribute", "number", "ms", "when the service last wrote results (epoch ms)"),
+    _spec("opt_last_tier", "attribute", "string", None, "tier of the last run: fast | hourly | daily | weekly | monthly | event"),
+    # --- monitoring (5-minute tier, every lift type) ---
+    _spec("opt_monitor_last_ts", "attribute", "number", "ms", "timestamp of the newest buffered telemetry point"),
+    _spec("opt_monitor_points", "attribute", "number", None, "points in the buffer window"),
+    _spec("opt_monitor_completeness_pct", "attribute", "number", "%", "received / expected points over the window, main keys"),
+    _spec("opt_monitor_stats", "attribute", "json", None, "{key: {min, mean, max, last, unit}} over the window for the lift type's main keys"),
+    # --- nodal analysis ---
+    _spec("opt_nodal_q_bpd", "both", "number", "bbl/d", "operating-point liquid rate"),
+    _spec("opt_nodal_pwf_psi", "both", "number", "psi", "operating-point flowing bottomhole pressure"),
+    _spec("opt_nodal_aof_bpd", "attribute", "number", "bbl/d", "absolute open flow (rate at Pwf = 0)"),
+    _spec("opt_nodal_pi_stb_d_psi", "attribute", "number", "STB/d/psi", "productivity index"),
+    _spec("opt_nodal_drawdown_psi", "attribute", "number", "psi", "Pr - Pwf at the operating point"),
+    _spec("opt_nodal_flowing", "attribute", "boolean", None, "IPR and VLP intersect (the well can flow at this setpoint)"),
+    _spec("opt_nodal_ipr_curve", "attribute", "json", "[bbl/d, psi]", "IPR curve, 100 points [q, pwf]"),
+    _spec("opt_nodal_vlp_curve", "attribute", "json", "[bbl/d, psi]", "VLP (outflow) curve, 100 points [q, pwf]"),
+    # --- decline-curve analysis ---
+    _spec("opt_dca_model", "attribute", "string", None, "selected Arps model"),
+    _spec("opt_dca_qi_bpd", "attribute", "number", "bbl/d", "initial rate of the fitted model"),
+    _spec("opt_dca_di_pct_month", "attribute", "number", "%/month", "initial nominal decline"),
+    _spec("opt_dca_b_factor", "attribute", "number", None, "Arps b exponent"),
+    _spec("opt_dca_eur_stb", "attribute", "number", "STB", "deterministic EUR of the fitted model"),
+    _spec("opt_dca_eur_p10", "attribute", "number", "STB", "high estimate (exceeded with 10% probability)"),
+    _spec("opt_dca_eur_p50", "attribute", "number", "STB", "median estimate"),
+    _spec("opt_dca_eur_p90", "attribute", "number", "STB", "low estimate (exceeded with 90% probability)"),
+    _spec("opt_dca_forecast", "attribute", "json", "bbl/d", "60 monthly forecast points and 12-month summaries"),
+    _spec("opt_dca_history_source", "attribute", "string", None, "thingsboard | buffer: where the fitted history came from"),
+    _spec("opt_dca_forecast_bpd", "timeseries", "number", "bbl/d", "projected rate (future timestamps)"),
+    _spec("opt_dca_forecast_p10_bpd", "timeseries", "number", "bbl/d", "projected P10 rate"),
+    _spec("opt_dca_forecast_p90_bpd", "timeseries", "number", "bbl/d", "projected P90 rate"),
+    # --- lift optimizers ---
+    _spec("opt_esp_freq_recommended_hz", "both", "number", "Hz", "recommended ESP drive frequency"),
+    _spec("opt_esp_bep_distance_pct", "attribute", "number", "%", "distance of the operating rate from the pump's BEP"),
+    _spec("opt_srp_spm_recommended", "both", "number", "1/min", "recommended strokes per minute"),
+    _spec("opt_srp_fillage_pct", "attribute", "number", "%", "pump fillage from the downhole card"),
+    _spec("opt_srp_card_class", "attribute", "string", None, "downhole card classification"),
+    _spec("opt_srp_downhole_card", "attribute", "json", "[in, lbf]", "computed downhole card"),
+    _spec("opt_pcp_rpm_recommended", "both", "number", "rpm", "recommended PCP rotor speed"),
+    _spec("opt_pcp_elastomer_life_days", "attribute", "number", "d", "remaining elastomer life"),
+    _spec("opt_gl_injection_recommended_mscfd", "both", "number", "Mscf/d", "recommended gas-lift injection rate"),
+    _spec("opt_lift_expected_q_bpd", "attribute", "number", "bbl/d", "expected liquid rate at the recommended setpoint"),
+    _spec("opt_lift_delta_q_bpd", "attribute", "number", "bbl/d", "expected rate change vs the current setpoint"),
+    _spec("opt_lift_efficiency_pct", "attribute", "number", "%", "lift system efficiency at the recommendation"),
+    _spec("opt_lift_kwh_per_bbl", "attribute", "number", "kWh/bbl", "specific energy at the recommendation"),
+    _spec("opt_lift_binding_constraint", "attribute", "string", None, "constraint that limits the recommendation"),
+    _spec("opt_lift_curve", "attribute", "json", "[setpoint, bbl/d]", "production vs setpoint"),
+    # --- diagnostics ---
+    _spec("opt_anomaly_detected", "both", "boolean", None, "an anomaly is active"),
+    _spec("opt_anomaly_score", "both", "number", "0-1", "anomaly score"),
+    _spec("opt_anomaly_type", "attribute", "string", None, "rule or detector that fired"),
+    _spec("opt_anomaly_severity", "attribute", "string", None, "CRITICAL | MAJOR | MINOR | WARNING | NONE"),
+    _spec("opt_anomaly_evidence", "attribute", "json", None, "keys and their distance from baseline"),
+    _spec("opt_well_health_score", "both", "number", "0-100", "well health score"),
+    _spec("opt_health_status", "attribute", "string", None, "Excellent | Good | Fair | Poor"),
+    _spec("opt_health_components", "attribute", "json", "0-100", "component scores"),
+    _spec("opt_health_trend", "attribute", "number", "points/7 d", "7-day health trend"),
+    _spec("opt_spc_t2", "both", "number", None, "Hotelling T^2 of the latest vector"),
+    _spec("opt_spc_spe", "both", "number", None, "squared prediction error (Q)"),
+    _spec("opt_spc_ewma_alarm", "attribute", "boolean", None, "an EWMA chart is out of control"),
+    _spec("opt_alarm_active", "attribute", "json", None, "active ISA-18.2 alarms: [{type, severity, state, since_ts}]"),
+    # --- field development (asset) ---
+    _spec("opt_placement_cells", "attribute", "json", None, "[[row, col], ...] of the best plan's producers"),
+    _spec("opt_placement_npv_musd", "attribute", "number", "M$", "NPV of the best plan"),
+    _spec("opt_placement_well_count", "attribute", "number", None, "producers in the best plan"),
+    _spec("opt_placement_economics", "attribute", "json", "M$", "revenue, royalty, opex, tax, capex, PVI, IRR, utility index"),
+    _spec("opt_placement_convergence", "attribute", "json", "M$", "best NPV per generation"),
+    _spec("opt_placement_status", "attribute", "string", None, "running | done | stopped | error"),
+    _spec("opt_placement_oil_rate_bpd", "timeseries", "number", "bbl/d", "production profile of the best plan"),
+    # --- interactive simulation ---
+    _spec("sim_status", "attribute", "string", None, "idle | running | done | error"),
+    _spec("sim_session_id", "attribute", "string", None, "current simulation session"),
+    _spec("sim_q_bpd", "timeseries", "number", "bbl/d", "projected rate under the modified parameters"),
+    _spec("sim_pwf_psi", "timeseries", "number", "psi", "projected flowing bottomhole pressure"),
+)
+
+KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _TABLE}
+
+#: Key families with a variable suffix (the suffix is a setpoint or parameter name).
+KEY_PREFIXES: dict[str, KeySpec] = {
+    "sim_original_": _spec("sim_original_*", "attribute", "json", None, "parameter value before the simulation"),
+    "sim_compare_": _spec("sim_compare_*", "attribute", "number", None, "modified minus original result"),
+}
+
+#: Keys the service reads but never writes: dashboard sliders write these.
+INPUT_PREFIXES: tuple[str, ...] = ("sim_param_",)
+
+#: Anything we write starts with one of these; used for loop protection.
+OWN_PREFIXES: tuple[str, ...] = ("opt_", "sim_original_", "sim_compare_", "sim_status", "sim_session_id", "sim_q_", "sim_pwf_")
+
+
+class UnknownKeyError(KeyError):
+    """A handler tried to write a key that is not in the table."""
+
+
+def spec_for(key: str) -> KeySpec | None:
+    """The spec of ``key`` (exact or by prefix family), or ``None``."""
+    if key in KEYS:
+        return KEYS[key]
+    for prefix, spec in KEY_PREFIXES.items():
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return spec
+    return None
+
+
+def is_own_key(key: str) -> bool:
+    """True for keys the service itself writes (events about them must not trigger work)."""
+    return key.startswith(OWN_PREFIXES) and not key.startswith(INPUT_PREFIXES)
+
+
+def _encode(key: str, spec: KeySpec, value: Any) -> Any:
+    if value is None:
+        return None
+    if spec.value_type == "number":
+        if isinstance(value, bool):
+            raise TypeError(f"{key}: expected a number, got a boolean")
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if spec.value_type == "boolean":
+        return bool(value)
+    if spec.value_type == "string":
+        return str(value)
+    # json: ThingsBoard stores JSON attributes as JSON values; keep plain structures.
+    return json.loads(json.dumps(value, default=_json_default, allow_nan=False))
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def check_attributes(values: Mapping[str, Any], kind: Literal["attribute", "timeseries"] = "attribute") -> dict[str, Any]:
+    """Validate keys against the table and encode values for ThingsBoard.
+
+    Non-finite numbers become ``None`` and are dropped (ThingsBoard cannot store NaN). Raises
+    :class:`UnknownKeyError` for a key not in the table or written as the wrong kind."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        spec = spec_for(key)
+        if spec is None:
+            raise UnknownKeyError(f"{key} is not in the writeback key table (tb_bridge/writeback/keys.py)")
+        if spec.kind != "both" and spec.kind != kind:
+            raise UnknownKeyError(f"{key} is a {spec.kind} key, not a {kind}")
+        encoded = _encode(key, spec, value)
+        if encoded is not None:
+            out[key] = encoded
+    return out
+
+
+def all_written_keys() -> Iterable[str]:
+    """Every exact key name in the table (prefix families excluded)."""
+    return KEYS.keys()

@@ -1,0 +1,122 @@
+"""Router: dispatch by event kind, loop protection, and bad input -> dead letter + opt_error."""
+from __future__ import annotations
+
+import pytest
+
+from tb_bridge.buffer.memory import MemoryBuffer
+from tb_bridge.events import EventKind, WellEvent
+from tb_bridge.history.store import HistoryStore
+from tb_bridge.router import Router, validate_telemetry
+from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.wells.registry import WellRegistry
+
+CONFIG = {"lift_type": "esp", "reservoir_pressure_psi": 3000, "bubble_point_psi": 2000,
+          "productivity_index_bpd_psi": 1.0, "perforation_depth_ft": 8000, "pump_depth_ft": 7500}
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def rig(tmp_path):
+    store = HistoryStore(f"sqlite:///{tmp_path}/h.db")
+    store.migrate()
+    registry = WellRegistry()
+    buffer = MemoryBuffer()
+    written: list[tuple[str, dict]] = []
+    errors: list[tuple[str, str]] = []
+    sessions = RecordingSimulationSessions(registry, store, lambda well, attrs: written.append((well, dict(attrs))))
+    router = Router(registry, buffer, sessions, store, report_error=lambda w, m: errors.append((w, m)),
+                    own_user_id="service-user")
+    yield router, registry, buffer, store, written, errors
+    store.close()
+
+
+def telemetry(well: str, ts: int, **values) -> WellEvent:
+    return WellEvent(EventKind.TELEMETRY, well, ts, values, source="test")
+
+
+def attributes(well: str, values: dict, **kw) -> WellEvent:
+    return WellEvent(EventKind.ATTRIBUTES_UPDATED, well, T0, values, source="test", **kw)
+
+
+def test_telemetry_goes_to_the_buffer_and_text_to_latest_values(rig):
+    router, _, buffer, *_ = rig
+    router.handle(telemetry("w1", T0, flow_rate_bpd=500.0, frequency_hz=55, surface_card='{"x": 1}'))
+    router.handle(telemetry("w1", T0 + 300_000, flow_rate_bpd=505.0))
+    window = buffer.window("w1")
+    assert window.ts_ms.tolist() == [T0, T0 + 300_000]
+    assert window.values["flow_rate_bpd"].tolist() == [500.0, 505.0]
+    assert router.latest_text("w1") == {"surface_card": '{"x": 1}'}
+    assert router.stats.telemetry == 2
+
+
+def test_config_attributes_feed_the_registry_and_merge(rig):
+    router, registry, *_ = rig
+    router.handle(attributes("w1", {k: v for k, v in CONFIG.items() if k != "pump_depth_ft"}, well_name="ESP-01"))
+    assert registry.config("w1") is None and "pump_depth_ft" in str(registry.get("w1").error)
+    router.handle(attributes("w1", {"pump_depth_ft": 7500}))
+    config = registry.config("w1")
+    assert config is not None and config.name == "ESP-01" and config.pump_depth_ft == 7500
+
+
+def test_sim_params_go_to_sessions_with_originals(rig):
+    router, registry, _, store, written, _ = rig
+    router.handle(attributes("w1", CONFIG, well_name="ESP-01"))
+    router.handle(attributes("w1", {"sim_param_wellhead_pressure_psi": 250}))
+    router.handle(attributes("w1", {"sim_param_water_cut_frac": 0.5}))
+    assert router.stats.simulation_updates == 2
+    well, last = written[-1]
+    assert well == "w1" and last["sim_status"] == "received"
+    assert last["sim_original_wellhead_pressure_psi"] == 150.0  # the model's default, as configured
+    assert last["sim_original_water_cut_frac"] == 0.3
+    assert written[0][1]["sim_session_id"] == last["sim_session_id"]  # one session, two moves
+    assert registry.config("w1").wellhead_pressure_psi == 150.0  # simulation never changes the real config
+    (session,) = store.sessions(well_id="w1")
+    assert session.id == last["sim_session_id"] and session.status == "received"
+    assert session.modified_params == {"wellhead_pressure_psi": 250, "water_cut_frac": 0.5}
+    assert session.original_params["reservoir_pressure_psi"] == 3000.0
+
+
+def test_loop_protection_drops_own_writes(rig):
+    router, registry, *_ = rig
+    router.handle(attributes("w1", CONFIG))
+    router.handle(attributes("w1", {"opt_nodal_q_bpd": 1.0, "opt_status": "ok"}))  # our keys
+    router.handle(attributes("w1", {"reservoir_pressure_psi": 1.0}, metadata={"userId": "service-user"}))  # our user
+    assert router.stats.own_writes_dropped == 2
+    assert registry.config("w1").reservoir_pressure_psi == 3000
+
+
+@pytest.mark.parametrize("values, reason", [
+    ({"flow_rate_bpd": float("nan")}, "not a finite number"),
+    ({"flow_rate_bpd": -5.0}, "outside its physical range"),
+    ({"water_cut_frac": 1.4}, "outside its physical range"),
+    ({}, "no values"),
+])
+def test_bad_telemetry_is_dead_lettered_with_opt_error(rig, values, reason):
+    router, _, buffer, store, _, errors = rig
+    router.handle(telemetry("w1", T0, **values))
+    router.handle(telemetry("w2", T0, flow_rate_bpd=10.0))  # another well proceeds
+    assert "w1" not in buffer.wells() and "w2" in buffer.wells()
+    (letter,) = store.dead_letters(limit=10)
+    assert reason in letter.error and letter.well_id == "w1"
+    assert '"well_id": "w1"' in letter.payload.replace("'", '"')  # the whole event is kept
+    assert errors and errors[0][0] == "w1" and reason in errors[0][1]
+
+
+def test_unknown_lift_type_is_dead_lettered(rig):
+    router, registry, _, store, _, errors = rig
+    router.handle(attributes("w9", {**CONFIG, "lift_type": "plunger"}))
+    assert registry.config("w9") is None
+    assert "unknown lift type 'plunger'" in store.dead_letters(limit=5)[0].error
+    assert errors[0][0] == "w9"
+
+
+def test_raw_payloads_from_transports_are_kept(rig):
+    router, _, _, store, _, _ = rig
+    router.handle_raw_dead_letter("mqtt", b"\xff{not json", "malformed JSON")
+    (letter,) = store.dead_letters(limit=5)
+    assert letter.source == "mqtt" and letter.well_id is None and "not json" in letter.payload
+
+
+def test_validate_telemetry_keeps_strings_apart():
+    numbers, others = validate_telemetry({"spm": 8, "surface_card": "{}", "running": True})
+    assert numbers == {"spm": 8.0} and others == {"surface_card": "{}", "running": True}
