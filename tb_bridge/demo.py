@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 #: but the monthly one (daily at 06:00, weekly on Mondays at 06:30).
 DEMO_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
+#: Days of daily production history each demo well has in ThingsBoard before the demo starts.
+HISTORY_DAYS = 180
+DAY_MS = 86_400_000
+#: Telemetry streamed before the scheduled period (one buffer window), so the baselines are ready.
+WARMUP_S = 86_400
+#: Injected faults begin this long before the end of the demo.
+FAULT_LEAD_S = 10 * 3600
+
 #: A deliberately misconfigured well (unknown lift type) shows that bad input is isolated.
 MISCONFIGURED_WELL = {"name": "JP-01 (misconfigured)", "profile": "ESP", "attributes": {"lift_type": "jet_pump"}}
 
@@ -52,7 +60,7 @@ def run_demo(
     hours: float = 24.0,
     wells_per_lift_type: int = 3,
     seed: int = 7,
-    transport: str = "inprocess",
+    transport: str = "grpc",
     settings: Settings | None = None,
     progress: bool = True,
     workdir: Path | None = None,
@@ -61,6 +69,7 @@ def run_demo(
     from engines.fielddata import SyntheticField
     from tb_bridge.service import Service
     from tb_bridge.standin import StandIn
+    from tb_bridge.tb_history import ThingsBoardHistory
     from tb_bridge.writeback.rest import RestWriteback
 
     if hours <= 0:
@@ -72,33 +81,37 @@ def run_demo(
     result = DemoResult(simulated_hours=hours)
     tb = StandIn()
     base_url = tb.start_http()
-    writeback = RestWriteback(base_url, settings.tb.username, settings.tb.password.get_secret_value())
-    service = Service(settings, writeback)
-    service.router.own_user_id = tb.tenant_user_id if hasattr(tb, "tenant_user_id") else None
+    password = settings.tb.password.get_secret_value()
+    writeback = RestWriteback(base_url, settings.tb.username, password)
+    service = Service(settings, writeback, history_reader=ThingsBoardHistory(base_url, settings.tb.username, password))
     try:
         service.attach(_make_transport(transport, tb, settings))
+        step_s = settings.scheduler.fast_interval_s
+        warmup_steps = WARMUP_S // step_s
+        n_steps = int(round(hours * 3600 / step_s))
+        # Faults start FAULT_LEAD_S before the end (never inside the warm-up day the baselines learn),
+        # so they are fully developed across the detector's 6-hour window when the demo ends.
+        onset = warmup_steps + max(0, n_steps - FAULT_LEAD_S // step_s)
         synthetic = SyntheticField(wells_per_lift_type=wells_per_lift_type, seed=seed,
-                                   faults=_demo_faults(wells_per_lift_type),
-                                   start_ms=int(DEMO_START.timestamp() * 1000), step_s=settings.scheduler.fast_interval_s)
+                                   faults=_demo_faults(wells_per_lift_type), fault_onset_step=onset,
+                                   start_ms=int(DEMO_START.timestamp() * 1000) - WARMUP_S * 1000, step_s=step_s)
         tokens: dict[str, str] = {}
         for well in synthetic.wells:
             device_id, token = tb.create_device(well.name, DEVICE_PROFILE_BY_LIFT_TYPE[well.lift_type])
             result.wells[well.name] = device_id
             tokens[well.name] = token
             tb.save_attributes(device_id, "SERVER_SCOPE", well.attributes)
+            _backfill_production_history(tb, device_id, synthetic, well)
         bad_id, _ = tb.create_device(MISCONFIGURED_WELL["name"], MISCONFIGURED_WELL["profile"])
         result.wells[MISCONFIGURED_WELL["name"]] = bad_id
         tb.save_attributes(bad_id, "SERVER_SCOPE", MISCONFIGURED_WELL["attributes"])
         tb.wait_idle()
 
-        step_s = settings.scheduler.fast_interval_s
-        n_steps = int(round(hours * 3600 / step_s))
         start = DEMO_START
-        by_ts = _group_samples(synthetic.samples(n_steps))
-        bar = _progress_bar(n_steps, enabled=progress)
+        by_ts = _group_samples(synthetic.samples(warmup_steps + n_steps))
+        bar = _progress_bar(warmup_steps + n_steps, enabled=progress)
 
-        def stream(now: datetime) -> None:
-            ts_ms = int(now.timestamp() * 1000)
+        def stream_ts(ts_ms: int) -> None:
             batch = by_ts.pop(ts_ms, None)
             if batch is None:
                 return
@@ -107,6 +120,14 @@ def run_demo(
                 result.telemetry_events += 1
             tb.wait_idle()
             bar(1)
+
+        # Warm-up: the day before the demo arrives through the same path (no tiers run), as if the
+        # service had been running; the baselines of the anomaly detector are learned from it.
+        for ts_ms in sorted(ts for ts in by_ts if ts < int(start.timestamp() * 1000)):
+            stream_ts(ts_ms)
+
+        def stream(now: datetime) -> None:
+            stream_ts(int(now.timestamp() * 1000))
 
         ran = service.scheduler.simulate(start, start + timedelta(seconds=n_steps * step_s), before_tick=stream)
         for _, tier in ran:
@@ -122,6 +143,16 @@ def run_demo(
         if tmp:
             tmp.cleanup()
     return result
+
+
+def _backfill_production_history(tb: Any, device_id: str, synthetic: Any, well: Any, days: int = HISTORY_DAYS) -> None:
+    """Daily liquid rates for the ``days`` before the demo (Arps decline + noise), as a real well's
+    ThingsBoard history would hold them; the daily tier's decline analysis reads them back over REST."""
+    t_days, oil_bpd = synthetic.production_history(well.name, days)
+    liquid_bpd = oil_bpd / max(1e-6, 1.0 - float(well.attributes.get("water_cut_frac", 0.0)))
+    start_ms = int(DEMO_START.timestamp() * 1000) - WARMUP_S * 1000 - days * DAY_MS
+    tb.save_timeseries(device_id, [(start_ms + int(t) * DAY_MS, {"flow_rate_bpd": float(q)})
+                                   for t, q in zip(t_days, liquid_bpd)])
 
 
 def _demo_faults(wells_per_lift_type: int) -> dict[str, str]:

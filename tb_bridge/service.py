@@ -24,11 +24,12 @@ from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router
 from tb_bridge.scheduler import TierScheduler
 from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.tb_history import ThingsBoardHistory
 from tb_bridge.transport.base import Transport
 from tb_bridge.wells.model import WellConfig
 from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.base import Writeback
-from tb_bridge.writeback.keys import check_attributes
+from tb_bridge.writeback.keys import check_attributes, units_of
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Service:
         buffer: TelemetryBuffer | None = None,
         history: HistoryStore | None = None,
         own_user_id: str | None = None,
+        history_reader: ThingsBoardHistory | None = None,
     ) -> None:
         self.settings = settings
         self.writeback = writeback
@@ -76,6 +78,8 @@ class Service:
         )
         self.scheduler = TierScheduler(settings.scheduler, self.run_tier)
         self._tier_locks = {tier: threading.Lock() for tier in ("fast", "hourly", "daily", "weekly", "monthly")}
+        self.history_reader = history_reader
+        self._well_state: dict[str, dict[str, Any]] = {}
         self._transports: list[Transport] = []
         self.reports: list[TierReport] = []
 
@@ -127,11 +131,15 @@ class Service:
                     outcomes = list(pool.map(lambda w: self._run_well(tier, w, now_ms), wells))
             else:
                 outcomes = [self._run_well(tier, w, now_ms) for w in wells]
-            for well, errors in zip(wells, outcomes):
+            for well, (errors, _) in zip(wells, outcomes):
                 report.wells_run += 1
                 if errors:
                     report.wells_failed += 1
                     report.errors[well.entity_id] = errors
+            try:
+                self.history.record_runs(record for _, record in outcomes)  # one transaction per tier run
+            except Exception:
+                log.exception("history store failed for the %s tier at %s", tier, now_ms)
             self.writeback.flush()
         finally:
             lock.release()
@@ -139,7 +147,7 @@ class Service:
         self.reports.append(report)
         return report
 
-    def _run_well(self, tier: Tier, config: WellConfig, now_ms: int) -> list[str]:
+    def _run_well(self, tier: Tier, config: WellConfig, now_ms: int) -> tuple[list[str], dict[str, Any]]:
         started_at = datetime.now(timezone.utc)
         handler = handler_for(config.lift_type)
         context = WellContext(
@@ -150,15 +158,18 @@ class Service:
             interval_s=self.settings.scheduler.fast_interval_s,
             window_s=self.settings.limits.buffer_window_s,
             latest_text=self.router.latest_text(config.entity_id),
+            state=self._well_state.setdefault(config.entity_id, {}),
+            history_source=self._history_source(now_ms),
         )
         output = handler.run(context)
         attributes = dict(output.attributes)
         attributes["opt_last_run_ts"] = now_ms
         attributes["opt_last_tier"] = tier
+        attributes["opt_status_detail"] = "; ".join(output.waiting)[:1000]
         if output.errors:
             attributes.update(opt_status="error", opt_error="; ".join(output.errors)[:1000], opt_error_ts=now_ms)
         else:
-            attributes.setdefault("opt_status", "ok")
+            attributes["opt_status"] = "insufficient_data" if output.waiting else "ok"
             attributes["opt_error"] = ""
         try:
             self.write_attributes(config.entity_id, attributes)
@@ -166,17 +177,20 @@ class Service:
         except Exception as exc:  # a bad value from one engine must not stop the tier
             log.exception("writeback failed for %s", config.entity_id)
             output.errors.append(f"writeback: {type(exc).__name__}: {exc}")
-        try:
-            self.history.record_run(
-                well_id=config.entity_id, lift_type=config.lift_type, tier=tier,
-                engine=",".join(getattr(s, "__name__", "step") for s in handler.steps(tier)),
-                started_at=started_at, finished_at=datetime.now(timezone.utc),
-                status="error" if output.errors else "ok", error="; ".join(output.errors) or None,
-                results=attributes,
-            )
-        except Exception:
-            log.exception("history store failed for %s", config.entity_id)
-        return output.errors
+        record = {
+            "well_id": config.entity_id, "lift_type": config.lift_type, "tier": tier,
+            "engine": ",".join(getattr(step, "__name__", "step") for step in handler.steps(tier)),
+            "started_at": started_at, "finished_at": datetime.now(timezone.utc),
+            "status": "error" if output.errors else "ok", "error": "; ".join(output.errors) or None,
+            "results": attributes, "units": units_of(attributes),
+        }
+        return output.errors, record
+
+    def _history_source(self, now_ms: int):
+        reader = self.history_reader
+        if reader is None:
+            return None
+        return lambda entity_id, key, days: reader.series(entity_id, key, days, end_ms=now_ms)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_scheduler(self) -> None:

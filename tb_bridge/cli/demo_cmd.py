@@ -11,8 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     parser.add_argument("--wells-per-type", type=int, default=3, help="wells per lift type (default 3)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--transport", choices=["grpc", "inprocess"], default="inprocess",
-                        help="how the stand-in delivers events to the service")
+    parser.add_argument("--transport", choices=["grpc", "inprocess"], default="grpc",
+                        help="how the stand-in delivers events to the service (default: the gRPC Edge protocol)")
     parser.add_argument("--json", action="store_true", help="print the written attributes as JSON")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=_demo)

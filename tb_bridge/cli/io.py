@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TypeVar
 
@@ -78,6 +79,8 @@ def to_jsonable(value: Any) -> Any:
         return to_jsonable(value.item())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
     return value
 
 

@@ -19,9 +19,18 @@ COMMAND_FAMILIES: tuple[str, ...] = (
     "run_cmd",
     "demo_cmd",
     "wells_cmd",
+    "db_cmd",
     "nodal",
     "dca",
+    "lift",
+    "srp",
+    "pcp",
+    "diagnose",
+    "alarms",
     "placement",
+    "standin",
+    "tb_cmd",
+    "preview_cmd",
 )
 
 

@@ -16,8 +16,9 @@ TIERS: tuple[Tier, ...] = ("fast", "hourly", "daily", "weekly", "monthly")
 @dataclass(frozen=True)
 class WellContext:
     """Everything a step may use for one well at one tier run. Steps do no I/O of their own:
-    ``history_source`` (when given) is the shell's accessor for longer history (e.g. 180 days of
-    rates from ThingsBoard for DCA)."""
+    ``history_source(entity_id, key, days)`` (when given) is the shell's accessor for longer history
+    (e.g. 180 days of rates from ThingsBoard for DCA), returning ``(ts_ms, values)``; ``state`` is this
+    well's memory between runs (kept by the service, per well)."""
 
     config: WellConfig
     window: BufferWindow
@@ -26,7 +27,8 @@ class WellContext:
     interval_s: int = 300
     window_s: int = 86_400
     latest_text: Mapping[str, Any] = field(default_factory=dict)
-    history_source: Callable[[str, str, int], tuple[np.ndarray, np.ndarray, str]] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    history_source: Callable[[str, str, int], tuple[np.ndarray, np.ndarray]] | None = None
 
     def series(self, key: str) -> np.ndarray:
         """Buffered values of telemetry ``key`` aligned with ``window.ts_ms`` (all NaN when absent)."""
@@ -41,11 +43,13 @@ class StepOutput:
     attributes: dict[str, Any] = field(default_factory=dict)
     timeseries: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  #: steps that lacked data (not errors)
 
     def merge(self, other: "StepOutput") -> None:
         self.attributes.update(other.attributes)
         self.timeseries.extend(other.timeseries)
         self.errors.extend(other.errors)
+        self.waiting.extend(other.waiting)
 
 
 Step = Callable[[WellContext], StepOutput]
@@ -60,7 +64,8 @@ class LiftHandler:
     """One lift type's handler: its main telemetry keys and the steps each tier runs.
 
     ``run`` executes the tier's steps in order; a step that raises is reported in
-    ``StepOutput.errors`` (becoming ``opt_error``) and the remaining steps still run."""
+    ``StepOutput.errors`` (becoming ``opt_error``), one that lacks data in ``StepOutput.waiting``
+    (``opt_status`` insufficient_data), and the remaining steps still run."""
 
     lift_type: str
     main_keys: tuple[str, ...]
@@ -76,8 +81,7 @@ class LiftHandler:
             try:
                 output.merge(step(context))
             except InsufficientData as exc:
-                output.attributes.setdefault("opt_status", "insufficient_data")
-                output.errors.append(f"{name}: insufficient data: {exc}")
+                output.waiting.append(f"{name}: {exc}")
             except Exception as exc:  # one failing engine must not stop the others
                 output.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         return output

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tb_bridge.handlers.base import LiftHandler
+from tb_bridge.handlers.engine_steps import LIFT_OPTIMIZER, baseline_refresh_step, dca_step, diagnostics_step, nodal_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
 
 MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "rpm", "torque_ftlbf", "motor_power_kw", "motor_current_a", "intake_pressure_psi", "tubing_pressure_psi")
@@ -10,6 +11,8 @@ HANDLER = LiftHandler(
     lift_type="pcp",
     main_keys=MAIN_KEYS,
     steps_by_tier={
-        "fast": (monitoring_step_for(MAIN_KEYS),),
+        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step),
+        "hourly": (nodal_step, LIFT_OPTIMIZER),
+        "daily": (dca_step, baseline_refresh_step),
     },
 )

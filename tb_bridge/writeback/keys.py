@@ -37,6 +37,7 @@ _TABLE: tuple[KeySpec, ...] = (
     # --- service status (every handler) ---
     _spec("opt_status", "attribute", "string", None, "ok | error | insufficient_data: outcome of the last run"),
     _spec("opt_error", "attribute", "string", None, "last error for this well (empty when none)"),
+    _spec("opt_status_detail", "attribute", "string", None, "steps of the last run still waiting for data, and why"),
     _spec("opt_error_ts", "attribute", "number", "ms", "when opt_error was set (epoch ms)"),
     _spec("opt_last_run_ts", "attribute", "number", "ms", "when the service last wrote results (epoch ms)"),
     _spec("opt_last_tier", "attribute", "string", None, "tier of the last run: fast | hourly | daily | weekly | monthly | event"),
@@ -191,6 +192,119 @@ def check_attributes(values: Mapping[str, Any], kind: Literal["attribute", "time
     return out
 
 
+def units_of(values: Mapping[str, Any]) -> dict[str, str]:
+    """Unit of each key in ``values`` that has one (for the history store)."""
+    units = {}
+    for key in values:
+        spec = spec_for(key)
+        if spec is not None and spec.unit:
+            units[key] = spec.unit
+    return units
+
+
 def all_written_keys() -> Iterable[str]:
     """Every exact key name in the table (prefix families excluded)."""
     return KEYS.keys()
+
+
+# --- engine results -> ThingsBoard keys ---
+# The engines return plain results with quantity names; these functions are the one place that names
+# the opt_* keys for them. Structured values are plain lists/dicts (check_attributes encodes them).
+
+from typing import TYPE_CHECKING  # noqa: E402  (kept with the section it serves)
+
+if TYPE_CHECKING:
+    from engines.anomaly.diagnosis import DiagnosisResult
+    from engines.nodal import NodalResult
+    from engines.dca.analysis import DcaResult
+    from tb_bridge.adapters.lift import LiftResult
+
+#: Key of the recommended setpoint per lift type.
+LIFT_SETPOINT_KEYS: dict[str, str] = {"esp": "opt_esp_freq_recommended_hz", "srp": "opt_srp_spm_recommended",
+                                      "pcp": "opt_pcp_rpm_recommended", "gas_lift": "opt_gl_injection_recommended_mscfd"}
+
+
+def dca_attributes(result: "DcaResult") -> dict[str, Any]:
+    """The ``opt_dca_*`` attributes of a decline analysis (forecast as a JSON-ready dict)."""
+    return {
+        "opt_dca_model": result.model,
+        "opt_dca_qi_bpd": result.qi_bpd,
+        "opt_dca_di_pct_month": result.di_pct_month,
+        "opt_dca_b_factor": result.b_factor,
+        "opt_dca_eur_stb": result.eur_stb,
+        "opt_dca_eur_p10": result.eur_p10_stb,
+        "opt_dca_eur_p50": result.eur_p50_stb,
+        "opt_dca_eur_p90": result.eur_p90_stb,
+        "opt_dca_forecast": result.forecast,
+    }
+
+
+def diagnosis_attributes(result: "DiagnosisResult", index: int) -> dict[str, Any]:
+    """Anomaly, health and SPC attributes of well ``index`` of a diagnosis (evidence and components as
+    plain lists/dicts; T^2 and SPE ``None`` when not computed)."""
+    i = index
+    t2, spe = float(result.spc_t2[i]), float(result.spc_spe[i])
+    return {
+        "opt_anomaly_detected": bool(result.anomaly_detected[i]),
+        "opt_anomaly_score": round(float(result.anomaly_score[i]), 4),
+        "opt_anomaly_type": result.anomaly_type[i],
+        "opt_anomaly_severity": result.anomaly_severity[i],
+        "opt_anomaly_evidence": [dict(item) for item in result.evidence[i]],
+        "opt_well_health_score": round(float(result.health_score[i]), 1),
+        "opt_health_status": result.health_status[i],
+        "opt_health_components": {c: round(float(v[i]), 1) for c, v in result.health_components.items()},
+        "opt_health_trend": round(float(result.health_change_7d[i]), 1),
+        "opt_spc_t2": round(t2, 3) if math.isfinite(t2) else None,
+        "opt_spc_spe": round(spe, 3) if math.isfinite(spe) else None,
+        "opt_spc_ewma_alarm": bool(result.spc_ewma_alarm[i]),
+    }
+
+
+def lift_attributes(result: "LiftResult") -> dict[str, Any]:
+    """The lift optimizer's attributes for one well: setpoint key of its lift type, expected rate, delta,
+    efficiency, energy, binding constraint, curve, and the lift type's own keys (numbers rounded to 4
+    decimals, non-finite ones ``None``)."""
+    def num(x: Any) -> float | None:
+        return None if x is None or not math.isfinite(float(x)) else round(float(x), 4)
+
+    attrs: dict[str, Any] = {
+        LIFT_SETPOINT_KEYS[result.lift_type]: num(result.recommended_setpoint),
+        "opt_lift_expected_q_bpd": num(result.expected_q_bpd),
+        "opt_lift_delta_q_bpd": num(result.delta_q_bpd),
+        "opt_lift_efficiency_pct": num(result.efficiency_pct),
+        "opt_lift_kwh_per_bbl": num(result.kwh_per_bbl),
+        "opt_lift_binding_constraint": result.binding_constraint,
+        "opt_lift_curve": [[round(a, 3), round(b, 2)] for a, b in result.curve],
+    }
+    x = result.extras
+    if result.lift_type == "esp":
+        attrs["opt_esp_bep_distance_pct"] = num(x["esp_bep_distance_pct"])
+    elif result.lift_type == "srp":
+        attrs["opt_srp_fillage_pct"] = num(x["srp_fillage_pct"])
+        attrs["opt_srp_card_class"] = x["srp_card_class"]
+        attrs["opt_srp_downhole_card"] = {k: list(v) for k, v in x["srp_downhole_card"].items()}
+    elif result.lift_type == "pcp":
+        attrs["opt_pcp_elastomer_life_days"] = num(x["pcp_elastomer_life_days"])
+    return attrs
+
+
+def nodal_attributes(result: "NodalResult") -> dict[str, Any]:
+    """Operating point, AOF, PI, drawdown and the two 100-point curves ([q_bpd, p_psi] pairs; points
+    where a curve is undefined, e.g. the VLP above the rate the well can lift, become ``null``)."""
+    def num(x: Any) -> float | None:
+        value = float(x)
+        return round(value, 4) if math.isfinite(value) else None
+
+    def curve(points: Any) -> list[list[float | None]]:
+        return [[num(q), num(p)] for q, p in points]
+
+    return {
+        "opt_nodal_q_bpd": num(result.q_bpd),
+        "opt_nodal_pwf_psi": num(result.pwf_psi),
+        "opt_nodal_aof_bpd": num(result.aof_bpd),
+        "opt_nodal_pi_stb_d_psi": num(result.pi_bpd_psi),
+        "opt_nodal_drawdown_psi": num(result.drawdown_psi),
+        "opt_nodal_flowing": bool(result.flowing),
+        "opt_nodal_ipr_curve": curve(result.ipr_curve),
+        "opt_nodal_vlp_curve": curve(result.vlp_curve),
+    }

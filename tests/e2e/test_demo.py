@@ -1,34 +1,58 @@
-"""The demo end to end: every provisioned well gets its attributes back through the real path;
-the misconfigured well gets opt_error and a dead-letter row while the others proceed."""
+"""The demo end to end: every provisioned well gets its attributes back through the real path
+(stand-in -> transport -> router -> buffer -> tiers -> engines -> REST writeback -> stand-in); the
+injected faults are diagnosed as themselves and the healthy wells stay clean; the misconfigured well
+gets opt_error and a dead-letter row while the others proceed."""
 from __future__ import annotations
 
 import pytest
 
 from tb_bridge.demo import MISCONFIGURED_WELL, run_demo
 
+HOURS = 8
+FAULTS = {"ESP-02": "pump_wear", "SRP-02": "fluid_pound", "PCP-02": "sand_up", "GL-02": "casing_heading"}
+
 
 @pytest.fixture(scope="module")
 def demo_result():
-    return run_demo(hours=3.0, wells_per_lift_type=2, seed=11, progress=False)
+    return run_demo(hours=HOURS, wells_per_lift_type=2, seed=11, progress=False)
 
 
-def test_every_valid_well_got_its_monitoring_attributes(demo_result):
-    valid = [name for name in demo_result.wells if name != MISCONFIGURED_WELL["name"]]
-    assert len(valid) == 8  # 2 per lift type
-    for name in valid:
+def valid_wells(result):
+    return [name for name in result.wells if name != MISCONFIGURED_WELL["name"]]
+
+
+def test_every_valid_well_got_its_attributes(demo_result):
+    assert len(valid_wells(demo_result)) == 8  # 2 per lift type
+    for name in valid_wells(demo_result):
         attributes = demo_result.attributes[name]
-        assert attributes.get("opt_status") in ("ok", "insufficient_data"), (name, attributes.get("opt_error"))
+        assert attributes["opt_status"] == "ok", (name, attributes.get("opt_error"))
         assert attributes["opt_error"] == ""
-        # 3 h of 5-minute samples: 36 points, every one received.
-        assert attributes["opt_monitor_points"] == 36
+        # The buffer keeps one day of 5-minute samples (warm-up day + 8 h, capped at 288).
+        assert attributes["opt_monitor_points"] == 288
         assert attributes["opt_monitor_completeness_pct"] == pytest.approx(100.0)
-        assert attributes["opt_monitor_stats"]["flow_rate_bpd"]["max"] >= attributes["opt_monitor_stats"]["flow_rate_bpd"]["min"] > 0
+        # Every engine family wrote its keys.
+        for key in ("opt_nodal_aof_bpd", "opt_lift_expected_q_bpd", "opt_lift_curve", "opt_well_health_score",
+                    "opt_dca_eur_p50", "opt_dca_forecast"):
+            assert key in attributes, (name, key)
+        assert attributes["opt_dca_history_source"] == "thingsboard"  # 180 days backfilled in the stand-in
+        assert attributes["opt_dca_eur_p90"] <= attributes["opt_dca_eur_p50"] <= attributes["opt_dca_eur_p10"]
+
+
+def test_injected_faults_are_diagnosed_and_healthy_wells_stay_clean(demo_result):
+    for name in valid_wells(demo_result):
+        attributes = demo_result.attributes[name]
+        expected = FAULTS.get(name, "none")
+        assert attributes["opt_anomaly_type"] == expected, name
+        assert attributes["opt_anomaly_detected"] is (expected != "none")
+        if expected == "none":
+            assert attributes["opt_well_health_score"] >= 90
+        else:
+            assert attributes["opt_well_health_score"] < 90
 
 
 def test_tiers_ran_on_the_simulated_clock(demo_result):
-    assert demo_result.tier_runs["fast"] == 36
-    assert demo_result.tier_runs["hourly"] == 3
-    assert demo_result.telemetry_events == 36 * 8
+    assert demo_result.tier_runs == {"fast": HOURS * 12, "hourly": HOURS, "daily": 1, "weekly": 1}
+    assert demo_result.telemetry_events == (288 + HOURS * 12) * 8
 
 
 def test_misconfigured_well_is_isolated(demo_result):

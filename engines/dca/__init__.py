@@ -1,0 +1,36 @@
+"""Decline-curve analysis: Arps family, fitting, AIC/AICc/BIC selection, Monte Carlo EUR, forecast.
+
+Entry point::
+
+    from engines.dca import analyze_decline, DcaSettings
+    result = analyze_decline(dates_or_days, rate_bpd, settings=DcaSettings(economic_limit_bpd=5.0))
+    result.model, result.qi_bpd, result.eur_p50_stb, result.forecast   # chosen model, EUR, forecast
+
+Closed-form curves (vectorized): :func:`rate_bpd`, :func:`cumulative_bbl`, :func:`time_to_rate_days`,
+:func:`eur_bbl`, :class:`DeclineParams`. Decline conventions: :mod:`engines.dca.conventions`.
+"""
+from engines.dca.analysis import DcaResult, DcaSettings, FitQuality, analyze_decline, analyze_history
+from engines.dca.arps import (DeclineParams, cumulative_bbl, decline_per_day, eur_bbl, rate_bpd, switch_time_days,
+                              time_to_rate_days)
+from engines.dca.conventions import (DAYS_PER_MONTH, DAYS_PER_YEAR, nominal_from_secant_effective,
+                                     nominal_from_tangent_effective, rescale_nominal, secant_effective_from_nominal,
+                                     tangent_effective_from_nominal)
+from engines.dca.fitting import MODEL_NAMES, CandidateFit, fit_candidate, robust_inliers
+from engines.dca.forecast import build_forecast
+from engines.dca.history import (DeclineHistory, Screening, history_from_rates, history_from_volumes,
+                                 screen_history, to_days)
+from engines.dca.montecarlo import EurDistribution, probabilistic_eur
+from engines.dca.selection import information_criteria
+
+__all__ = [
+    "analyze_decline", "analyze_history", "DcaSettings", "DcaResult", "FitQuality",
+    "DeclineParams", "rate_bpd", "cumulative_bbl", "decline_per_day", "time_to_rate_days", "eur_bbl",
+    "switch_time_days",
+    "DAYS_PER_MONTH", "DAYS_PER_YEAR", "rescale_nominal", "tangent_effective_from_nominal",
+    "nominal_from_tangent_effective", "secant_effective_from_nominal", "nominal_from_secant_effective",
+    "MODEL_NAMES", "CandidateFit", "fit_candidate", "robust_inliers",
+    "build_forecast",
+    "DeclineHistory", "Screening", "history_from_rates", "history_from_volumes", "screen_history", "to_days",
+    "EurDistribution", "probabilistic_eur",
+    "information_criteria",
+]

@@ -1,0 +1,172 @@
+"""Pressure traverse along the well: march a VLP correlation over segments, vectorized over rates.
+
+The well is cut at equal measured-depth steps plus every survey station, pump and injection depth.
+On each segment the gradient is evaluated once at a midpoint pressure predicted with the previous
+segment's gradient (a second-order predictor; the error against a 16x finer grid is checked in the
+tests). Pressures are absolute (psia). Lift hooks for the lift optimizers:
+
+- :class:`PumpBoost`: a pump at a measured depth adds ``pressure_gain_psi(q)`` to the fluid passing up
+  through it (ESP/PCP head x gradient, or an SRP's net lift);
+- :class:`GasInjection`: gas injected at a measured depth adds free gas above it (continuous gas lift).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import numpy as np
+
+from engines.nodal.beggs_brill import beggs_brill_gradient
+from engines.nodal.flow import in_situ_flow
+from engines.nodal.gradient import PressureGradient
+from engines.nodal.hagedorn_brown import hagedorn_brown_gradient
+from engines.nodal.no_slip import no_slip_gradient
+from engines.nodal.pvt import STANDARD_PRESSURE_PSIA, BlackOilFluid, fluid_state
+from engines.nodal.wellbore import Wellbore
+
+
+def _beggs_brill_original(flow, diameter_ft, roughness_in, angle_deg, p_psia):
+    return beggs_brill_gradient(flow, diameter_ft, roughness_in, angle_deg, p_psia, payne=False)
+
+
+#: correlation name -> gradient function(flow, diameter_ft, roughness_in, angle_deg, p_psia)
+CORRELATIONS: dict[str, Callable[..., PressureGradient]] = {
+    "beggs_brill": beggs_brill_gradient,  # with the Payne et al. (1979) holdup correction
+    "beggs_brill_original": _beggs_brill_original,
+    "hagedorn_brown": hagedorn_brown_gradient,
+    "no_slip": no_slip_gradient,
+}
+
+PressureGain = Union[float, Callable[[np.ndarray], np.ndarray]]
+
+#: pressures are held at this ceiling (psia) so that absurd rates (friction running away in a small
+#: tubing) give a very large but finite VLP value instead of overflowing
+MAX_PRESSURE_PSIA = 1e5
+
+
+@dataclass(frozen=True)
+class PumpBoost:
+    """A pump at ``depth_md_ft`` adding ``gain_psi`` (psi, a constant or a function of liquid rate STB/d)."""
+
+    depth_md_ft: float
+    gain_psi: PressureGain
+
+    def pressure_gain_psi(self, q_bpd) -> np.ndarray:
+        """Pressure added (psi) at liquid rate(s) ``q_bpd`` (STB/d)."""
+        gain = self.gain_psi(np.asarray(q_bpd, dtype=float)) if callable(self.gain_psi) else self.gain_psi
+        return np.broadcast_to(np.asarray(gain, dtype=float), np.shape(q_bpd))
+
+
+@dataclass(frozen=True)
+class GasInjection:
+    """Continuous gas-lift injection of ``rate_mscfd`` (Mscf/d) at ``depth_md_ft``."""
+
+    depth_md_ft: float
+    rate_mscfd: float
+
+    def __post_init__(self) -> None:
+        if not (self.rate_mscfd >= 0 and np.isfinite(self.rate_mscfd)):
+            raise ValueError(f"rate_mscfd must be a finite number >= 0, got {self.rate_mscfd}")
+
+
+@dataclass(frozen=True)
+class TraverseResult:
+    """Pressure profile: ``pressure_psia[i, k]`` at node ``md_ft[i]`` for rate ``q_bpd[k]``.
+
+    Nodes run from the wellhead (index 0) to the mid-perforations. Where a bottom-up traverse drops
+    below atmospheric pressure the well cannot lift that rate to surface and the values above are NaN.
+    """
+
+    q_bpd: np.ndarray
+    md_ft: np.ndarray
+    tvd_ft: np.ndarray
+    temperature_f: np.ndarray
+    pressure_psia: np.ndarray
+    holdup: np.ndarray
+    correlation: str
+
+
+def _check_common(q_bpd, correlation: str, wellbore: Wellbore, pump, gas_lift) -> np.ndarray:
+    if correlation not in CORRELATIONS:
+        raise ValueError(f"unknown correlation {correlation!r}; choose one of {sorted(CORRELATIONS)}")
+    q = np.atleast_1d(np.asarray(q_bpd, dtype=float))
+    if q.ndim != 1 or q.size == 0 or not np.all(np.isfinite(q)) or np.any(q < 0):
+        raise ValueError("q_bpd must be a non-empty 1-D array of finite rates >= 0 (STB/d)")
+    for hook in (pump, gas_lift):
+        if hook is not None and not (0.0 < hook.depth_md_ft <= wellbore.total_md_ft):
+            raise ValueError(f"{type(hook).__name__} depth_md_ft {hook.depth_md_ft} is outside the well (0, {wellbore.total_md_ft}]")
+    return q
+
+
+def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressure_psia: float | None = None,
+             bottomhole_pressure_psia: float | None = None, correlation: str = "beggs_brill", n_segments: int = 100,
+             pump: PumpBoost | None = None, gas_lift: GasInjection | None = None) -> TraverseResult:
+    """Pressure vs depth for liquid rate(s) ``q_bpd`` (STB/d), from a wellhead (top-down) or bottomhole (bottom-up) pressure.
+
+    Exactly one of ``wellhead_pressure_psia`` and ``bottomhole_pressure_psia`` must be given.
+    """
+    q = _check_common(q_bpd, correlation, wellbore, pump, gas_lift)
+    if (wellhead_pressure_psia is None) == (bottomhole_pressure_psia is None):
+        raise ValueError("give exactly one of wellhead_pressure_psia and bottomhole_pressure_psia")
+    start = wellhead_pressure_psia if wellhead_pressure_psia is not None else bottomhole_pressure_psia
+    if not (np.isfinite(start) and start > 0):
+        raise ValueError(f"boundary pressure must be a finite number > 0 psia, got {start}")
+    top_down = wellhead_pressure_psia is not None
+    extra = [h.depth_md_ft for h in (pump, gas_lift) if h is not None]
+    md = wellbore.nodes(n_segments, extra)
+    tvd = wellbore.tvd_at(md)
+    temp = wellbore.temperature_at(md)
+    gradient = CORRELATIONS[correlation]
+    diameter, area, rough = wellbore.diameter_ft, wellbore.area_ft2, wellbore.roughness_in
+    inj_scf_d = 1000.0 * gas_lift.rate_mscfd if gas_lift is not None else 0.0
+    gain = pump.pressure_gain_psi(q) if pump is not None else None
+
+    n = md.size
+    pressure = np.empty((n, q.size))
+    holdup = np.empty((n, q.size))
+    order = range(n - 1) if top_down else range(n - 2, -1, -1)
+    sign = 1.0 if top_down else -1.0
+    p = np.full(q.size, float(start))
+    pressure[0 if top_down else n - 1] = p
+
+    def grad(p_now, seg, t_f):
+        d_md = md[seg + 1] - md[seg]
+        angle = np.degrees(np.arcsin(np.clip((tvd[seg + 1] - tvd[seg]) / d_md, -1.0, 1.0)))
+        injected = inj_scf_d if (gas_lift is not None and md[seg + 1] <= gas_lift.depth_md_ft + 1e-9) else 0.0
+        p_eval = np.minimum(np.maximum(p_now, STANDARD_PRESSURE_PSIA), MAX_PRESSURE_PSIA)
+        state = fluid_state(fluid, p_eval, t_f)
+        flow = in_situ_flow(fluid, state, q, area, injected)
+        g = gradient(flow, diameter, rough, angle, p_eval)
+        return g.total, g.holdup
+
+    first = 0 if top_down else n - 2
+    g_prev, _ = grad(p, first, temp[first + (0 if top_down else 1)])
+    for seg in order:
+        if pump is not None and abs(md[seg if top_down else seg + 1] - pump.depth_md_ft) < 1e-6:
+            p = p - gain if top_down else p + gain  # crossing the pump
+        d_md = md[seg + 1] - md[seg]
+        t_mid = 0.5 * (temp[seg] + temp[seg + 1])
+        g, hl = grad(p + sign * 0.5 * g_prev * d_md, seg, t_mid)
+        p = np.minimum(p + sign * g * d_md, MAX_PRESSURE_PSIA)
+        g_prev = g
+        node = seg + 1 if top_down else seg
+        pressure[node] = p
+        holdup[node] = hl
+    if top_down and pump is not None and abs(md[-1] - pump.depth_md_ft) < 1e-6:
+        pressure[-1] = pressure[-1] - gain  # pump set at the perforations: report its intake side
+    holdup[0 if top_down else n - 1] = holdup[1 if top_down else n - 2]
+    if not top_down:
+        # once the pressure falls below atmospheric, no node above it is reached
+        dead = np.maximum.accumulate((pressure < STANDARD_PRESSURE_PSIA)[::-1], axis=0)[::-1]
+        pressure = np.where(dead, np.nan, pressure)
+    return TraverseResult(q_bpd=q, md_ft=md, tvd_ft=tvd, temperature_f=temp, pressure_psia=pressure, holdup=holdup,
+                          correlation=correlation)
+
+
+def bottomhole_pressure(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, wellhead_pressure_psia: float, *,
+                        correlation: str = "beggs_brill", n_segments: int = 100, pump: PumpBoost | None = None,
+                        gas_lift: GasInjection | None = None) -> np.ndarray:
+    """Flowing bottomhole pressure (psia) at the mid-perforations for each liquid rate (STB/d): the VLP curve."""
+    result = traverse(q_bpd, fluid, wellbore, wellhead_pressure_psia=wellhead_pressure_psia, correlation=correlation,
+                      n_segments=n_segments, pump=pump, gas_lift=gas_lift)
+    return result.pressure_psia[-1]

@@ -1,0 +1,83 @@
+"""`atilax alarms kpi LOG.csv`: ISA-18.2 / EEMUA 191 alarm-system metrics from an alarm log.
+
+CSV columns (header required): ``timestamp`` (epoch seconds or ISO-8601), ``tag`` and ``event``
+(ACTIVE, RTN; other events such as ACK or SHELVE are read and ignored by the metrics).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from tb_bridge.cli.io import CliInputError, format_table, print_json, print_key_values, read_text
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("alarms", help="alarm management (ISA-18.2 / EEMUA 191)")
+    sub = parser.add_subparsers(dest="alarms_command", required=True)
+    p = sub.add_parser("kpi", help="alarm-log performance metrics (rates, floods, bad actors, chattering, stale)")
+    p.add_argument("input", help="CSV alarm log (timestamp,tag,event), or - for stdin")
+    p.add_argument("--operators", type=int, default=1, help="number of operators sharing the alarms (default 1)")
+    p.add_argument("--start", help="period start (epoch s or ISO-8601); default first event")
+    p.add_argument("--end", help="period end (epoch s or ISO-8601); default last event")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_kpi)
+
+
+def _time(text: str, where: str) -> float:
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise CliInputError(f"{where}: cannot read time {text!r} (epoch seconds or ISO-8601)") from exc
+
+
+def read_log(source: str):
+    """Parse the CSV alarm log into (ts_s, tags, events)."""
+    reader = csv.DictReader(io.StringIO(read_text(source)))
+    fields = {f.strip().lower() for f in (reader.fieldnames or [])}
+    missing = {"timestamp", "tag", "event"} - fields
+    if missing:
+        raise CliInputError(f"{source}: missing column(s) {sorted(missing)}; need timestamp,tag,event")
+    ts, tags, events = [], [], []
+    for n, row in enumerate(reader, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        if not row.get("tag"):
+            raise CliInputError(f"{source}: line {n}: empty tag")
+        ts.append(_time(row["timestamp"], f"{source}: line {n}"))
+        tags.append(row["tag"])
+        events.append(row["event"].upper())
+    if not ts:
+        raise CliInputError(f"{source}: the log has no events")
+    return ts, tags, events
+
+
+def _kpi(args) -> int:
+    from engines.alarms.kpi import TARGETS, alarm_kpis
+
+    ts, tags, events = read_log(args.input)
+    start = _time(args.start, "--start") if args.start else None
+    end = _time(args.end, "--end") if args.end else None
+    if args.operators < 1:
+        raise CliInputError("--operators must be >= 1")
+    k = alarm_kpis(ts, tags, events, start, end, args.operators)
+    if args.json:
+        print_json({"kpi": k, "targets": TARGETS})
+        return 0
+    print_key_values([
+        ("alarms", k.n_alarms), ("period (h)", k.duration_s / 3600.0),
+        ("alarms / operator / 10 min", k.alarms_per_operator_per_10min),
+        ("alarms / operator / hour", k.alarms_per_operator_per_hour),
+        ("peak alarms in 10 min", k.peak_alarms_per_10min),
+        ("flood periods (>10 in 10 min)", f"{k.flood_periods} of {k.n_periods}"),
+        ("% time in flood", k.pct_time_in_flood), ("top-10 share %", k.top10_share_pct),
+        ("chattering alarms", ", ".join(k.chattering_tags) or "none"),
+        ("stale alarms (>24 h)", ", ".join(k.stale_tags) or "none"),
+    ], title="ISA-18.2 / EEMUA 191 alarm KPIs")
+    print()
+    print(format_table(["bad actor", "alarms", "% of all"], [list(a) for a in k.top_bad_actors]))
+    return 0

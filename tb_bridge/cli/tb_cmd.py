@@ -1,0 +1,81 @@
+"""``atilax tb setup`` and ``atilax tb export``: install the bundled rule chains, dashboards, device
+profiles and Edge into ThingsBoard (or the stand-in), or export what is installed."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tb_bridge.cli.io import CliInputError, format_table, print_json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("tb", help="install into / export from ThingsBoard")
+    sub = parser.add_subparsers(dest="tb_command", required=True)
+
+    def connection(p) -> None:
+        p.add_argument("--url", required=True, help="ThingsBoard base URL, e.g. http://localhost:8080")
+        p.add_argument("--username", required=True, help="tenant administrator e-mail")
+        p.add_argument("--password", help="password (default: $ATILAX_TB_PASSWORD)")
+
+    p = sub.add_parser("setup", help="create device profiles, rule chains, dashboards and the Edge (idempotent)")
+    connection(p)
+    p.add_argument("--transport", choices=("grpc", "mqtt", "rest"), default="grpc",
+                   help="how the rule chain forwards to the service (default grpc: push to the Atilax Edge)")
+    p.add_argument("--mqtt-host", help="broker host for the MQTT node")
+    p.add_argument("--mqtt-port", type=int, help="broker port for the MQTT node")
+    p.add_argument("--service-url", help="service base URL for the REST node, e.g. http://atilax:8090")
+    p.add_argument("--edge-name", default="Atilax Edge", help="Edge entity name (gRPC transport)")
+    p.add_argument("--edge-routing-key", help="Edge routing key (default: generated on creation)")
+    p.add_argument("--edge-secret", help="Edge secret (default: generated on creation)")
+    p.add_argument("--make-root", action="store_true", help="make the bundled root chain the tenant's root rule chain")
+    p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_setup)
+
+    p = sub.add_parser("export", help="write the installed rule chains and dashboards back to JSON")
+    connection(p)
+    p.add_argument("--out", required=True, help="output directory (rulechains/ and dashboards/ are created)")
+    p.set_defaults(func=_export)
+
+
+def _client(args):
+    from tb_bridge.tbsetup.client import TbApiError, TbClient
+
+    password = args.password or os.environ.get("ATILAX_TB_PASSWORD")
+    if not password:
+        raise CliInputError("no password: pass --password or set ATILAX_TB_PASSWORD")
+    try:
+        return TbClient(args.url, args.username, password)
+    except TbApiError as exc:
+        raise CliInputError(f"login failed: {exc}") from None
+    except OSError as exc:
+        raise CliInputError(f"cannot reach {args.url}: {exc}") from None
+
+
+def _setup(args) -> int:
+    from tb_bridge.tbsetup.installer import SetupOptions, run_setup
+
+    options = SetupOptions(transport=args.transport, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+                           service_url=args.service_url, edge_name=args.edge_name,
+                           edge_routing_key=args.edge_routing_key, edge_secret=args.edge_secret,
+                           make_root=args.make_root)
+    with _client(args) as client:
+        actions = run_setup(client, options, dry_run=args.dry_run)
+    if args.json:
+        print_json({"dry_run": args.dry_run, "actions": actions})
+        return 0
+    print(format_table(["kind", "name", "change", "detail"], [[a.kind, a.name, a.change, a.detail] for a in actions]))
+    changed = sum(a.change != "unchanged" for a in actions)
+    verb = "would change" if args.dry_run else "changed"
+    print(f"{verb} {changed} of {len(actions)} items" if changed else f"nothing to change ({len(actions)} items up to date)")
+    return 0
+
+
+def _export(args) -> int:
+    from tb_bridge.tbsetup.installer import export_installed
+
+    with _client(args) as client:
+        paths = export_installed(client, Path(args.out))
+    for path in paths:
+        print(path)
+    return 0

@@ -1,0 +1,1 @@
+"""Alembic migrations of the history schema (package data; run via tb_bridge.history.migration)."""

@@ -1,0 +1,422 @@
+"""``HistoryStore``: the service's SQL history (PostgreSQL via psycopg 3, or an SQLite file).
+
+Writes are short transactions; queries return the immutable records of
+:mod:`tb_bridge.history.records`, never live ORM objects. Timestamps are timezone-aware UTC; when a
+write omits one, the current UTC time is used.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import create_engine, event, insert, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from tb_bridge.history import migration
+from tb_bridge.history.json_values import to_json_value
+from tb_bridge.history.models import (
+    RUN_STATUSES,
+    AlarmEvent,
+    DeadLetter,
+    Forecast,
+    OptimizationResult,
+    OptimizationRun,
+    SimulationSession,
+)
+from tb_bridge.history.records import (
+    AlarmEventRecord,
+    DeadLetterRecord,
+    ForecastRecord,
+    RunRecord,
+    SessionRecord,
+)
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for bare ``postgresql://`` / ``postgres://`` URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def create_history_engine(url: str, echo: bool = False) -> Engine:
+    """An engine for ``url`` with SQLite foreign keys on and a shared connection for ``sqlite://``."""
+    parsed = make_url(normalize_url(url))
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported history database {backend!r}: use sqlite:///path.db or postgresql+psycopg://...")
+    if backend == "sqlite":
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        if parsed.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(parsed, echo=echo, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    """Reject naive datetimes early, with the argument's name (stored values are UTC instants)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValueError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} is a naive datetime ({value.isoformat()}); give a timezone-aware one (UTC)")
+    return value
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or int(limit) != limit or limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    return int(limit)
+
+
+def _payload_text(payload: Any) -> str:
+    """Dead-letter payloads are stored as text: bytes decoded (invalid UTF-8 escaped), objects as JSON."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        text = bytes(payload).decode("utf-8", errors="backslashreplace")
+    elif isinstance(payload, str):
+        text = payload
+    else:
+        text = json.dumps(to_json_value(payload), sort_keys=True)
+    return text.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL
+
+
+class HistoryStore:
+    """History of optimization runs, forecasts, alarm events, simulation sessions and dead letters.
+
+    Args:
+        url: ``sqlite:///path.db`` (embedded) or ``postgresql+psycopg://user@host:5432/db``.
+        echo: log the SQL (debugging).
+
+    Call :meth:`migrate` once at start-up to create or upgrade the schema.
+    """
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.engine = create_history_engine(self.url, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- schema -------------------------------------------------------------------------------------
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to ``revision`` (the newest by default); a no-op when already there."""
+        migration.upgrade(self.engine, revision)
+
+    def schema_revision(self) -> str | None:
+        """The schema revision of the database (``None`` before the first :meth:`migrate`)."""
+        return migration.current_revision(self.engine)
+
+    # -- optimization runs --------------------------------------------------------------------------
+    def record_run(
+        self,
+        well_id: str,
+        lift_type: str,
+        tier: str,
+        engine: str,
+        results: Mapping[str, Any] | None = None,
+        *,
+        units: Mapping[str, str] | None = None,
+        status: str = "ok",
+        error: str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        simulated: bool = False,
+    ) -> int:
+        """Store one run and its results (``key -> JSON value``, ``units[key]`` optional); returns its id.
+
+        ``status`` is ``"ok"`` or ``"error"`` (then ``error`` says why). ``simulated`` marks runs on
+        what-if (``sim_*``) data, which :meth:`runs` leaves out unless asked.
+        """
+        return self.record_runs([dict(well_id=well_id, lift_type=lift_type, tier=tier, engine=engine, results=results,
+                                      units=units, status=status, error=error, started_at=started_at,
+                                      finished_at=finished_at, simulated=simulated)])[0]
+
+    def record_runs(self, runs: Iterable[Mapping[str, Any]]) -> list[int]:
+        """Store many runs in one transaction (one tier run) with bulk INSERTs; each mapping holds
+        :meth:`record_run`'s arguments by name. Returns the ids in order."""
+        prepared = [self._run_values(**dict(run)) for run in runs]
+        if not prepared:
+            return []
+        with self._sessions.begin() as session:
+            ids = list(session.scalars(
+                insert(OptimizationRun).returning(OptimizationRun.id, sort_by_parameter_order=True),
+                [run_values for run_values, _ in prepared],
+            ))
+            result_rows = [{"run_id": run_id, **result} for run_id, (_, results) in zip(ids, prepared) for result in results]
+            if result_rows:
+                session.execute(insert(OptimizationResult), result_rows)
+        return ids
+
+    @staticmethod
+    def _run_values(
+        well_id: str,
+        lift_type: str,
+        tier: str,
+        engine: str,
+        results: Mapping[str, Any] | None = None,
+        *,
+        units: Mapping[str, str] | None = None,
+        status: str = "ok",
+        error: str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        simulated: bool = False,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Validated column values of one run and of its result rows."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
+        results = dict(results or {})
+        units = dict(units or {})
+        unknown = sorted(set(units) - set(results))
+        if unknown:
+            raise ValueError(f"units given for keys without a result: {unknown}")
+        started_at, finished_at = _aware(started_at, "started_at"), _aware(finished_at, "finished_at")
+        finished = finished_at if finished_at is not None else _now()
+        run = {
+            "well_id": well_id, "lift_type": lift_type, "tier": tier, "engine": engine,
+            "started_at": started_at if started_at is not None else finished, "finished_at": finished,
+            "status": status, "error": error, "simulated": bool(simulated),
+        }
+        rows = [{"key": str(key), "value": to_json_value(value), "unit": units.get(key)} for key, value in results.items()]
+        return run, rows
+
+    def runs(
+        self,
+        well_id: str | None = None,
+        limit: int = 100,
+        *,
+        tier: str | None = None,
+        include_simulated: bool = False,
+    ) -> list[RunRecord]:
+        """Most recent runs first (by ``started_at``, then id), optionally for one well and tier."""
+        query = select(OptimizationRun).order_by(OptimizationRun.started_at.desc(), OptimizationRun.id.desc())
+        if well_id is not None:
+            query = query.where(OptimizationRun.well_id == well_id)
+        if tier is not None:
+            query = query.where(OptimizationRun.tier == tier)
+        if not include_simulated:
+            query = query.where(OptimizationRun.simulated.is_(False))
+        with self._sessions() as session:
+            rows = session.scalars(query.limit(_check_limit(limit))).all()
+            return [self._run_record(row) for row in rows]
+
+    def run(self, run_id: int) -> RunRecord:
+        """One run by id (``KeyError`` when absent)."""
+        with self._sessions() as session:
+            row = session.get(OptimizationRun, run_id)
+            if row is None:
+                raise KeyError(f"no optimization run {run_id}")
+            return self._run_record(row)
+
+    @staticmethod
+    def _run_record(row: OptimizationRun) -> RunRecord:
+        return RunRecord(
+            id=row.id, well_id=row.well_id, lift_type=row.lift_type, tier=row.tier, engine=row.engine,
+            started_at=row.started_at, finished_at=row.finished_at, status=row.status, error=row.error,
+            simulated=row.simulated,
+            results={r.key: r.value for r in row.results},
+            units={r.key: r.unit for r in row.results if r.unit is not None},
+        )
+
+    # -- dead letters -------------------------------------------------------------------------------
+    def dead_letter(
+        self, source: str, payload: Any, error: str, well_id: str | None = None, received_at: datetime | None = None
+    ) -> int:
+        """Keep a message that could not be processed; returns its id.
+
+        ``payload`` may be text, bytes (invalid UTF-8 is backslash-escaped) or a JSON-able object.
+        """
+        received_at = _aware(received_at, "received_at")
+        row = DeadLetter(
+            received_at=received_at if received_at is not None else _now(), source=source, well_id=well_id,
+            payload=_payload_text(payload), error=str(error), reprocessed=False,
+        )
+        with self._sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def dead_letters(self, limit: int = 100, *, include_reprocessed: bool = False) -> list[DeadLetterRecord]:
+        """Dead letters in arrival order (oldest first: the reprocessing queue)."""
+        query = select(DeadLetter).order_by(DeadLetter.received_at, DeadLetter.id)
+        if not include_reprocessed:
+            query = query.where(DeadLetter.reprocessed.is_(False))
+        with self._sessions() as session:
+            return [
+                DeadLetterRecord(r.id, r.received_at, r.source, r.well_id, r.payload, r.error, r.reprocessed)
+                for r in session.scalars(query.limit(_check_limit(limit)))
+            ]
+
+    def mark_reprocessed(self, ids: Iterable[int]) -> int:
+        """Flag dead letters as reprocessed; returns how many rows changed."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(DeadLetter).where(DeadLetter.id.in_(ids), DeadLetter.reprocessed.is_(False))
+                .values(reprocessed=True)
+            )
+            return int(result.rowcount)
+
+    # -- alarms -------------------------------------------------------------------------------------
+    def record_alarm_event(
+        self,
+        well_id: str,
+        alarm_type: str,
+        severity: str,
+        state: str,
+        ts: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Store an alarm state change (e.g. ``state="active"`` / ``"cleared"``); returns its id."""
+        ts = _aware(ts, "ts")
+        row = AlarmEvent(
+            well_id=well_id, alarm_type=alarm_type, severity=severity, state=state,
+            ts=ts if ts is not None else _now(), details=to_json_value(details) if details is not None else None,
+        )
+        with self._sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def alarm_events(self, well_id: str | None = None, limit: int = 100) -> list[AlarmEventRecord]:
+        """Most recent alarm events first."""
+        query = select(AlarmEvent).order_by(AlarmEvent.ts.desc(), AlarmEvent.id.desc())
+        if well_id is not None:
+            query = query.where(AlarmEvent.well_id == well_id)
+        with self._sessions() as session:
+            return [
+                AlarmEventRecord(r.id, r.well_id, r.alarm_type, r.severity, r.state, r.ts, r.details)
+                for r in session.scalars(query.limit(_check_limit(limit)))
+            ]
+
+    # -- forecasts ----------------------------------------------------------------------------------
+    def save_forecast(
+        self, well_id: str, model: str, params: Any, points: Any, created_at: datetime | None = None
+    ) -> int:
+        """Store a forecast (``params`` and ``points`` as JSON-able objects); returns its id."""
+        created_at = _aware(created_at, "created_at")
+        row = Forecast(
+            well_id=well_id, model=model, params=to_json_value(params), points=to_json_value(points),
+            created_at=created_at if created_at is not None else _now(),
+        )
+        with self._sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def forecasts(self, well_id: str, limit: int = 10, *, model: str | None = None) -> list[ForecastRecord]:
+        """The well's most recent forecasts first, optionally of one model."""
+        query = select(Forecast).where(Forecast.well_id == well_id)
+        if model is not None:
+            query = query.where(Forecast.model == model)
+        query = query.order_by(Forecast.created_at.desc(), Forecast.id.desc()).limit(_check_limit(limit))
+        with self._sessions() as session:
+            return [
+                ForecastRecord(r.id, r.well_id, r.created_at, r.model, r.params, r.points)
+                for r in session.scalars(query)
+            ]
+
+    # -- simulation sessions ------------------------------------------------------------------------
+    def save_session(
+        self,
+        well_id: str,
+        original_params: Any,
+        *,
+        modified_params: Any = None,
+        results: Any = None,
+        session_id: str | None = None,
+        status: str = "active",
+        started_at: datetime | None = None,
+    ) -> str:
+        """Create a simulation session; returns its id (a new UUID hex unless ``session_id`` is given)."""
+        started_at = _aware(started_at, "started_at")
+        sid = session_id if session_id is not None else uuid.uuid4().hex
+        row = SimulationSession(
+            id=sid, well_id=well_id, status=status,
+            started_at=started_at if started_at is not None else _now(),
+            original_params=to_json_value(original_params),
+            modified_params=to_json_value(modified_params) if modified_params is not None else None,
+            results=to_json_value(results) if results is not None else None,
+        )
+        with self._sessions.begin() as session:
+            session.add(row)
+        return sid
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        status: str | None = None,
+        modified_params: Any = None,
+        results: Any = None,
+        ended_at: datetime | None = None,
+    ) -> None:
+        """Change the given fields of a session (``KeyError`` when it does not exist)."""
+        with self._sessions.begin() as session:
+            row = session.get(SimulationSession, session_id)
+            if row is None:
+                raise KeyError(f"no simulation session {session_id!r}")
+            if status is not None:
+                row.status = status
+            if modified_params is not None:
+                row.modified_params = to_json_value(modified_params)
+            if results is not None:
+                row.results = to_json_value(results)
+            if ended_at is not None:
+                row.ended_at = _aware(ended_at, "ended_at")
+
+    def session(self, session_id: str) -> SessionRecord:
+        """One simulation session (``KeyError`` when absent)."""
+        with self._sessions() as session:
+            r = session.get(SimulationSession, session_id)
+            if r is None:
+                raise KeyError(f"no simulation session {session_id!r}")
+            return SessionRecord(r.id, r.well_id, r.started_at, r.ended_at, r.status, r.original_params,
+                                 r.modified_params, r.results)
+
+    def sessions(self, well_id: str | None = None, limit: int = 100) -> list[SessionRecord]:
+        """Most recently started sessions first."""
+        query = select(SimulationSession).order_by(SimulationSession.started_at.desc(), SimulationSession.id)
+        if well_id is not None:
+            query = query.where(SimulationSession.well_id == well_id)
+        with self._sessions() as session:
+            return [
+                SessionRecord(r.id, r.well_id, r.started_at, r.ended_at, r.status, r.original_params,
+                              r.modified_params, r.results)
+                for r in session.scalars(query.limit(_check_limit(limit)))
+            ]
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def session_factory(self) -> sessionmaker[Session]:
+        """The SQLAlchemy session factory (for queries this class does not offer)."""
+        return self._sessions
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

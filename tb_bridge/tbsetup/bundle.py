@@ -1,0 +1,86 @@
+"""The bundled ThingsBoard artifacts: rule chains under ``rulechains/``, dashboards under ``dashboards/``.
+
+A bundled chain that calls another one (``flow.TbRuleChainInputNode``) names it in
+``additionalInfo.ruleChainName``; :func:`link_rule_chains` fills ``configuration.ruleChainId`` with the
+target's id once it is known (the id remapping ThingsBoard's own import needs as well).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RULECHAIN_DIR = REPO_ROOT / "rulechains"
+DASHBOARD_DIR = REPO_ROOT / "dashboards"
+LIFT_PROFILES: tuple[str, ...] = ("ESP", "SRP", "PCP", "GasLift")
+#: Relation names of the "Select transport" switch in well_optimization.json.
+TRANSPORTS: dict[str, str] = {"grpc": "gRPC Edge", "mqtt": "MQTT", "rest": "REST"}
+TRANSPORT_NODE = "Select transport"
+RULE_CHAIN_NODE = "org.thingsboard.rule.engine.flow.TbRuleChainInputNode"
+#: Import order: a chain before the chains that call it.
+RULE_CHAIN_FILES: tuple[str, ...] = ("well_optimization.json", "root_rule_chain.json")
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def bundled_rule_chains(directory: Path = RULECHAIN_DIR) -> list[dict[str, Any]]:
+    """The chain exports in import order."""
+    return [load_json(directory / name) for name in RULE_CHAIN_FILES]
+
+
+def bundled_dashboards(directory: Path = DASHBOARD_DIR) -> dict[str, dict[str, Any]]:
+    """``{file stem: dashboard JSON}`` of every bundled dashboard."""
+    return {p.stem: load_json(p) for p in sorted(directory.glob("*.json"))}
+
+
+def chain_references(export: Mapping[str, Any]) -> list[str]:
+    """Names of the chains that ``export`` calls through rule-chain nodes."""
+    return [n["additionalInfo"]["ruleChainName"] for n in export["metadata"]["nodes"]
+            if n["type"] == RULE_CHAIN_NODE and "ruleChainName" in (n.get("additionalInfo") or {})]
+
+
+def link_rule_chains(export: Mapping[str, Any], ids_by_name: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of ``export`` whose rule-chain nodes point at ``ids_by_name[additionalInfo.ruleChainName]``."""
+    out = copy.deepcopy(dict(export))
+    for node in out["metadata"]["nodes"]:
+        name = (node.get("additionalInfo") or {}).get("ruleChainName")
+        if node["type"] == RULE_CHAIN_NODE and name is not None:
+            if name not in ids_by_name:
+                raise KeyError(f"rule chain {name!r} (called from {out['ruleChain']['name']!r}) is not installed")
+            node["configuration"]["ruleChainId"] = ids_by_name[name]
+    return out
+
+
+def select_transport(export: Mapping[str, Any], transport: str) -> dict[str, Any]:
+    """A copy of the optimization chain whose "Select transport" switch returns ``transport``
+    (``grpc``, ``mqtt`` or ``rest``)."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {sorted(TRANSPORTS)}, got {transport!r}")
+    out = copy.deepcopy(dict(export))
+    nodes = [n for n in out["metadata"]["nodes"] if n["name"] == TRANSPORT_NODE]
+    if len(nodes) != 1:
+        raise ValueError(f"{out['ruleChain']['name']!r} has no unique {TRANSPORT_NODE!r} node")
+    script = f"return ['{TRANSPORTS[transport]}'];"
+    nodes[0]["configuration"].update(tbelScript=script, jsScript=script)
+    return out
+
+
+def configure_endpoints(export: Mapping[str, Any], *, mqtt_host: str | None = None, mqtt_port: int | None = None,
+                        service_url: str | None = None) -> dict[str, Any]:
+    """A copy with the MQTT node's broker and the REST node's service base URL set."""
+    out = copy.deepcopy(dict(export))
+    for node in out["metadata"]["nodes"]:
+        cfg = node["configuration"]
+        if node["type"].endswith("mqtt.TbMqttNode"):
+            if mqtt_host is not None:
+                cfg["host"] = mqtt_host
+            if mqtt_port is not None:
+                cfg["port"] = int(mqtt_port)
+        if node["type"].endswith("rest.TbRestApiCallNode") and service_url is not None:
+            path = cfg["restEndpointUrlPattern"].split("/simulation/", 1)[1]
+            cfg["restEndpointUrlPattern"] = service_url.rstrip("/") + "/simulation/" + path
+    return out

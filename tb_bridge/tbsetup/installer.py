@@ -1,0 +1,263 @@
+"""``atilax tb setup`` / ``atilax tb export``: install the bundle into ThingsBoard idempotently, or write
+what is installed back to the bundle's JSON format.
+
+Rule chains are imported as ThingsBoard's UI does: ``POST /api/ruleChain`` (the chain without metadata)
+then ``POST /api/ruleChain/metadata?updateRelated=true`` with the new ``ruleChainId``; a rule-chain node's
+``ruleChainId`` is remapped to the installed chain it names. Entities are matched by name (rule chains,
+device profiles, edges) or title (dashboards); one that already matches the bundle is left unchanged.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from tb_bridge.tbsetup.bundle import (
+    LIFT_PROFILES,
+    RULE_CHAIN_FILES,
+    RULE_CHAIN_NODE,
+    bundled_dashboards,
+    bundled_rule_chains,
+    configure_endpoints,
+    link_rule_chains,
+    select_transport,
+)
+from tb_bridge.tbsetup.client import TbClient
+
+Change = Literal["create", "update", "unchanged"]
+_NODE_KEYS = ("type", "name", "debugMode", "singletonMode", "queueName", "configurationVersion", "configuration",
+              "additionalInfo")
+_HEAD_KEYS = ("name", "type", "debugMode", "configuration", "additionalInfo")
+_DASHBOARD_KEYS = ("title", "image", "mobileHide", "mobileOrder", "configuration", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One planned or performed step."""
+
+    kind: str
+    name: str
+    change: Change
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetupOptions:
+    """``transport``: grpc | mqtt | rest (what the optimization chain forwards with); the MQTT broker and
+    the service URL for the REST node; the Edge (gRPC only); ``make_root`` makes the bundled root chain
+    the tenant's root chain."""
+
+    transport: str = "grpc"
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    service_url: str | None = None
+    edge_name: str = "Atilax Edge"
+    edge_routing_key: str | None = None
+    edge_secret: str | None = None
+    make_root: bool = False
+
+
+def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
+    """The bundle's chains with the transport and endpoints of ``options`` applied (import order)."""
+    out = []
+    for export in bundled_rule_chains():
+        if any(n["name"] == "Select transport" for n in export["metadata"]["nodes"]):
+            export = select_transport(export, options.transport)
+        out.append(configure_endpoints(export, mqtt_host=options.mqtt_host, mqtt_port=options.mqtt_port,
+                                       service_url=options.service_url))
+    return out
+
+
+def _by_name(client: TbClient, path: str, name: str, field: str = "name", **params: Any) -> dict[str, Any] | None:
+    for item in client.pages(path, textSearch=name, **params):
+        if item.get(field) == name:
+            return item
+    return None
+
+
+def _comparable_metadata(meta: Mapping[str, Any]) -> tuple:
+    nodes = meta.get("nodes") or []
+    names = [n["name"] for n in nodes]
+    node_set = {n["name"]: json.dumps({k: n.get(k) for k in ("type", "configurationVersion", "configuration",
+                                                              "additionalInfo")}, sort_keys=True) for n in nodes}
+    conns = sorted((names[c["fromIndex"]], names[c["toIndex"]], c["type"]) for c in meta.get("connections") or [])
+    first = meta.get("firstNodeIndex")
+    return node_set, conns, names[first] if isinstance(first, int) and 0 <= first < len(names) else None
+
+
+def _install_rule_chains(client: TbClient, options: SetupOptions, dry_run: bool) -> list[Action]:
+    actions: list[Action] = []
+    ids: dict[str, str] = {}
+    for export in desired_rule_chains(options):
+        head = export["ruleChain"]
+        name = head["name"]
+        existing = _by_name(client, "/api/ruleChains", name, type="CORE")
+        refs = {n["additionalInfo"]["ruleChainName"] for n in export["metadata"]["nodes"]
+                if n["type"] == RULE_CHAIN_NODE and "ruleChainName" in n.get("additionalInfo", {})}
+        linked = link_rule_chains(export, {r: ids.get(r, f"<new {r}>") for r in refs})
+        body = {k: copy.deepcopy(head.get(k)) for k in _HEAD_KEYS}
+        metadata = {k: copy.deepcopy(linked["metadata"][k]) for k in ("firstNodeIndex", "nodes", "connections",
+                                                                      "ruleChainConnections")}
+        if existing is None:
+            actions.append(Action("rule_chain", name, "create", f"{len(metadata['nodes'])} nodes"))
+            chain_id = f"<new {name}>"
+            if not dry_run:
+                chain_id = client.post("/api/ruleChain", body)["id"]["id"]
+                client.post("/api/ruleChain/metadata", {"ruleChainId": {"entityType": "RULE_CHAIN", "id": chain_id},
+                                                        **metadata}, updateRelated="true")
+        else:
+            chain_id = existing["id"]["id"]
+            installed = client.get(f"/api/ruleChain/{chain_id}/metadata")
+            same_head = all(existing.get(k) == body[k] for k in ("name", "type", "additionalInfo"))
+            if same_head and _comparable_metadata(installed) == _comparable_metadata(metadata):
+                actions.append(Action("rule_chain", name, "unchanged"))
+            else:
+                actions.append(Action("rule_chain", name, "update", "configuration differs from the bundle"))
+                if not dry_run:
+                    client.post("/api/ruleChain", {**existing, **body})
+                    client.post("/api/ruleChain/metadata", {"ruleChainId": {"entityType": "RULE_CHAIN", "id": chain_id},
+                                                            **metadata}, updateRelated="true")
+        ids[name] = chain_id
+        if options.make_root and head.get("root"):
+            is_root = existing is not None and bool(existing.get("root"))
+            actions.append(Action("root_rule_chain", name, "unchanged" if is_root else "update",
+                                  "" if is_root else "set as the tenant's root rule chain"))
+            if not is_root and not dry_run:
+                client.post(f"/api/ruleChain/{chain_id}/root")
+    return actions
+
+
+def _install_device_profiles(client: TbClient, dry_run: bool) -> list[Action]:
+    actions = []
+    installed = {p["name"] for p in client.pages("/api/deviceProfiles")}
+    for name in LIFT_PROFILES:
+        if name in installed:
+            actions.append(Action("device_profile", name, "unchanged"))
+            continue
+        actions.append(Action("device_profile", name, "create"))
+        if not dry_run:
+            client.post("/api/deviceProfile", {
+                "name": name, "type": "DEFAULT", "transportType": "DEFAULT", "provisionType": "DISABLED",
+                "description": f"Atilax artificially lifted well ({name})", "default": False,
+                "profileData": {"configuration": {"type": "DEFAULT"}, "transportConfiguration": {"type": "DEFAULT"},
+                                "provisionConfiguration": {"type": "DISABLED"}, "alarms": None}})
+    return actions
+
+
+def _install_dashboards(client: TbClient, dry_run: bool) -> list[Action]:
+    actions = []
+    for stem, dashboard in bundled_dashboards().items():
+        title = dashboard["title"]
+        existing = _by_name(client, "/api/tenant/dashboards", title, field="title")
+        body = {k: copy.deepcopy(dashboard.get(k)) for k in _DASHBOARD_KEYS if k in dashboard}
+        if existing is None:
+            actions.append(Action("dashboard", title, "create", f"{len(dashboard['configuration']['widgets'])} widgets"))
+            if not dry_run:
+                client.post("/api/dashboard", body)
+            continue
+        installed = client.get(f"/api/dashboard/{existing['id']['id']}")
+        if installed.get("configuration") == body["configuration"]:
+            actions.append(Action("dashboard", title, "unchanged"))
+        else:
+            actions.append(Action("dashboard", title, "update", "configuration differs from the bundle"))
+            if not dry_run:
+                client.post("/api/dashboard", {**installed, **body})
+    return actions
+
+
+def _install_edge(client: TbClient, options: SetupOptions, dry_run: bool) -> list[Action]:
+    actions = []
+    edge = _by_name(client, "/api/tenant/edges", options.edge_name)
+    if edge is None:
+        key = options.edge_routing_key or secrets.token_hex(16)
+        secret = options.edge_secret or secrets.token_hex(10)
+        actions.append(Action("edge", options.edge_name, "create", f"routingKey={key} secret={secret}"))
+        edge_id = None
+        if not dry_run:
+            edge_id = client.post("/api/edge", {"name": options.edge_name, "type": "default", "routingKey": key,
+                                                "secret": secret, "label": "Atilax service"})["id"]["id"]
+    else:
+        edge_id = edge["id"]["id"]
+        wanted = {k: v for k, v in (("routingKey", options.edge_routing_key), ("secret", options.edge_secret)) if v}
+        if any(edge.get(k) != v for k, v in wanted.items()):
+            actions.append(Action("edge", options.edge_name, "update", "routing key/secret changed"))
+            if not dry_run:
+                client.post("/api/edge", {**edge, **wanted})
+        else:
+            actions.append(Action("edge", options.edge_name, "unchanged", f"routingKey={edge.get('routingKey')}"))
+    assigned = set() if edge_id is None else {d["id"]["id"] for d in client.pages(f"/api/edge/{edge_id}/devices")}
+    for profile in LIFT_PROFILES:
+        for device in client.pages("/api/tenant/devices", type=profile):
+            if device["id"]["id"] in assigned:
+                continue
+            actions.append(Action("edge_assignment", device["name"], "create", f"{profile} well -> {options.edge_name}"))
+            if not dry_run and edge_id is not None:
+                client.post(f"/api/edge/{edge_id}/device/{device['id']['id']}")
+    return actions
+
+
+def run_setup(client: TbClient, options: SetupOptions = SetupOptions(), *, dry_run: bool = False) -> list[Action]:
+    """Install (or with ``dry_run`` only plan) device profiles, rule chains, dashboards and, for the gRPC
+    transport, the Edge with the lift wells assigned. Returns every action; a second run reports only
+    ``unchanged``."""
+    if options.transport not in ("grpc", "mqtt", "rest"):
+        raise ValueError(f"transport must be grpc, mqtt or rest, got {options.transport!r}")
+    actions = _install_device_profiles(client, dry_run)
+    actions += _install_rule_chains(client, options, dry_run)
+    actions += _install_dashboards(client, dry_run)
+    if options.transport == "grpc":
+        actions += _install_edge(client, options, dry_run)
+    return actions
+
+
+def installed_rule_chains(client: TbClient) -> dict[str, dict[str, Any]]:
+    """Every installed CORE chain as an export (``{"ruleChain", "metadata"}``) keyed by its id, with the
+    rule-chain nodes' ids as installed (what the stand-in's rule engine runs)."""
+    out = {}
+    for chain in client.pages("/api/ruleChains", type="CORE"):
+        cid = chain["id"]["id"]
+        meta = client.get(f"/api/ruleChain/{cid}/metadata")
+        out[cid] = {
+            "ruleChain": {"name": chain["name"], "type": chain.get("type", "CORE"), "firstRuleNodeId": None,
+                          "root": bool(chain.get("root")), "debugMode": bool(chain.get("debugMode")),
+                          "configuration": chain.get("configuration"), "additionalInfo": chain.get("additionalInfo")},
+            "metadata": {"firstNodeIndex": meta["firstNodeIndex"],
+                         "nodes": [{k: copy.deepcopy(n[k]) for k in _NODE_KEYS if k in n} for n in meta["nodes"]],
+                         "connections": meta["connections"], "ruleChainConnections": meta.get("ruleChainConnections")}}
+    return out
+
+
+def export_installed(client: TbClient, out_dir: Path) -> list[Path]:
+    """Write the installed bundle chains and dashboards (matched by name/title) to ``out_dir`` in the bundle's
+    format, with rule-chain-node ids turned back into ``additionalInfo.ruleChainName`` references."""
+    out_dir = Path(out_dir)
+    (out_dir / "rulechains").mkdir(parents=True, exist_ok=True)
+    (out_dir / "dashboards").mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    chains = installed_rule_chains(client)
+    names = {cid: c["ruleChain"]["name"] for cid, c in chains.items()}
+    file_of = {export["ruleChain"]["name"]: fname for export, fname in zip(bundled_rule_chains(), RULE_CHAIN_FILES)}
+    for cid, export in chains.items():
+        if export["ruleChain"]["name"] not in file_of:
+            continue
+        for n in export["metadata"]["nodes"]:
+            if n["type"] == RULE_CHAIN_NODE:
+                target = n["configuration"].get("ruleChainId")
+                n["additionalInfo"] = {**(n.get("additionalInfo") or {}), "ruleChainName": names.get(target, target)}
+                n["configuration"]["ruleChainId"] = None
+        path = out_dir / "rulechains" / file_of[export["ruleChain"]["name"]]
+        path.write_text(json.dumps(export, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    stems = {d["title"]: stem for stem, d in bundled_dashboards().items()}
+    for item in client.pages("/api/tenant/dashboards"):
+        if item["title"] not in stems:
+            continue
+        dashboard = client.get(f"/api/dashboard/{item['id']['id']}")
+        body = {k: dashboard.get(k) for k in _DASHBOARD_KEYS if k in dashboard}
+        path = out_dir / "dashboards" / f"{stems[item['title']]}.json"
+        path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,281 @@
+"""ThingsBoard REST endpoints for rule chains, dashboards, device profiles, edges and alarms, for the stand-in.
+
+Mount on the stand-in's app: ``app.include_router(build_router(tb))`` (``tb_bridge/standin/rest_api.py``,
+``build_app``). Paths, bodies and the page format follow ThingsBoard's controllers
+(application/src/main/java/org/thingsboard/server/controller/RuleChainController.java,
+DashboardController.java, DeviceProfileController.java, EdgeController.java, DeviceController.java,
+AlarmController.java):
+``{"data": [...], "totalPages", "totalElements", "hasNext"}`` pages and ``{"entityType", "id"}`` ids.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from tb_bridge.standin.auth import AuthError
+from tb_bridge.standin.rest_api import ApiError
+from tb_bridge.standin.store import NotFound
+
+
+@dataclass
+class StandInResources:
+    """What the routes store: entities by id (ThingsBoard JSON, ids as ``{"entityType", "id"}``)."""
+
+    rule_chains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rule_chain_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def _eid(entity_type: str, value: str | None = None) -> dict[str, str]:
+    return {"entityType": entity_type, "id": value or str(uuid.uuid4())}
+
+
+def _page(items: list[dict[str, Any]], request: Request, name_field: str = "name") -> JSONResponse:
+    q = request.query_params
+    try:
+        size, page = int(q.get("pageSize", "10")), int(q.get("page", "0"))
+    except ValueError:
+        raise ApiError(400, "pageSize and page must be integers", 31) from None
+    if size < 1 or page < 0:
+        raise ApiError(400, "Invalid page parameters", 31)
+    text = (q.get("textSearch") or "").lower()
+    rows = sorted((i for i in items if text in str(i.get(name_field, "")).lower()),
+                  key=lambda i: str(i.get(name_field, "")).lower())
+    chunk = rows[page * size:(page + 1) * size]
+    total_pages = (len(rows) + size - 1) // size
+    return JSONResponse({"data": chunk, "totalPages": total_pages, "totalElements": len(rows),
+                         "hasNext": (page + 1) * size < len(rows)})
+
+
+def build_router(tb: Any, resources: StandInResources | None = None) -> APIRouter:
+    """The router serving ``tb``'s rule chains, dashboards, device profiles and edges.
+
+    ``router.resources`` is the :class:`StandInResources` it stores into."""
+    res = resources or StandInResources()
+    router = APIRouter()
+    router.resources = res  # type: ignore[attr-defined]
+
+    def auth(request: Request) -> None:
+        header = request.headers.get("X-Authorization") or ""
+        if not header.startswith("Bearer "):
+            raise ApiError(401, "Authentication failed", 10)
+        try:
+            tb.auth.verify(header[len("Bearer "):].strip())
+        except AuthError as exc:
+            raise ApiError(401, str(exc), exc.error_code) from None
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        import json
+
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError:
+            raise ApiError(400, "Invalid request body", 31) from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "Request body must be a JSON object", 31)
+        return body
+
+    def tenant() -> dict[str, str]:
+        return {"entityType": "TENANT", "id": tb.tenant_id}
+
+    def save(table: dict[str, dict[str, Any]], entity_type: str, body: dict[str, Any], unique: str | None) -> dict[str, Any]:
+        with res.lock:
+            existing_id = (body.get("id") or {}).get("id")
+            if existing_id is not None and existing_id not in table:
+                raise ApiError(404, "Requested item wasn't found!", 32)
+            for other_id, other in table.items():
+                if unique and other_id != existing_id and other.get(unique) == body.get(unique):
+                    raise ApiError(400, f"{entity_type.replace('_', ' ').title()} with such name already exists!", 31)
+            entity = copy.deepcopy(body)
+            entity["id"] = _eid(entity_type, existing_id)
+            entity["tenantId"] = tenant()
+            entity["createdTime"] = table[existing_id]["createdTime"] if existing_id else int(time.time() * 1000)
+            table[entity["id"]["id"]] = entity
+            return copy.deepcopy(entity)
+
+    def get(table: dict[str, dict[str, Any]], entity_id: str) -> dict[str, Any]:
+        with res.lock:
+            if entity_id not in table:
+                raise ApiError(404, "Requested item wasn't found!", 32)
+            return copy.deepcopy(table[entity_id])
+
+    # --- device profiles -------------------------------------------------------------------------
+    @router.get("/api/deviceProfiles")
+    async def device_profiles(request: Request) -> JSONResponse:
+        auth(request)
+        with res.lock:
+            items = copy.deepcopy(list(res.device_profiles.values()))
+        return _page(items, request)
+
+    @router.post("/api/deviceProfile")
+    async def save_device_profile(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        if not body.get("name"):
+            raise ApiError(400, "Device profile name should be specified!", 31)
+        return JSONResponse(save(res.device_profiles, "DEVICE_PROFILE", body, "name"))
+
+    # --- rule chains ---------------------------------------------------------------------------------
+    @router.get("/api/ruleChains")
+    async def rule_chains(request: Request) -> JSONResponse:
+        auth(request)
+        kind = request.query_params.get("type", "CORE")
+        with res.lock:
+            items = [copy.deepcopy(c) for c in res.rule_chains.values() if c.get("type", "CORE") == kind]
+        return _page(items, request)
+
+    @router.post("/api/ruleChain")
+    async def save_rule_chain(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        if not body.get("name"):
+            raise ApiError(400, "Rule chain name should be specified!", 31)
+        body.setdefault("type", "CORE")
+        # The root flag changes only through POST /api/ruleChain/{id}/root.
+        previous = res.rule_chains.get((body.get("id") or {}).get("id") or "")
+        body["root"] = bool(previous and previous.get("root"))
+        saved = save(res.rule_chains, "RULE_CHAIN", body, None)
+        with res.lock:
+            res.rule_chain_metadata.setdefault(saved["id"]["id"], {
+                "ruleChainId": saved["id"], "firstNodeIndex": None, "nodes": [], "connections": [],
+                "ruleChainConnections": None})
+        return JSONResponse(saved)
+
+    @router.get("/api/ruleChain/{chain_id}")
+    async def rule_chain(request: Request, chain_id: str) -> JSONResponse:
+        auth(request)
+        return JSONResponse(get(res.rule_chains, chain_id))
+
+    @router.get("/api/ruleChain/{chain_id}/metadata")
+    async def rule_chain_metadata(request: Request, chain_id: str) -> JSONResponse:
+        auth(request)
+        get(res.rule_chains, chain_id)
+        return JSONResponse(get(res.rule_chain_metadata, chain_id))
+
+    @router.post("/api/ruleChain/metadata")
+    async def save_rule_chain_metadata(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        chain_id = (body.get("ruleChainId") or {}).get("id")
+        get(res.rule_chains, chain_id or "")
+        nodes = body.get("nodes") or []
+        for conn in body.get("connections") or []:
+            if not (0 <= conn.get("fromIndex", -1) < len(nodes) and 0 <= conn.get("toIndex", -1) < len(nodes)):
+                raise ApiError(400, "Rule chain connection references a missing node", 31)
+        stored_nodes = []
+        for node in nodes:
+            n = copy.deepcopy(node)
+            n["id"] = n.get("id") or _eid("RULE_NODE")
+            n["ruleChainId"] = _eid("RULE_CHAIN", chain_id)
+            stored_nodes.append(n)
+        meta = {"ruleChainId": _eid("RULE_CHAIN", chain_id), "firstNodeIndex": body.get("firstNodeIndex"),
+                "nodes": stored_nodes, "connections": copy.deepcopy(body.get("connections") or []),
+                "ruleChainConnections": body.get("ruleChainConnections")}
+        with res.lock:
+            res.rule_chain_metadata[chain_id] = meta
+            first = meta["firstNodeIndex"]
+            res.rule_chains[chain_id]["firstRuleNodeId"] = stored_nodes[first]["id"] if isinstance(first, int) and 0 <= first < len(stored_nodes) else None
+        return JSONResponse(copy.deepcopy(meta))
+
+    @router.post("/api/ruleChain/{chain_id}/root")
+    async def set_root(request: Request, chain_id: str) -> JSONResponse:
+        auth(request)
+        get(res.rule_chains, chain_id)
+        with res.lock:
+            for cid, chain in res.rule_chains.items():
+                chain["root"] = cid == chain_id
+            return JSONResponse(copy.deepcopy(res.rule_chains[chain_id]))
+
+    # --- dashboards -----------------------------------------------------------------------------------
+    @router.get("/api/tenant/dashboards")
+    async def dashboards(request: Request) -> JSONResponse:
+        auth(request)
+        with res.lock:
+            items = [{k: copy.deepcopy(v) for k, v in d.items() if k != "configuration"} for d in res.dashboards.values()]
+        return _page(items, request, "title")
+
+    @router.get("/api/dashboard/{dashboard_id}")
+    async def dashboard(request: Request, dashboard_id: str) -> JSONResponse:
+        auth(request)
+        return JSONResponse(get(res.dashboards, dashboard_id))
+
+    @router.post("/api/dashboard")
+    async def save_dashboard(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        if not body.get("title"):
+            raise ApiError(400, "Dashboard title should be specified!", 31)
+        return JSONResponse(save(res.dashboards, "DASHBOARD", body, None))
+
+    # --- devices and edges ------------------------------------------------------------------------------
+    def device_json(device: Any) -> dict[str, Any]:
+        return {"id": _eid("DEVICE", device.id), "tenantId": tenant(), "name": device.name, "type": device.type,
+                "label": None}
+
+    @router.get("/api/tenant/devices")
+    async def tenant_devices(request: Request) -> JSONResponse:
+        auth(request)
+        kind = request.query_params.get("type")
+        items = [device_json(d) for d in tb.store.devices() if not kind or d.type == kind]
+        return _page(items, request)
+
+    @router.get("/api/tenant/edges")
+    async def tenant_edges(request: Request) -> JSONResponse:
+        auth(request)
+        with res.lock:
+            items = copy.deepcopy(list(res.edges.values()))
+        return _page(items, request)
+
+    @router.post("/api/edge")
+    async def save_edge(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        for name in ("name", "routingKey", "secret"):
+            if not body.get(name):
+                raise ApiError(400, f"Edge {name} should be specified!", 31)
+        body.setdefault("type", "default")
+        return JSONResponse(save(res.edges, "EDGE", body, "name"))
+
+    @router.post("/api/edge/{edge_id}/device/{device_id}")
+    async def assign_device(request: Request, edge_id: str, device_id: str) -> JSONResponse:
+        auth(request)
+        get(res.edges, edge_id)
+        try:
+            tb.store.assign_to_edge(device_id, edge_id)
+            device = tb.store.device(device_id)
+        except NotFound:
+            raise ApiError(404, f"Device with id [{device_id}] is not found", 32) from None
+        return JSONResponse(device_json(device))
+
+    @router.get("/api/edge/{edge_id}/devices")
+    async def edge_devices(request: Request, edge_id: str) -> JSONResponse:
+        auth(request)
+        get(res.edges, edge_id)
+        items = [device_json(d) for d in tb.store.devices() if edge_id in d.edge_ids]
+        return _page(items, request)
+
+    @router.get("/api/alarm/{entity_type}/{entity_id}")
+    async def entity_alarms(request: Request, entity_type: str, entity_id: str) -> JSONResponse:
+        auth(request)
+        status = request.query_params.get("searchStatus", "ANY")
+        items = []
+        for a in tb.store.alarms(entity_id):
+            active = a.status.startswith("ACTIVE")
+            if (status == "ACTIVE" and not active) or (status == "CLEARED" and active):
+                continue
+            items.append({"id": _eid("ALARM", a.id), "originator": _eid(entity_type, a.originator_id),
+                          "type": a.type, "severity": a.severity, "status": a.status, "startTs": a.start_ts_ms,
+                          "createdTime": a.start_ts_ms, "details": dict(a.details), "name": a.type})
+        return _page(items, request)
+
+    return router

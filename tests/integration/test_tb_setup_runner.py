@@ -1,0 +1,82 @@
+"""The chains as installed by `atilax tb setup` run inside the stand-in: device telemetry and slider writes
+reach the configured transport, the service's own writes do not loop, anomaly attributes raise alarms."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tb_bridge.rulechain_runner import RuleEngine, load_rule_chain
+from tb_bridge.rulechain_runner.standin_bridge import StandInOutputs, StandInRuleEngine
+from tb_bridge.standin.core import TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD, StandIn
+from tb_bridge.standin.http_server import HttpServerThread
+from tb_bridge.standin.rest_api import build_app
+from tb_bridge.tbsetup.client import TbClient
+from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, run_setup
+from tb_bridge.tbsetup.standin_routes import build_router
+
+
+@pytest.fixture(params=["grpc", "mqtt", "rest"])
+def running(request):
+    tb = StandIn()
+    app = build_app(tb)
+    app.include_router(build_router(tb))
+    server = HttpServerThread(app)
+    server.start()
+    device_id, token = tb.create_device("W-1", "ESP")
+    service = tb.create_user("atilax@service.local", "secret")
+    with TbClient(server.base_url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
+        run_setup(client, SetupOptions(transport=request.param, make_root=True, service_url="http://svc:8090"))
+        chains = {cid: load_rule_chain(export) for cid, export in installed_rule_chains(client).items()}
+    sent = {"edge": [], "mqtt": [], "rest": []}
+    outputs = StandInOutputs(tb, edge_sink=sent["edge"].append,
+                             mqtt_sink=lambda *a: sent["mqtt"].append(a),
+                             http=lambda method, url, headers, body, timeout: (sent["rest"].append((method, url, body)), (200, "{}"))[1])
+    bridge = StandInRuleEngine(tb, RuleEngine(chains, outputs))
+    try:
+        yield request.param, tb, device_id, token, service, sent, bridge
+    finally:
+        bridge.stop()
+        server.stop()
+        tb.stop()
+
+
+def test_telemetry_slider_and_own_writes(running):
+    transport, tb, device_id, token, service, sent, bridge = running
+    tb.post_device_telemetry(token, {"ts": 1700000000000, "values": {"flow_rate_bpd": 812.5, "frequency_hz": 55.0}})
+    tb.save_attributes(device_id, "SERVER_SCOPE", {"sim_param_water_cut_frac": 0.55})  # the slider (tenant admin)
+    tb.save_attributes(device_id, "SERVER_SCOPE", {"opt_status": "ok", "sim_original_water_cut_frac": 0.4}, user=service)
+    assert tb.wait_idle(10)
+    assert all(not any(s.error for s in trace) for _msg, trace in bridge.traces)
+    # ThingsBoard's save node stored the telemetry (the stand-in's ingress had stored the same point).
+    assert tb.get_timeseries(device_id, ["flow_rate_bpd"], 0, 2**62) == {"flow_rate_bpd": [(1700000000000, 812.5)]}
+    if transport == "grpc":
+        assert [(m.type, json.loads(m.data)) for m in sent["edge"]] == [
+            ("POST_TELEMETRY_REQUEST", {"flow_rate_bpd": 812.5, "frequency_hz": 55.0}),
+            ("ATTRIBUTES_UPDATED", {"sim_param_water_cut_frac": 0.55})]
+        assert sent["edge"][1].metadata["scope"] == "SERVER_SCOPE"
+    elif transport == "mqtt":
+        bodies = [json.loads(payload) for _h, _p, topic, payload, _r in sent["mqtt"]]
+        assert [(b["msgType"], b["entityId"], b["data"]) for b in bodies] == [
+            ("POST_TELEMETRY_REQUEST", device_id, {"flow_rate_bpd": 812.5, "frequency_hz": 55.0}),
+            ("ATTRIBUTES_UPDATED", device_id, {"sim_param_water_cut_frac": 0.55})]
+        assert {t for _h, _p, t, _pl, _r in sent["mqtt"]} == {"atilax/v1/ESP/W-1"}
+    else:
+        assert sent["rest"] == [("POST", f"http://svc:8090/simulation/reactive?entityId={device_id}",
+                                 json.dumps({"sim_param_water_cut_frac": 0.55}))]
+    assert sum(len(v) for v in sent.values()) == (1 if transport == "rest" else 2)
+
+
+def test_anomaly_attributes_raise_and_clear_a_thingsboard_alarm(running):
+    _transport, tb, device_id, _token, service, sent, _bridge = running
+    tb.save_attributes(device_id, "SERVER_SCOPE", {"opt_anomaly_detected": True, "opt_anomaly_severity": "CRITICAL",
+                                                   "opt_anomaly_type": "pump_off"}, user=service)
+    assert tb.wait_idle(10)
+    (alarm,) = tb.store.alarms(device_id)
+    assert (alarm.type, alarm.severity, alarm.status) == ("Atilax anomaly", "CRITICAL", "ACTIVE_UNACK")
+    tb.save_attributes(device_id, "SERVER_SCOPE", {"opt_anomaly_detected": False, "opt_anomaly_severity": "NONE"},
+                       user=service)
+    assert tb.wait_idle(10)
+    (alarm,) = tb.store.alarms(device_id)
+    assert alarm.status == "CLEARED_UNACK"
+    assert sum(len(v) for v in sent.values()) == 0

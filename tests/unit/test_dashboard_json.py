@@ -1,0 +1,250 @@
+"""The bundled dashboards checked against ThingsBoard's widget types and our key contract.
+
+Widget FQNs and their widget types are data copied from thingsboard/thingsboard (master, 2026),
+``application/src/main/data/json/system/widget_types/<file>.json`` (``fqn`` and ``descriptor.type``);
+the export layout follows ``application/src/main/data/json/demo/dashboards/thermostats.json``; the slider's
+``valueChange`` settings follow ``ui-ngx/src/app/modules/home/components/widget/lib/rpc/slider-widget.models.ts``
+and ``ui-ngx/src/app/shared/models/action-widget-settings.models.ts`` (SetValueAction.SET_ATTRIBUTE);
+alarm data-key names ``ui-ngx/src/app/shared/models/alarm.models.ts`` (alarmFields); quick intervals
+``ui-ngx/src/app/shared/models/time/time.models.ts`` (QuickTimeInterval).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tb_bridge.writeback.keys import INPUT_PREFIXES, spec_for
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
+
+WIDGET_TYPES = {  # fqn -> descriptor.type (file)
+    "system.time_series_chart": "timeseries",                   # time_series_chart.json
+    "system.cards.value_card": "latest",                        # value_card.json
+    "system.cards.attributes_card": "latest",                   # attributes_card.json
+    "system.cards.entities_table": "latest",                    # entities_table.json
+    "system.cards.markdown_card": "latest",                     # markdown_html_card.json
+    "system.alarm_widgets.alarms_table": "alarm",               # alarms_table.json
+    "system.slider": "rpc",                                     # slider.json
+    "system.input_widgets.update_multiple_attributes": "latest",  # update_multiple_attributes.json
+}
+ALARM_FIELDS = {"createdTime", "startTime", "endTime", "ackTime", "clearTime", "assignTime", "originator",
+                "originatorDisplayName", "originatorLabel", "originatorType", "type", "severity", "status",
+                "assignee", "details"}
+ENTITY_FIELDS = {"name", "type", "label", "createdTime"}
+# Telemetry contract (shared context of the project): common and per lift type.
+COMMON_TS = {"flow_rate_bpd", "oil_rate_bpd", "water_cut_frac", "gas_rate_mscfd", "tubing_pressure_psi",
+             "casing_pressure_psi", "wellhead_temperature_f"}
+LIFT_TS = {
+    "ESP": {"frequency_hz", "motor_current_a", "motor_voltage_v", "motor_temperature_f", "intake_pressure_psi",
+            "discharge_pressure_psi", "intake_temperature_f", "vibration_g", "motor_power_kw"},
+    "SRP": {"spm", "pump_fillage_pct", "polished_rod_load_max_lbf", "polished_rod_load_min_lbf", "motor_power_kw",
+            "surface_card", "pump_intake_pressure_psi"},
+    "PCP": {"rpm", "torque_ftlbf", "motor_power_kw", "motor_current_a", "intake_pressure_psi", "motor_temperature_f"},
+    "GasLift": {"injection_rate_mscfd", "injection_pressure_psi", "casing_pressure_psi", "tubing_pressure_psi",
+                "separator_level_pct"},
+}
+LIFTS = set(LIFT_TS)
+FUTURE_QUICK_INTERVALS = {"CURRENT_DAY", "CURRENT_WEEK", "CURRENT_WEEK_ISO", "CURRENT_MONTH", "CURRENT_QUARTER",
+                          "CURRENT_HALF_YEAR", "CURRENT_YEAR"}  # the *_SO_FAR variants end now
+
+
+def _load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _widgets(path):
+    return _load(path)["configuration"]["widgets"]
+
+
+def _datasources(widget):
+    cfg = widget["config"]
+    return list(cfg.get("datasources") or []) + ([cfg["alarmSource"]] if "alarmSource" in cfg else [])
+
+
+def _lifts_of(path):
+    aliases = _load(path)["configuration"]["entityAliases"].values()
+    return {t for a in aliases for t in a["filter"].get("deviceTypes", [])}
+
+
+def test_the_bundle_has_every_dashboard_the_issue_asks_for():
+    assert {p.stem for p in DASHBOARDS} == {"field_overview", "simulation", "field_development", "well_detail_esp",
+                                            "well_detail_srp", "well_detail_pcp", "well_detail_gaslift"}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_export_layout_and_grid(path):
+    d = _load(path)
+    assert d["title"].startswith("Atilax ")
+    cfg = d["configuration"]
+    assert {"description", "widgets", "states", "entityAliases", "filters", "timewindow", "settings"} <= set(cfg)
+    state = cfg["states"]["default"]
+    assert state["root"] is True
+    layout = state["layouts"]["main"]["widgets"]
+    columns = state["layouts"]["main"]["gridSettings"]["columns"]
+    assert set(layout) == set(cfg["widgets"])
+    cells = set()
+    for wid, place in layout.items():
+        w = cfg["widgets"][wid]
+        assert w["id"] == wid and (place["sizeX"], place["sizeY"]) == (w["sizeX"], w["sizeY"])
+        assert 0 <= place["col"] and place["col"] + place["sizeX"] <= columns
+        area = {(place["row"] + r, place["col"] + c) for r in range(place["sizeY"]) for c in range(place["sizeX"])}
+        assert not area & cells, f"{w['config']['title']} overlaps another widget"
+        cells |= area
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_widget_fqns_exist_with_their_thingsboard_type(path):
+    for w in _widgets(path).values():
+        assert w["typeFullFqn"] in WIDGET_TYPES, w["typeFullFqn"]
+        assert w["type"] == WIDGET_TYPES[w["typeFullFqn"]], w["config"]["title"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_entity_aliases_resolve_by_profile(path):
+    cfg = _load(path)["configuration"]
+    aliases = cfg["entityAliases"]
+    for aid, alias in aliases.items():
+        assert alias["id"] == aid
+        f = alias["filter"]
+        assert f["type"] in ("deviceType", "assetType")
+        if f["type"] == "deviceType":
+            assert f["deviceTypes"] and set(f["deviceTypes"]) <= LIFTS
+    for w in cfg["widgets"].values():
+        for ds in _datasources(w):
+            assert ds["type"] == "entity" and ds["entityAliasId"] in aliases, w["config"]["title"]
+        if w["type"] == "rpc":  # control widgets address one device (widget.models.ts TargetDevice)
+            target = w["config"]["targetDevice"]
+            assert target["type"] == "entity" and target["entityAliasId"] in aliases
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_data_key_is_a_telemetry_key_or_in_the_writeback_table(path):
+    lifts = _lifts_of(path)
+    allowed_ts = COMMON_TS.union(*(LIFT_TS[l] for l in lifts)) if lifts else set()
+    for w in _widgets(path).values():
+        for ds in _datasources(w):
+            for key in ds["dataKeys"]:
+                name, kind = key["name"], key["type"]
+                where = f"{path.stem}/{w['config']['title']}/{name}"
+                if kind == "alarm":
+                    assert name in ALARM_FIELDS, where
+                elif kind == "entityField":
+                    assert name in ENTITY_FIELDS, where
+                elif name.startswith(INPUT_PREFIXES):
+                    assert kind == "attribute", where
+                elif name.startswith(("opt_", "sim_")):
+                    spec = spec_for(name)
+                    assert spec is not None, f"{where} is not in tb_bridge/writeback/keys.py"
+                    assert spec.kind in (kind, "both"), f"{where}: written as {spec.kind}, read as {kind}"
+                else:
+                    assert kind == "timeseries" and name in allowed_ts, where
+
+
+def test_overview_covers_health_setpoints_production_anomalies_and_alarms():
+    widgets = _widgets(ROOT / "dashboards" / "field_overview.json").values()
+    table = next(w for w in widgets if w["typeFullFqn"] == "system.cards.entities_table")
+    names = {k["name"] for k in table["config"]["datasources"][0]["dataKeys"]}
+    assert {"type", "opt_well_health_score", "opt_health_status", "flow_rate_bpd", "opt_anomaly_detected"} <= names
+    for current, recommended in [("frequency_hz", "opt_esp_freq_recommended_hz"), ("spm", "opt_srp_spm_recommended"),
+                                 ("rpm", "opt_pcp_rpm_recommended"),
+                                 ("injection_rate_mscfd", "opt_gl_injection_recommended_mscfd")]:
+        assert {current, recommended} <= names
+    assert any(w["typeFullFqn"] == "system.alarm_widgets.alarms_table" for w in widgets)
+    alias = _load(ROOT / "dashboards" / "field_overview.json")["configuration"]["entityAliases"]
+    assert [a["filter"]["resolveMultiple"] for a in alias.values()] == [True]
+
+
+@pytest.mark.parametrize("lift, stem, panel_key", [("ESP", "well_detail_esp", "opt_esp_bep_distance_pct"),
+                                                   ("SRP", "well_detail_srp", "opt_srp_downhole_card"),
+                                                   ("PCP", "well_detail_pcp", "opt_pcp_elastomer_life_days"),
+                                                   ("GasLift", "well_detail_gaslift", "opt_lift_curve")])
+def test_well_detail_has_nodal_dca_health_anomaly_and_lift_panels(lift, stem, panel_key):
+    path = ROOT / "dashboards" / f"{stem}.json"
+    assert _lifts_of(path) == {lift}
+    keys = {k["name"] for w in _widgets(path).values() for ds in _datasources(w) for k in ds["dataKeys"]}
+    assert {"opt_nodal_ipr_curve", "opt_nodal_vlp_curve", "opt_nodal_q_bpd", "opt_nodal_pwf_psi",
+            "opt_dca_forecast_bpd", "opt_dca_forecast_p10_bpd", "opt_dca_forecast_p90_bpd", "opt_health_components",
+            "opt_anomaly_score", panel_key} <= keys
+    assert LIFT_TS[lift] & keys
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_charts_of_future_values_use_a_window_that_ends_in_the_future(path):
+    future = re.compile(r"^(opt_dca_forecast|sim_q_|sim_pwf_|opt_placement_oil_rate)")
+    for w in _widgets(path).values():
+        keys = [k["name"] for ds in _datasources(w) for k in ds["dataKeys"]]
+        if w["type"] == "timeseries" and any(future.match(k) for k in keys):
+            tw = w["config"]["timewindow"]
+            assert w["config"]["useDashboardTimewindow"] is False
+            assert tw["realtime"]["realtimeType"] == 1 and tw["realtime"]["quickInterval"] in FUTURE_QUICK_INTERVALS
+
+
+def test_simulation_sliders_write_sim_param_server_attributes_and_the_table_shows_originals():
+    widgets = _widgets(ROOT / "dashboards" / "simulation.json").values()
+    sliders = [w for w in widgets if w["typeFullFqn"] == "system.slider"]
+    assert len(sliders) >= 3
+    params = set()
+    for s in sliders:
+        change = s["config"]["settings"]["valueChange"]
+        assert change["action"] == "SET_ATTRIBUTE" and change["setAttribute"]["scope"] == "SERVER_SCOPE"
+        key = change["setAttribute"]["key"]
+        assert key.startswith("sim_param_")
+        assert s["config"]["settings"]["initialState"]["getAttribute"]["key"] == key
+        params.add(key[len("sim_param_"):])
+    table_keys = {k["name"] for w in widgets if w["typeFullFqn"] == "system.cards.attributes_card"
+                  for ds in _datasources(w) for k in ds["dataKeys"]}
+    assert {f"sim_original_{p}" for p in params} <= table_keys
+    assert {f"sim_param_{p}" for p in params} <= table_keys
+    compare = {k["name"] for w in widgets for ds in _datasources(w) for k in ds["dataKeys"] if k["name"].startswith("sim_compare_")}
+    assert compare
+    charts = [w for w in widgets if w["type"] == "timeseries"]
+    pairs = {tuple(sorted(k["name"] for k in w["config"]["datasources"][0]["dataKeys"])) for w in charts}
+    assert ("flow_rate_bpd", "sim_q_bpd") in pairs  # history continues into the projection on one chart
+
+
+def test_sliders_target_a_single_well():
+    cfg = _load(ROOT / "dashboards" / "simulation.json")["configuration"]
+    for w in cfg["widgets"].values():
+        if w["typeFullFqn"] == "system.slider":
+            alias = cfg["entityAliases"][w["config"]["targetDevice"]["entityAliasId"]]
+            assert alias["filter"]["resolveMultiple"] is False
+
+
+def test_curve_cards_draw_json_curves_and_the_operating_point_in_javascript():
+    """The markdown cards' function (ThingsBoard runs it in the browser with ``data[0]`` keyed by data-key
+    label) run in QuickJS: IPR and VLP become polylines scaled into the SVG box, the two scalars one point."""
+    import quickjs
+
+    widgets = _widgets(ROOT / "dashboards" / "well_detail_esp.json").values()
+    nodal = next(w for w in widgets if w["config"]["title"].startswith("Nodal analysis"))
+    settings = nodal["config"]["settings"]
+    assert settings["useMarkdownTextFunction"] is True
+    ctx = quickjs.Context()
+    ctx.eval("function markdown(data, ctx) {\n" + settings["markdownTextFunction"] + "\n}")
+    row = {"entityName": "W-1", "$datasource": {"dataKeys": [1], "latestDataKeys": [2]},
+           "IPR": "[[0,3000],[2000,600]]", "VLP": [[0, 600], [2000, 1800]], "q op": 1312.5, "Pwf op": "1425"}
+    svg = ctx.eval(f"markdown([{json.dumps(row)}])")
+    lines = re.findall(r'<polyline[^>]*points="([^"]+)"', svg)
+    assert len(lines) == 2 and svg.count("<circle") == 1
+    # x spans 0..2000 -> 30..390 px, y spans 600..3000 -> 220..10 px (W=400, H=240 in the function).
+    assert lines[0] == "30,10 390,220" and lines[1] == "30,220 390,115"
+    cx, cy = map(float, re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)"', svg).groups())
+    assert cx == pytest.approx(30 + 360 * 1312.5 / 2000) and cy == pytest.approx(220 - 210 * (1425 - 600) / 2400)
+    assert ctx.eval("markdown([{entityName: 'W-1'}])") == "<div>No curve data yet</div>"
+
+
+def test_placement_map_draws_one_marker_per_producer():
+    import quickjs
+
+    widgets = _widgets(ROOT / "dashboards" / "field_development.json").values()
+    card = next(w for w in widgets if w["config"]["title"].startswith("Well placement"))
+    key = card["config"]["datasources"][0]["dataKeys"][0]
+    ctx = quickjs.Context()
+    ctx.eval("function markdown(data, ctx) {\n" + card["config"]["settings"]["markdownTextFunction"] + "\n}")
+    widget_ctx = {"datasources": [{"dataKeys": [key]}]}
+    svg = ctx.eval(f"markdown([{{'{key['label']}': '[[1,2],[3,4],[0,4]]'}}], {json.dumps(widget_ctx)})")
+    assert svg.count("<circle") == 3 and "<polyline" not in svg

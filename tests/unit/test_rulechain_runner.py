@@ -1,0 +1,266 @@
+"""The stand-in's rule engine: ThingsBoard node semantics, and the bundled chains routed per transport.
+
+Semantics cited from thingsboard/thingsboard rule-engine-components (filter/TbMsgTypeSwitchNode.java,
+filter/TbJsFilterNode.java, filter/TbJsSwitchNode.java, filter/TbCheckMessageNode.java,
+transform/TbTransformMsgNode.java, telemetry/TbMsgTimeseriesNode.java, action/TbCreateAlarmNode.java,
+action/TbClearAlarmNode.java) and TbNodeUtils.processPattern (rule-engine-api).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tb_bridge.rulechain_runner import RecordingOutputs, RuleChainError, RuleEngine, ScriptError, TbScript, load_rule_chain
+from tb_bridge.rulechain_runner.patterns import process_pattern
+from tb_bridge.standin.messages import TbMsg
+from tb_bridge.tbsetup.bundle import bundled_rule_chains, link_rule_chains, select_transport
+
+P = "org.thingsboard.rule.engine."
+WELL = {"id": "dev-1", "name": "W-1", "type": "ESP"}
+
+
+def chain(nodes, connections, name="t", root=True):
+    return {"ruleChain": {"name": name, "type": "CORE", "firstRuleNodeId": None, "root": root, "debugMode": False,
+                          "configuration": None, "additionalInfo": None},
+            "metadata": {"firstNodeIndex": 0, "ruleChainConnections": None,
+                         "nodes": [{"type": P + t, "name": n, "configurationVersion": v, "configuration": c,
+                                    "additionalInfo": {"layoutX": 0, "layoutY": 0}} for t, n, v, c in nodes],
+                         "connections": [{"fromIndex": a, "toIndex": b, "type": r} for a, b, r in connections]}}
+
+
+def script_node(cls, name, code):
+    return (cls, name, 0, {"scriptLang": "TBEL", "tbelScript": code, "jsScript": code})
+
+
+def log(name):
+    return script_node("action.TbLogNode", name, "return metadata.tag + ':' + msgType;")
+
+
+def msg(msg_type="POST_TELEMETRY_REQUEST", data=None, **meta):
+    metadata = {"deviceName": "W-1", "deviceType": "ESP", "ts": "1700000000000", **meta}
+    return TbMsg(msg_type, "dev-1", metadata, json.dumps(data if data is not None else {"flow_rate_bpd": 812.5}))
+
+
+def engine(export, outputs=None):
+    outputs = outputs or RecordingOutputs(fields={"dev-1": WELL})
+    return RuleEngine({"c": load_rule_chain(export)}, outputs), outputs
+
+
+# --- node semantics ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("msg_type, relation", [("POST_TELEMETRY_REQUEST", "Post telemetry"),
+                                                ("ATTRIBUTES_UPDATED", "Attributes Updated"),
+                                                ("POST_ATTRIBUTES_REQUEST", "Post attributes"),
+                                                ("ENTITY_CREATED", "Entity Created"),
+                                                ("SOMETHING_ELSE", "Other")])
+def test_message_type_switch_uses_tbmsgtype_labels(msg_type, relation):
+    eng, _ = engine(chain([("filter.TbMsgTypeSwitchNode", "switch", 0, {"version": 0})], []))
+    steps = eng.process(msg(msg_type))
+    assert [s.relations for s in steps] == [(relation,)]
+
+
+def test_filter_switch_and_transform_scripts_route_and_rewrite():
+    export = chain([
+        script_node("filter.TbJsFilterNode", "hot", "return msg.t > 20;"),
+        script_node("filter.TbJsSwitchNode", "split", "return ['a', 'b'];"),
+        script_node("transform.TbTransformMsgNode", "double",
+                    "return {msg: {t: msg.t * 2}, metadata: {tag: 'x'}, msgType: 'CUSTOM'};"),
+        log("log-a"), log("log-b"), log("cold"),
+    ], [(0, 1, "True"), (0, 5, "False"), (1, 2, "a"), (1, 4, "b"), (2, 3, "Success")])
+    eng, out = engine(export)
+    steps = eng.process(msg(data={"t": 21.5}))
+    assert [(s.node, s.relations) for s in steps] == [("hot", ("True",)), ("split", ("a", "b")), ("double", ("Success",)),
+                                                      ("log-a", ("Success",)), ("log-b", ("Success",))]
+    assert json.loads(steps[2].msg.data) == {"t": 43.0} and steps[2].msg.type == "CUSTOM"
+    assert out.logs == ["x:CUSTOM", "undefined:POST_TELEMETRY_REQUEST"]  # metadata.tag absent on the branch b
+    steps = eng.process(msg(data={"t": 19.0}))
+    assert [(s.node, s.relations) for s in steps] == [("hot", ("False",)), ("cold", ("Success",))]
+
+
+def test_script_error_routes_to_failure_with_error_metadata():
+    export = chain([script_node("filter.TbJsFilterNode", "bad", "return msg.a.b.c > 1;"), log("failed")],
+                   [(0, 1, "Failure")])
+    eng, out = engine(export)
+    steps = eng.process(msg(data={"a": 1}))
+    assert steps[0].relations == ("Failure",) and "TypeError" in steps[0].msg.metadata["error"]
+    assert steps[1].node == "failed"
+
+
+def test_filter_returning_a_non_boolean_is_a_failure():
+    eng, _ = engine(chain([script_node("filter.TbJsFilterNode", "f", "return 'yes';")], []))
+    assert eng.process(msg())[0].relations == ("Failure",)
+
+
+@pytest.mark.parametrize("check_all, data, meta, expected", [
+    (True, {"a": 1}, {"m": "1"}, "True"), (True, {"a": 1}, {}, "False"),
+    (False, {"b": 1}, {"m": "1"}, "True"), (False, {"b": 1}, {}, "False")])
+def test_check_fields_presence(check_all, data, meta, expected):
+    export = chain([("filter.TbCheckMessageNode", "chk", 0,
+                     {"messageNames": ["a"], "metadataNames": ["m"], "checkAllKeys": check_all})], [])
+    eng, _ = engine(export)
+    assert eng.process(msg(data=data, **meta))[0].relations == (expected,)
+
+
+def test_timeseries_node_saves_at_metadata_ts_and_rejects_other_types():
+    export = chain([("telemetry.TbMsgTimeseriesNode", "save", 1,
+                     {"defaultTTL": 0, "useServerTs": False, "processingSettings": {"type": "ON_EVERY_MESSAGE"}})], [])
+    eng, out = engine(export)
+    assert eng.process(msg())[0].relations == ("Success",)
+    assert out.timeseries == [("dev-1", [(1700000000000, {"flow_rate_bpd": 812.5})], 0)]
+    step = eng.process(msg("ATTRIBUTES_UPDATED"))[0]
+    assert step.relations == ("Failure",) and "Unsupported msg type" in step.error
+
+
+def test_alarm_created_updated_and_cleared_once():
+    export = chain([
+        ("action.TbCreateAlarmNode", "create", 0, {"alarmType": "A ${deviceName}", "scriptLang": "TBEL",
+                                                   "alarmDetailsBuildTbel": "return {n: msg.n};", "alarmDetailsBuildJs": "return {n: msg.n};",
+                                                   "severity": "$[sev]", "dynamicSeverity": True, "propagate": False,
+                                                   "useMessageAlarmData": False, "relationTypes": []}),
+    ], [])
+    clear = chain([("action.TbClearAlarmNode", "clear", 0, {"alarmType": "A ${deviceName}", "scriptLang": "TBEL",
+                                                            "alarmDetailsBuildTbel": "return {};", "alarmDetailsBuildJs": "return {};"})],
+                  [], name="clear", root=False)
+    out = RecordingOutputs(fields={"dev-1": WELL})
+    eng = RuleEngine({"c": load_rule_chain(export), "k": load_rule_chain(clear)}, out)
+    assert eng.process(msg(data={"sev": "MAJOR", "n": 1}))[0].relations == ("Created",)
+    assert eng.process(msg(data={"sev": "CRITICAL", "n": 2}))[0].relations == ("Updated",)
+    alarm = out.alarms[("dev-1", "A W-1")]
+    assert (alarm["severity"], alarm["details"], alarm["cleared"]) == ("CRITICAL", {"n": 2}, False)
+    assert eng.process(msg(data={"sev": "BOGUS"}))[0].relations == ("Failure",)
+    assert eng.process(msg(), "k")[0].relations == ("Cleared",)
+    assert eng.process(msg(), "k")[0].relations == ("False",)  # nothing active any more
+    assert out.alarms[("dev-1", "A W-1")]["status"] == "CLEARED_UNACK"
+
+
+def test_process_pattern_like_tbnodeutils():
+    meta = {"deviceName": "W-1"}
+    data = {"a": {"b": 3}, "flag": True}
+    assert process_pattern("x/${deviceName}/$[a.b]/$[flag]/${missing}", meta, data) == "x/W-1/3/true/${missing}"
+
+
+# --- strictness ---------------------------------------------------------------------------------------
+def test_unknown_node_type_is_an_error():
+    with pytest.raises(RuleChainError, match="not supported"):
+        load_rule_chain(chain([("filter.TbNoSuchNode", "x", 0, {})], []))
+
+
+def test_unknown_configuration_key_is_an_error():
+    with pytest.raises(RuleChainError, match="unknown configuration keys"):
+        load_rule_chain(chain([("edge.TbMsgPushToEdgeNode", "x", 0, {"scope": "SERVER_SCOPE", "typo": 1})], []))
+
+
+def test_wrong_relation_and_version_are_errors():
+    with pytest.raises(RuleChainError, match="cannot emit relation"):
+        load_rule_chain(chain([script_node("filter.TbJsFilterNode", "f", "return true;"), log("l")], [(0, 1, "Success")]))
+    with pytest.raises(RuleChainError, match="configurationVersion"):
+        load_rule_chain(chain([("mqtt.TbMqttNode", "m", 1, {"topicPattern": "t"})], []))
+
+
+def test_script_that_does_not_compile_is_rejected_when_the_engine_is_built():
+    with pytest.raises(RuleChainError, match="does not compile"):
+        engine(chain([script_node("filter.TbJsFilterNode", "f", "return (;")], []))
+
+
+def test_script_time_limit():
+    with pytest.raises(ScriptError):
+        TbScript("while (true) {}", time_limit_s=0.05).call({}, {}, "X")
+
+
+# --- the bundled chains -------------------------------------------------------------------------------
+def bundled(transport):
+    wo, root = bundled_rule_chains()
+    chains = {"wo": load_rule_chain(select_transport(wo, transport)),
+              "root": load_rule_chain(link_rule_chains(root, {wo["ruleChain"]["name"]: "wo"}))}
+    out = RecordingOutputs(fields={"dev-1": WELL, "dev-2": {"id": "dev-2", "name": "T-1", "type": "thermostat"}},
+                           http=lambda method, url, headers, body, timeout: (200, '{"accepted": true}'))
+    return RuleEngine(chains, out), out
+
+
+def test_grpc_transport_pushes_raw_telemetry_to_edge_after_saving():
+    eng, out = bundled("grpc")
+    eng.process(msg())
+    assert out.timeseries == [("dev-1", [(1700000000000, {"flow_rate_bpd": 812.5})], 0)]
+    assert len(out.edge) == 1 and out.mqtt == [] and out.rest == []
+    pushed = out.edge[0]
+    assert pushed.type == "POST_TELEMETRY_REQUEST" and json.loads(pushed.data) == {"flow_rate_bpd": 812.5}
+    assert pushed.metadata["atilaxEntityId"] == "dev-1"
+
+
+def test_mqtt_transport_publishes_the_envelope():
+    eng, out = bundled("mqtt")
+    eng.process(msg())
+    (host, port, topic, payload, retain), = out.mqtt
+    assert (host, port, topic, retain) == ("localhost", 1883, "atilax/v1/ESP/W-1", False)
+    body = json.loads(payload)
+    assert body == {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "dev-1", "deviceName": "W-1", "deviceType": "ESP",
+                    "ts": "1700000000000", "metadata": body["metadata"], "data": {"flow_rate_bpd": 812.5}}
+    assert body["metadata"]["deviceName"] == "W-1"
+
+
+def test_devices_of_other_profiles_are_saved_but_not_forwarded():
+    eng, out = bundled("grpc")
+    eng.process(TbMsg("POST_TELEMETRY_REQUEST", "dev-2", {"deviceName": "T-1", "deviceType": "thermostat", "ts": "5"},
+                      json.dumps({"temperature": 20})))
+    assert out.timeseries and out.edge == []
+
+
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
+def test_slider_write_reaches_the_service_and_own_writes_do_not(transport):
+    eng, out = bundled(transport)
+    slider = msg("ATTRIBUTES_UPDATED", {"sim_param_water_cut_frac": 0.55}, scope="SERVER_SCOPE", userId="u-1")
+    eng.process(slider)
+    sent = len(out.edge) + len(out.mqtt) + len(out.rest)
+    assert sent == 1
+    if transport == "rest":
+        method, url, headers, body = out.rest[0]
+        assert (method, url) == ("POST", "http://localhost:8090/simulation/reactive?entityId=dev-1")
+        assert json.loads(body) == {"sim_param_water_cut_frac": 0.55}
+    own = [{"opt_status": "ok", "opt_well_health_score": 81.0}, {"sim_original_water_cut_frac": 0.4, "sim_status": "done"},
+           {"sim_compare_q_bpd": 12.5}, {"opt_error": "sim_param_x out of range"}]
+    for values in own:
+        eng.process(msg("ATTRIBUTES_UPDATED", values, scope="SERVER_SCOPE"))
+    assert len(out.edge) + len(out.mqtt) + len(out.rest) == sent  # nothing more went to the service
+    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_status": "ok", "sim_param_gor_scf_stb": 900}, scope="SERVER_SCOPE"))
+    assert len(out.edge) + len(out.mqtt) + len(out.rest) == sent + 1  # a sim_param_ key after another key
+
+
+def test_rest_failure_goes_to_the_failure_log():
+    eng, out = bundled("rest")
+    out.http = lambda *a: (503, "busy")
+    steps = eng.process(msg("ATTRIBUTES_UPDATED", {"sim_param_wellhead_pressure_psi": 150}, scope="SERVER_SCOPE"))
+    call = next(s for s in steps if s.node == "POST /simulation/reactive")
+    assert call.relations == ("Failure",) and call.msg.metadata["statusCode"] == "503"
+    assert "Log failure" in [s.node for s in steps] and len(out.logs) == 1
+
+
+def test_service_anomaly_attributes_create_and_clear_the_alarm():
+    eng, out = bundled("grpc")
+    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_anomaly_detected": True, "opt_anomaly_severity": "MAJOR",
+                                           "opt_anomaly_type": "gas_interference", "opt_anomaly_score": 0.91},
+                    scope="SERVER_SCOPE"))
+    alarm = out.alarms[("dev-1", "Atilax anomaly")]
+    assert (alarm["severity"], alarm["cleared"]) == ("MAJOR", False)
+    assert alarm["details"] == {"anomalyType": "gas_interference", "anomalyScore": 0.91}
+    assert out.edge == []  # an own write is not forwarded
+    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_anomaly_detected": False, "opt_anomaly_severity": "NONE"},
+                    scope="SERVER_SCOPE"))
+    assert out.alarms[("dev-1", "Atilax anomaly")]["cleared"] is True
+
+
+def test_root_chain_needs_the_linked_chain():
+    wo, root = bundled_rule_chains()
+    with pytest.raises(RuleChainError, match="ruleChainId"):
+        RuleEngine({"root": load_rule_chain(root), "wo": load_rule_chain(wo)}, RecordingOutputs())
+
+
+@pytest.mark.parametrize("node", [
+    ("mqtt.TbMqttNode", "m", 2, {"topicPattern": "t", "host": "h", "port": 1883, "ssl": True}),
+    ("rest.TbRestApiCallNode", "r", 4, {"restEndpointUrlPattern": "http://x", "requestMethod": "POST",
+                                        "credentials": {"type": "basic", "username": "u", "password": "p"}}),
+    ("action.TbCreateAlarmNode", "a", 0, {"alarmType": "A", "scriptLang": "TBEL", "alarmDetailsBuildTbel": "return {};",
+                                          "severity": "MAJOR", "propagate": True}),
+])
+def test_known_keys_with_unsupported_values_are_errors_not_silent_passes(node):
+    with pytest.raises(RuleChainError, match="not supported"):
+        engine(chain([node], []))
