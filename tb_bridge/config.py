@@ -38,7 +38,7 @@ class MqttSettings(BaseModel):
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
-    topic: str = Field(default="atilax/+/+", description="topic filter: atilax/<deviceType>/<deviceName>")
+    topic: str = Field(default="atilax/v1/+/+", description="topic filter: atilax/v1/<deviceType>/<deviceName> (our rule chain)")
     shared_group: str | None = Field(default="atilax", description="MQTT 5 shared-subscription group; None = plain")
     client_id: str | None = None
     tls: bool = False

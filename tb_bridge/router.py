@@ -20,9 +20,10 @@ from typing import Any, Callable, Mapping, Protocol
 
 from tb_bridge.events import EventError, EventKind, WellEvent
 from tb_bridge.sessions import SIM_PARAM_PREFIX, SimulationSessions
+from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.model import WellConfigError
 from tb_bridge.wells.registry import WellRegistry
-from tb_bridge.writeback.keys import is_own_key
+from tb_bridge.writeback.keys import OWN_PREFIXES, is_own_key
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +86,15 @@ class Router:
         sessions: SimulationSessions,
         dead_letters: DeadLetterSink,
         report_error: Callable[[str, str], None],
-        own_user_id: str | None = None,
+        loop_guard: LoopGuard | None = None,
     ) -> None:
         self.registry = registry
         self.buffer = buffer
         self.sessions = sessions
         self.dead_letters = dead_letters
         self.report_error = report_error
-        self.own_user_id = own_user_id
+        #: Loop protection: events saved by the service's own user, or carrying only keys it writes.
+        self.loop_guard = loop_guard or LoopGuard(own_key_prefixes=OWN_PREFIXES)
         self.stats = RouterStats()
         self._latest_text: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -135,12 +137,8 @@ class Router:
             self.stats.telemetry += 1
 
     def _attributes(self, event: WellEvent) -> None:
-        if self.own_user_id and event.metadata.get("userId") == self.own_user_id:
-            with self._lock:
-                self.stats.own_writes_dropped += 1
-            return
         values = {k: v for k, v in event.values.items() if not is_own_key(k)}
-        if not values:
+        if not values or self.loop_guard.is_own(event):
             with self._lock:
                 self.stats.own_writes_dropped += 1
             return

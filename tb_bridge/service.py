@@ -26,10 +26,11 @@ from tb_bridge.scheduler import TierScheduler
 from tb_bridge.sessions import RecordingSimulationSessions
 from tb_bridge.tb_history import ThingsBoardHistory
 from tb_bridge.transport.base import Transport
+from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.model import WellConfig
 from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.base import Writeback
-from tb_bridge.writeback.keys import check_attributes, units_of
+from tb_bridge.writeback.keys import OWN_PREFIXES, check_attributes, units_of
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ class Service:
             sessions=self.sessions,
             dead_letters=self.history,
             report_error=self.report_error,
-            own_user_id=own_user_id or settings.service_user_id,
+            loop_guard=LoopGuard(own_user_ids={u for u in (own_user_id, settings.service_user_id) if u},
+                                 own_key_prefixes=OWN_PREFIXES),
         )
         self.scheduler = TierScheduler(settings.scheduler, self.run_tier)
         self._tier_locks = {tier: threading.Lock() for tier in ("fast", "hourly", "daily", "weekly", "monthly")}

@@ -318,15 +318,21 @@ def build_app(tb: StandIn) -> FastAPI:
             return Response(str(exc), status_code=400)
         return Response(status_code=200)
 
-    return _FaultInjection(app, tb)
+    # ThingsBoard's entity APIs that the setup command uses (device profiles, rule chains, dashboards, edges).
+    from tb_bridge.tbsetup.standin_routes import build_router
+
+    setup_router = build_router(tb)
+    app.include_router(setup_router)
+    return _FaultInjection(app, tb, setup_resources=setup_router.resources)
 
 
 class _FaultInjection:
     """Pure ASGI middleware answering injected faults (:meth:`StandIn.set_http_fault`); a slow ThingsBoard
     (delay without a status) still applies the request after the delay, as a real overloaded server would."""
 
-    def __init__(self, app, tb: StandIn) -> None:
+    def __init__(self, app, tb: StandIn, setup_resources=None) -> None:
         self.app, self.tb = app, tb
+        self.setup_resources = setup_resources  #: the rule chains, dashboards, ... installed by setup
 
     async def __call__(self, scope, receive, send):
         fault = self.tb.http_fault

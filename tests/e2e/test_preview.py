@@ -19,7 +19,6 @@ from tb_bridge.standin.rest_api import build_app
 from tb_bridge.tbsetup.bundle import bundled_dashboards
 from tb_bridge.tbsetup.client import TbClient
 from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, run_setup
-from tb_bridge.tbsetup.standin_routes import build_router
 
 NOW = int(dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.timezone.utc).timestamp() * 1000)
 HOUR = 3_600_000
@@ -30,7 +29,6 @@ SHOWN = ("field_overview", "well_detail_esp", "simulation")
 def field():
     tb = StandIn(clock_ms=lambda: NOW)
     app = build_app(tb)
-    app.include_router(build_router(tb))
     server = HttpServerThread(app)
     server.start()
     well, token = tb.create_device("W-1", "ESP")

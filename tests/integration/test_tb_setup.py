@@ -12,21 +12,18 @@ from tb_bridge.standin.rest_api import build_app
 from tb_bridge.tbsetup.bundle import DASHBOARD_DIR, RULECHAIN_DIR, bundled_dashboards
 from tb_bridge.tbsetup.client import TbClient
 from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, run_setup, export_installed
-from tb_bridge.tbsetup.standin_routes import build_router
 
 
 @pytest.fixture()
 def standin():
     tb = StandIn()
     app = build_app(tb)
-    router = build_router(tb)
-    app.include_router(router)
     server = HttpServerThread(app)
     server.start()
     wells = {name: tb.create_device(name, profile)[0]
              for name, profile in [("W-1", "ESP"), ("W-2", "ESP"), ("R-1", "SRP"), ("G-1", "GasLift")]}
     try:
-        yield tb, server.base_url, router.resources, wells
+        yield tb, server.base_url, app.setup_resources, wells
     finally:
         server.stop()
         tb.stop()

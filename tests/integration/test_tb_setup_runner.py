@@ -13,14 +13,12 @@ from tb_bridge.standin.http_server import HttpServerThread
 from tb_bridge.standin.rest_api import build_app
 from tb_bridge.tbsetup.client import TbClient
 from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, run_setup
-from tb_bridge.tbsetup.standin_routes import build_router
 
 
 @pytest.fixture(params=["grpc", "mqtt", "rest"])
 def running(request):
     tb = StandIn()
     app = build_app(tb)
-    app.include_router(build_router(tb))
     server = HttpServerThread(app)
     server.start()
     device_id, token = tb.create_device("W-1", "ESP")

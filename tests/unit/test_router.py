@@ -8,7 +8,9 @@ from tb_bridge.events import EventKind, WellEvent
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router, validate_telemetry
 from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.registry import WellRegistry
+from tb_bridge.writeback.keys import OWN_PREFIXES
 
 CONFIG = {"lift_type": "esp", "reservoir_pressure_psi": 3000, "bubble_point_psi": 2000,
           "productivity_index_bpd_psi": 1.0, "perforation_depth_ft": 8000, "pump_depth_ft": 7500}
@@ -25,7 +27,7 @@ def rig(tmp_path):
     errors: list[tuple[str, str]] = []
     sessions = RecordingSimulationSessions(registry, store, lambda well, attrs: written.append((well, dict(attrs))))
     router = Router(registry, buffer, sessions, store, report_error=lambda w, m: errors.append((w, m)),
-                    own_user_id="service-user")
+                    loop_guard=LoopGuard(own_user_ids={"service-user"}, own_key_prefixes=OWN_PREFIXES))
     yield router, registry, buffer, store, written, errors
     store.close()
 
