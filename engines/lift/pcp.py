@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engines.lift.elastomer import Environment, get_elastomer, life_days
+from engines.lift.inflow_grid import sorted_inflow_grid
 
 TORQUE_CONSTANT = 5.614_583 * 144.0 / (1440.0 * 2.0 * np.pi)  # ft lbf per (bbl/d/rpm * psi) = 0.08936
 HHP_PER_BPD_PSI = 1.0 / 58_771.0
@@ -57,13 +58,9 @@ class PcpSystem:
     min_run_life_days: float = 365.0
 
     def __post_init__(self) -> None:
-        p = np.asarray(self.intake_pressure_grid_psi, dtype=float)
-        q = np.asarray(self.inflow_grid_bpd, dtype=float)
-        if p.ndim != 1 or p.shape != q.shape or p.size < 2 or not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))):
-            raise ValueError("intake_pressure_grid_psi and inflow_grid_bpd must be finite 1-D arrays of equal length >= 2")
-        order = np.argsort(p)
-        object.__setattr__(self, "intake_pressure_grid_psi", p[order])
-        object.__setattr__(self, "inflow_grid_bpd", np.maximum(q[order], 0.0))
+        p, q = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd)
+        object.__setattr__(self, "intake_pressure_grid_psi", p)
+        object.__setattr__(self, "inflow_grid_bpd", q)
         if not (50.0 <= self.rpm_min < self.rpm_max <= 400.0):
             raise ValueError(f"RPM window must satisfy 50 <= rpm_min < rpm_max <= 400, got {self.rpm_min}..{self.rpm_max}")
         for name in ("displacement_bpd_per_rpm", "rated_lift_psi", "discharge_pressure_psi", "rod_torque_limit_ftlbf", "motor_hp"):

@@ -26,6 +26,7 @@ from engines.lift.rod_string import RodString
 from engines.lift.srp_card import pump_displacement_bpd
 from engines.lift.srp_predictive import PumpCondition, predict_cards
 from engines.lift.srp_wave import Card, downhole_card_fourier
+from engines.lift.inflow_grid import sorted_inflow_grid
 
 HHP_PER_BPD_PSI = 1.0 / 58_771.0  # hydraulic horsepower of 1 bbl/d through 1 psi
 
@@ -53,13 +54,9 @@ class SrpSystem:
     surface_efficiency: float = 0.75
 
     def __post_init__(self) -> None:
-        p = np.asarray(self.intake_pressure_grid_psi, dtype=float)
-        q = np.asarray(self.inflow_grid_bpd, dtype=float)
-        if p.ndim != 1 or p.shape != q.shape or p.size < 2 or not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))):
-            raise ValueError("intake_pressure_grid_psi and inflow_grid_bpd must be finite 1-D arrays of equal length >= 2")
-        order = np.argsort(p)
-        object.__setattr__(self, "intake_pressure_grid_psi", p[order])
-        object.__setattr__(self, "inflow_grid_bpd", np.maximum(q[order], 0.0))
+        p, q = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd)
+        object.__setattr__(self, "intake_pressure_grid_psi", p)
+        object.__setattr__(self, "inflow_grid_bpd", q)
         if not (4.0 <= self.spm_min < self.spm_max <= 14.0):
             raise ValueError(f"SPM window must satisfy 4 <= spm_min < spm_max <= 14, got {self.spm_min}..{self.spm_max}")
         for name in ("volumetric_efficiency", "min_fillage", "surface_efficiency"):

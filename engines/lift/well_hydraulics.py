@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engines.nodal import BlackOilFluid, Ipr, PumpBoost, Wellbore, fluid_state, traverse
-
-FT3_PER_BBL = 5.614_583
+from engines.nodal.flow import BBL_TO_FT3 as FT3_PER_BBL
 
 
 @dataclass(frozen=True)

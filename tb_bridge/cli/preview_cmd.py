@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("preview", help="render the bundled dashboards to static HTML (plotly)")
     parser.add_argument("--url", required=True, help="ThingsBoard base URL")
     parser.add_argument("--username", required=True, help="tenant administrator e-mail")
-    parser.add_argument("--password", help="password (default: $ATILAX_TB_PASSWORD)")
+    parser.add_argument("--password", help="password (default: $ATILAX_TB__PASSWORD)")
     parser.add_argument("--out", required=True, help="HTML file to write")
     parser.add_argument("--dashboard", action="append", help="file stem of a bundled dashboard (repeatable; default all)")
     parser.add_argument("--screenshot", help="also write a PNG screenshot (needs Debian chromium)")
@@ -33,9 +33,9 @@ def _preview(args) -> int:
         if unknown:
             raise CliInputError(f"unknown dashboard(s) {unknown}; bundled: {sorted(dashboards)}")
         dashboards = {k: dashboards[k] for k in args.dashboard}
-    password = args.password or os.environ.get("ATILAX_TB_PASSWORD")
+    password = args.password or os.environ.get("ATILAX_TB__PASSWORD")
     if not password:
-        raise CliInputError("no password: pass --password or set ATILAX_TB_PASSWORD")
+        raise CliInputError("no password: pass --password or set ATILAX_TB__PASSWORD")
     try:
         client = TbClient(args.url, args.username, password)
     except TbApiError as exc:

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     def connection(p) -> None:
         p.add_argument("--url", required=True, help="ThingsBoard base URL, e.g. http://localhost:8080")
         p.add_argument("--username", required=True, help="tenant administrator e-mail")
-        p.add_argument("--password", help="password (default: $ATILAX_TB_PASSWORD)")
+        p.add_argument("--password", help="password (default: $ATILAX_TB__PASSWORD)")
 
     p = sub.add_parser("setup", help="create device profiles, rule chains, dashboards and the Edge (idempotent)")
     connection(p)
@@ -41,9 +41,9 @@ def register(subparsers) -> None:
 def _client(args):
     from tb_bridge.tbsetup.client import TbApiError, TbClient
 
-    password = args.password or os.environ.get("ATILAX_TB_PASSWORD")
+    password = args.password or os.environ.get("ATILAX_TB__PASSWORD")
     if not password:
-        raise CliInputError("no password: pass --password or set ATILAX_TB_PASSWORD")
+        raise CliInputError("no password: pass --password or set ATILAX_TB__PASSWORD")
     try:
         return TbClient(args.url, args.username, password)
     except TbApiError as exc:

@@ -244,6 +244,13 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
             if not body.get(name):
                 raise ApiError(400, f"Edge {name} should be specified!", 31)
         body.setdefault("type", "default")
+        if not (body.get("id") or {}).get("id"):
+            # A new edge is also registered with the stand-in's Edge gRPC server (same id), so the
+            # service can connect with the routing key and secret that setup chose.
+            edge = tb.create_edge(body["name"], body["routingKey"], body["secret"])
+            with res.lock:
+                res.edges[edge.id] = {"id": _eid("EDGE", edge.id), "createdTime": int(time.time() * 1000)}
+            body = {**body, "id": _eid("EDGE", edge.id)}
         return JSONResponse(save(res.edges, "EDGE", body, "name"))
 
     @router.post("/api/edge/{edge_id}/device/{device_id}")
@@ -251,7 +258,7 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
         auth(request)
         get(res.edges, edge_id)
         try:
-            tb.store.assign_to_edge(device_id, edge_id)
+            tb.assign_device_to_edge(device_id, edge_id)
             device = tb.store.device(device_id)
         except NotFound:
             raise ApiError(404, f"Device with id [{device_id}] is not found", 32) from None
