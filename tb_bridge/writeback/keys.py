@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 KeyKind = Literal["attribute", "timeseries", "both"]
 ValueType = Literal["number", "string", "boolean", "json"]
@@ -210,8 +210,6 @@ def all_written_keys() -> Iterable[str]:
 # --- engine results -> ThingsBoard keys ---
 # The engines return plain results with quantity names; these functions are the one place that names
 # the opt_* keys for them. Structured values are plain lists/dicts (check_attributes encodes them).
-
-from typing import TYPE_CHECKING  # noqa: E402  (kept with the section it serves)
 
 if TYPE_CHECKING:
     from engines.anomaly.diagnosis import DiagnosisResult
