@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         default=None, description="ThingsBoard user id of the writeback user (loop protection); learned at login when unset"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    lift_gas_available_mscfd: float | None = Field(
+        default=None, ge=0, description="lift gas the gas-lift wells share (Mscf/d), split by the hourly equal-slope "
+        "allocation; None = unconstrained (each well gets its own optimum)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -87,8 +87,12 @@ class Router:
         dead_letters: DeadLetterSink,
         report_error: Callable[[str, str], None],
         loop_guard: LoopGuard | None = None,
+        asset_hook: Callable[[WellEvent], None] | None = None,
     ) -> None:
         self.registry = registry
+        #: Attribute updates of ThingsBoard assets (fields, not wells) go here, e.g.
+        #: :meth:`tb_bridge.placement_jobs.PlacementJobs.on_asset_event`; ignored when None.
+        self.asset_hook = asset_hook
         self.buffer = buffer
         self.sessions = sessions
         self.dead_letters = dead_letters
@@ -103,7 +107,9 @@ class Router:
     def handle(self, event: WellEvent) -> None:
         """Route one event. Never raises for bad input."""
         try:
-            if event.kind is EventKind.TELEMETRY:
+            if is_asset_event(event):
+                self._asset(event)
+            elif event.kind is EventKind.TELEMETRY:
                 self._telemetry(event)
             elif event.kind in (EventKind.ATTRIBUTES_UPDATED, EventKind.ATTRIBUTES_SNAPSHOT):
                 self._attributes(event)
@@ -156,6 +162,13 @@ class Router:
             with self._lock:
                 self.stats.config_updates += 1
 
+    def _asset(self, event: WellEvent) -> None:
+        values = {k: v for k, v in event.values.items() if not is_own_key(k)}
+        if self.asset_hook is None or not values or self.loop_guard.is_own(event):
+            return
+        self.asset_hook(WellEvent(event.kind, event.well_id, event.ts_ms, values, event.well_name,
+                                  event.device_type, event.scope, event.source, event.metadata))
+
     def _reject(self, event: WellEvent, reason: str) -> None:
         log.warning("dead-lettered %s event for well %s: %s", event.kind.value, event.well_id, reason)
         self._dead_letter(event.source, event.to_dict(), reason, event.well_id)
@@ -172,6 +185,11 @@ class Router:
             self.dead_letters.dead_letter(source=source, payload=payload, error=reason, well_id=well_id)
         except Exception:
             log.exception("dead-letter store failed; event kept in the log only: %s", payload)
+
+
+def is_asset_event(event: WellEvent) -> bool:
+    """True for an event about a ThingsBoard asset (transports set metadata ``entityType=ASSET``)."""
+    return event.metadata.get("entityType") == "ASSET"
 
 
 def now_ms() -> int:

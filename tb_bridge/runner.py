@@ -115,11 +115,16 @@ def run_service(settings: Settings, stop: threading.Event | None = None) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
     service, transport = build_service(settings)
+    from tb_bridge.placement_jobs import build_placement_jobs
+
+    placement = build_placement_jobs(settings)  # field assets: placement_run_requested -> planner run
+    service.router.asset_hook = placement.on_asset_event
     try:
         service.attach(transport)
         service.start_scheduler()
         log.info("atilax running: transport %s, writeback %s", settings.transport, settings.writeback)
         stop.wait()
     finally:
+        placement.close()
         service.close()
     return 0

@@ -19,7 +19,7 @@ from tb_bridge.buffer.base import TelemetryBuffer
 from tb_bridge.config import Settings
 from tb_bridge.events import WellEvent
 from tb_bridge.handlers.base import Tier, WellContext
-from tb_bridge.handlers.registry import handler_for
+from tb_bridge.handlers.registry import HANDLERS, handler_for
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router
 from tb_bridge.scheduler import TierScheduler
@@ -138,6 +138,7 @@ class Service:
                 if errors:
                     report.wells_failed += 1
                     report.errors[well.entity_id] = errors
+            self._run_field_steps(tier, now_ms, report)
             try:
                 self.history.record_runs(record for _, record in outcomes)  # one transaction per tier run
             except Exception:
@@ -152,17 +153,7 @@ class Service:
     def _run_well(self, tier: Tier, config: WellConfig, now_ms: int) -> tuple[list[str], dict[str, Any]]:
         started_at = datetime.now(timezone.utc)
         handler = handler_for(config.lift_type)
-        context = WellContext(
-            config=config,
-            window=self.buffer.window(config.entity_id),
-            now_ms=now_ms,
-            tier=tier,
-            interval_s=self.settings.scheduler.fast_interval_s,
-            window_s=self.settings.limits.buffer_window_s,
-            latest_text=self.router.latest_text(config.entity_id),
-            state=self._well_state.setdefault(config.entity_id, {}),
-            history_source=self._history_source(now_ms),
-        )
+        context = self._well_context(tier, config, now_ms)
         output = handler.run(context)
         attributes = dict(output.attributes)
         attributes["opt_last_run_ts"] = now_ms
@@ -179,6 +170,7 @@ class Service:
         except Exception as exc:  # a bad value from one engine must not stop the tier
             log.exception("writeback failed for %s", config.entity_id)
             output.errors.append(f"writeback: {type(exc).__name__}: {exc}")
+        self._handle_alarms(config.entity_id, output.alarms)
         record = {
             "well_id": config.entity_id, "lift_type": config.lift_type, "tier": tier,
             "engine": ",".join(getattr(step, "__name__", "step") for step in handler.steps(tier)),
@@ -187,6 +179,62 @@ class Service:
             "results": attributes, "units": units_of(attributes),
         }
         return output.errors, record
+
+    def _well_context(self, tier: Tier, config: WellConfig, now_ms: int) -> WellContext:
+        return WellContext(
+            config=config,
+            window=self.buffer.window(config.entity_id),
+            now_ms=now_ms,
+            tier=tier,
+            interval_s=self.settings.scheduler.fast_interval_s,
+            window_s=self.settings.limits.buffer_window_s,
+            latest_text=self.router.latest_text(config.entity_id),
+            state=self._well_state.setdefault(config.entity_id, {}),
+            history_source=self._history_source(now_ms),
+        )
+
+    def _run_field_steps(self, tier: Tier, now_ms: int, report: TierReport) -> None:
+        """Field-level steps (all valid wells of one lift type together, e.g. gas allocation), after the
+        per-well steps: their attributes are written per well; an error sets that well's ``opt_error``."""
+        for lift_type, handler in HANDLERS.items():
+            if not handler.field_steps(tier):
+                continue
+            try:
+                contexts = [self._well_context(tier, w, now_ms) for w in self.registry.valid_wells(lift_type)]
+                outputs = handler.run_field(contexts, self.settings)
+            except Exception:  # e.g. the buffer is unreachable: the per-well steps already reported it
+                log.exception("%s field steps of the %s tier failed", lift_type, tier)
+                continue
+            for entity_id, output in outputs.items():
+                attributes = dict(output.attributes)
+                if output.errors:
+                    attributes.update(opt_status="error", opt_error="; ".join(output.errors)[:1000], opt_error_ts=now_ms)
+                    report.errors.setdefault(entity_id, []).extend(output.errors)
+                try:
+                    self.write_attributes(entity_id, attributes)
+                    self.write_timeseries(entity_id, output.timeseries)
+                except Exception as exc:
+                    log.exception("field-step writeback failed for %s", entity_id)
+                    report.errors.setdefault(entity_id, []).append(f"writeback: {type(exc).__name__}: {exc}")
+
+    def _handle_alarms(self, well_id: str, changes: Sequence[Any]) -> None:
+        """ISA-18.2 state changes of a well's alarms (``tb_bridge.handlers.alarm_steps.AlarmChange``): raise or
+        clear the ThingsBoard alarm through the writeback, and keep every change in the history store."""
+        for change in changes:
+            try:
+                if change.action == "create" and hasattr(self.writeback, "create_alarm"):
+                    self.writeback.create_alarm(well_id, change.tb_type, change.severity, change.details, change.ts_ms)
+                elif change.action == "clear" and hasattr(self.writeback, "clear_alarm"):
+                    self.writeback.clear_alarm(well_id, change.tb_type)
+            except Exception:
+                log.exception("alarm writeback failed for %s (%s %s)", well_id, change.kind, change.alarm_type)
+            try:
+                self.history.record_alarm_event(
+                    well_id, change.alarm_type, change.severity, change.state,
+                    ts=datetime.fromtimestamp(change.ts_ms / 1000.0, timezone.utc),
+                    details={"kind": change.kind, **change.details})
+            except Exception:
+                log.exception("history store failed for the alarm event of %s", well_id)
 
     def _history_source(self, now_ms: int):
         reader = self.history_reader

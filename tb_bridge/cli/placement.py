@@ -4,6 +4,7 @@
                               [--json] [--png FILE | --no-png]
     atilax placement certify CASE [--json] [--seed N] [--no-incumbent]
     atilax placement compare-opm CASE [--wells 6,8,16,18] [--json]
+    atilax placement tb-run --asset ID [--url URL --username U --password P] [--json]
 
 CASE is a case JSON file (schema: engines/reservoir/cases/README.md), ``-`` for stdin, or the name of
 a shipped case (``thesis_5x5``, ``channel_20x20``).
@@ -228,6 +229,44 @@ def _compare_opm(args) -> int:
     return 0
 
 
+def _tb_run(args) -> int:
+    """Start (and by default wait for) a placement run for a ThingsBoard field asset."""
+    from tb_bridge.config import load_settings
+    from tb_bridge.placement_jobs import build_placement_jobs
+
+    settings = load_settings()
+    tb = settings.tb
+    from pydantic import SecretStr
+
+    overrides = {k: v for k, v in (("url", args.url), ("username", args.username),
+                                   ("password", SecretStr(args.password) if args.password else None)) if v}
+    jobs = build_placement_jobs(settings.model_copy(update={"tb": tb.model_copy(update=overrides)}) if overrides
+                                else settings)
+    writeback = jobs.writeback
+    try:
+        job = jobs.start(args.asset)
+        try:
+            while not job.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            print("atilax: stopping the placement run (best plan so far is written)", file=sys.stderr)
+            job.stop_event.set()
+            job.wait()
+    finally:
+        writeback.close()
+    out = {"asset_id": args.asset, "status": job.status, "error": job.error}
+    if job.result is not None:
+        r = job.result
+        out.update(seed=job.seed, well_count=r.well_count, well_cells=[list(c) for c in r.well_cells],
+                   npv_usd=r.npv_usd, generations=len(r.history_best_npv_usd) - 1)
+    if args.json:
+        print_json(out)
+    else:
+        print_key_values([(k.replace("_", " "), v if not isinstance(v, list) else str(v)) for k, v in out.items()],
+                         title="placement run on ThingsBoard")
+    return 0 if job.status in ("done", "stopped") else 1
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("placement", help="field-development planner: GA well placement on a reservoir simulator")
     sub = parser.add_subparsers(dest="placement_command", required=True)
@@ -263,3 +302,12 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the GA run when --wells is not given")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=_compare_opm)
+
+    p = sub.add_parser("tb-run", help="run the planner for a ThingsBoard field asset (reads placement_case, "
+                                      "placement_seed; writes opt_placement_* and the profile)")
+    p.add_argument("--asset", required=True, help="asset id (UUID) of the field")
+    p.add_argument("--url", help="ThingsBoard base URL (default: tb.url of the configuration)")
+    p.add_argument("--username", help="tenant user (default: tb.username of the configuration)")
+    p.add_argument("--password", help="password (default: tb.password of the configuration, $ATILAX_TB__PASSWORD)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(func=_tb_run)

@@ -44,15 +44,22 @@ class StepOutput:
     timeseries: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  #: steps that lacked data (not errors)
+    #: ISA-18.2 alarm state changes (``tb_bridge.handlers.alarm_steps.AlarmChange``): the service raises or
+    #: clears the ThingsBoard alarm and records each one in the history store
+    alarms: list[Any] = field(default_factory=list)
 
     def merge(self, other: "StepOutput") -> None:
         self.attributes.update(other.attributes)
         self.timeseries.extend(other.timeseries)
         self.errors.extend(other.errors)
         self.waiting.extend(other.waiting)
+        self.alarms.extend(other.alarms)
 
 
 Step = Callable[[WellContext], StepOutput]
+#: A field-level step: all valid wells of one lift type at one tier run (their contexts, in registry order) and the
+#: service settings (field limits such as the available lift gas) -> {entity_id: StepOutput}.
+FieldStep = Callable[[Sequence[WellContext], Any], dict[str, StepOutput]]
 
 
 class InsufficientData(Exception):
@@ -70,9 +77,33 @@ class LiftHandler:
     lift_type: str
     main_keys: tuple[str, ...]
     steps_by_tier: Mapping[Tier, Sequence[Step]]
+    #: steps over all wells of this lift type (e.g. field-wide gas allocation), run after the per-well steps
+    field_steps_by_tier: Mapping[Tier, Sequence[FieldStep]] = field(default_factory=dict)
 
     def steps(self, tier: Tier) -> Sequence[Step]:
         return self.steps_by_tier.get(tier, ())
+
+    def field_steps(self, tier: Tier) -> Sequence[FieldStep]:
+        return self.field_steps_by_tier.get(tier, ())
+
+    def run_field(self, contexts: Sequence[WellContext], settings: Any) -> dict[str, StepOutput]:
+        """Run the tier's field steps over ``contexts`` (one tier for all); a step that raises reports its
+        error on every well it was given, one that lacks data reports ``waiting`` on every well."""
+        outputs: dict[str, StepOutput] = {c.config.entity_id: StepOutput() for c in contexts}
+        if not contexts:
+            return outputs
+        for step in self.field_steps(contexts[0].tier):
+            name = getattr(step, "__name__", str(step))
+            try:
+                for entity_id, out in step(contexts, settings).items():
+                    outputs[entity_id].merge(out)
+            except InsufficientData as exc:
+                for out in outputs.values():
+                    out.waiting.append(f"{name}: {exc}")
+            except Exception as exc:  # a failing field step must not stop the tier
+                for out in outputs.values():
+                    out.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        return outputs
 
     def run(self, context: WellContext) -> StepOutput:
         output = StepOutput()

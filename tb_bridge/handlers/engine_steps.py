@@ -124,6 +124,7 @@ class _DiagnosticsState:
     last_health: float | None = None
     anomaly_active: bool = False
     health_history: list[float] = field(default_factory=list)
+    last_result: Any = None  #: the latest DiagnosisResult (read by the alarm step, tb_bridge.handlers.alarm_steps)
 
 
 #: Samples (5-minute) the fast tier diagnoses and the fewest needed to fit a first baseline.
@@ -161,6 +162,7 @@ def diagnostics_step(context: WellContext) -> StepOutput:
     state.last_ts_ms = int(ts[-1])
     state.last_health = float(result.health_score[0])
     state.anomaly_active = bool(result.anomaly_detected[0])
+    state.last_result = result
     return StepOutput(attributes=keys.diagnosis_attributes(result, 0))
 
 

@@ -1,8 +1,10 @@
 """Gas lift: continuous injection handler: which engine steps run at which tier for `gas_lift` wells."""
 from __future__ import annotations
 
+from tb_bridge.handlers.alarm_steps import alarm_step
 from tb_bridge.handlers.base import LiftHandler
 from tb_bridge.handlers.engine_steps import LIFT_OPTIMIZER, baseline_refresh_step, dca_step, diagnostics_step, nodal_step
+from tb_bridge.handlers.lift_steps import gas_allocation_field_step, gas_lift_heading_step, gas_lift_valve_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
 
 MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "injection_rate_mscfd", "injection_pressure_psi", "casing_pressure_psi", "separator_level_pct", "tubing_pressure_psi")
@@ -11,8 +13,9 @@ HANDLER = LiftHandler(
     lift_type="gas_lift",
     main_keys=MAIN_KEYS,
     steps_by_tier={
-        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step),
-        "hourly": (nodal_step, LIFT_OPTIMIZER),
+        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step, alarm_step, gas_lift_heading_step),
+        "hourly": (nodal_step, LIFT_OPTIMIZER, gas_lift_valve_step),
         "daily": (dca_step, baseline_refresh_step),
     },
+    field_steps_by_tier={"hourly": (gas_allocation_field_step,)},
 )

@@ -1,8 +1,10 @@
 """PCP: progressing-cavity pump handler: which engine steps run at which tier for `pcp` wells."""
 from __future__ import annotations
 
+from tb_bridge.handlers.alarm_steps import alarm_step
 from tb_bridge.handlers.base import LiftHandler
 from tb_bridge.handlers.engine_steps import LIFT_OPTIMIZER, baseline_refresh_step, dca_step, diagnostics_step, nodal_step
+from tb_bridge.handlers.lift_steps import pcp_elastomer_history_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
 
 MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "rpm", "torque_ftlbf", "motor_power_kw", "motor_current_a", "intake_pressure_psi", "tubing_pressure_psi")
@@ -11,8 +13,8 @@ HANDLER = LiftHandler(
     lift_type="pcp",
     main_keys=MAIN_KEYS,
     steps_by_tier={
-        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step),
-        "hourly": (nodal_step, LIFT_OPTIMIZER),
+        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step, alarm_step),
+        "hourly": (nodal_step, LIFT_OPTIMIZER, pcp_elastomer_history_step),  # its history-based life replaces the optimizer's
         "daily": (dca_step, baseline_refresh_step),
     },
 )

@@ -1,6 +1,7 @@
 """SRP: sucker-rod (beam) pump handler: which engine steps run at which tier for `srp` wells."""
 from __future__ import annotations
 
+from tb_bridge.handlers.alarm_steps import alarm_step
 from tb_bridge.handlers.base import LiftHandler
 from tb_bridge.handlers.engine_steps import LIFT_OPTIMIZER, baseline_refresh_step, dca_step, diagnostics_step, nodal_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
@@ -11,7 +12,7 @@ HANDLER = LiftHandler(
     lift_type="srp",
     main_keys=MAIN_KEYS,
     steps_by_tier={
-        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step),
+        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step, alarm_step),
         "hourly": (nodal_step, LIFT_OPTIMIZER),
         "daily": (dca_step, baseline_refresh_step),
     },

@@ -21,7 +21,7 @@ from tb_bridge.standin.messages import (
     TbMsg,
 )
 from tb_bridge.standin.pipeline import MessagePipeline
-from tb_bridge.standin.store import Device, EntityStore
+from tb_bridge.standin.store import Asset, Device, EntityStore
 
 TENANT_ADMIN_EMAIL = "tenant@thingsboard.org"
 TENANT_ADMIN_PASSWORD = "tenant"
@@ -89,6 +89,12 @@ class StandIn:
 
     def device(self, device_id: str) -> Device:
         return self.store.device(device_id)
+
+    # --- assets ---------------------------------------------------------------------------------
+    def create_asset(self, name: str, asset_type: str = "default") -> str:
+        """Create an asset (e.g. a field); returns its id. Attribute saves on it emit ATTRIBUTES_UPDATED
+        with originator type ``ASSET`` (metadata ``assetName``, ``assetType``)."""
+        return self.store.create_asset(name, asset_type).id
 
     # --- device API ingress (POST /api/v1/{token}/telemetry and /attributes) ----------------------
     def post_device_telemetry(self, token: str, payload: Any) -> int:
@@ -309,8 +315,12 @@ class StandIn:
         # scope for attribute actions, and the device's name/type
         # (application/src/main/java/org/thingsboard/server/service/action/EntityActionService.java).
         user = user or self.tenant_admin
-        device = self.store.device(device_id)
-        metadata = self._device_metadata(device, userId=user.id, userName=user.email,
-                                         userFirstName=user.first_name, userLastName=user.last_name,
-                                         ts=str(now_ms), **extra)
+        who = dict(userId=user.id, userName=user.email, userFirstName=user.first_name,
+                   userLastName=user.last_name, ts=str(now_ms), **extra)
+        entity = self.store.entity(device_id)
+        if isinstance(entity, Asset):
+            metadata = {"assetName": entity.name, "assetType": entity.type, **who}
+            self.pipeline.publish(TbMsg(msg_type, device_id, metadata, data, originator_type="ASSET", ts_ms=now_ms))
+            return
+        metadata = self._device_metadata(entity, **who)
         self.pipeline.publish(TbMsg(msg_type, device_id, metadata, data, ts_ms=now_ms))

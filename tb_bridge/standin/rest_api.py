@@ -118,6 +118,12 @@ def build_app(tb: StandIn) -> FastAPI:
 
     def device_id_of(entity_type: str, entity_id: str) -> str:
         _parse_entity(entity_type, entity_id)
+        if entity_type == "ASSET":  # assets keep attributes and time series like devices
+            try:
+                tb.store.asset(entity_id)
+            except NotFound:
+                raise ApiError(404, f"Asset with id [{entity_id}] is not found", 32) from None
+            return entity_id
         if entity_type != "DEVICE":
             raise ApiError(404, f"{entity_type.title()} with id [{entity_id}] is not found", 32)
         try:

@@ -34,6 +34,16 @@ class Device:
     edge_ids: set[str] = field(default_factory=set)
 
 
+@dataclass(slots=True)
+class Asset:
+    """An asset (e.g. a field carrying its reservoir description as attributes). ``type`` is the asset
+    profile name."""
+
+    id: str
+    name: str
+    type: str
+
+
 @dataclass(frozen=True, slots=True)
 class Alarm:
     """An alarm on a device (type, severity, status as in ThingsBoard's Alarm entity)."""
@@ -93,6 +103,7 @@ class EntityStore:
         self._series: dict[str, dict[str, _Series]] = {}
         self._latest: dict[str, dict[str, tuple[int, Any]]] = {}
         self._alarms: dict[str, Alarm] = {}
+        self._assets: dict[str, Asset] = {}
 
     # devices
     def create_device(self, name: str, profile: str, token: str | None = None, device_id: str | None = None) -> Device:
@@ -133,6 +144,37 @@ class EntityStore:
         with self._lock:
             return list(self._devices.values())
 
+    # assets (attributes and time series are stored for assets exactly as for devices)
+    def create_asset(self, name: str, asset_type: str = "default", asset_id: str | None = None) -> Asset:
+        """Create an asset; a name is unique per tenant among assets (ValueError otherwise)."""
+        if not name:
+            raise ValueError("asset name must be non-empty")
+        with self._lock:
+            if any(a.name == name for a in self._assets.values()):
+                raise ValueError(f"Asset with such name already exists: {name!r}")
+            asset = Asset(asset_id or str(uuid.uuid4()), name, asset_type or "default")
+            self._assets[asset.id] = asset
+            return asset
+
+    def asset(self, asset_id: str) -> Asset:
+        with self._lock:
+            try:
+                return self._assets[asset_id]
+            except KeyError:
+                raise NotFound(f"Asset with id [{asset_id}] is not found") from None
+
+    def assets(self) -> list[Asset]:
+        with self._lock:
+            return list(self._assets.values())
+
+    def entity(self, entity_id: str) -> Device | Asset:
+        """The device or asset with this id (NotFound otherwise)."""
+        with self._lock:
+            found = self._devices.get(entity_id) or self._assets.get(entity_id)
+            if found is None:
+                raise NotFound(f"Entity with id [{entity_id}] is not found")
+            return found
+
     def assign_to_edge(self, device_id: str, edge_id: str) -> None:
         with self._lock:
             self.device(device_id).edge_ids.add(edge_id)
@@ -142,7 +184,7 @@ class EntityStore:
         if scope not in ATTRIBUTE_SCOPES:
             raise ValueError(f"Invalid attribute scope: {scope}")
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             bucket = self._attributes.setdefault((entity_id, scope), {})
             for key, value in values.items():
                 bucket[key] = (value, ts_ms)
@@ -150,7 +192,7 @@ class EntityStore:
     def get_attributes(self, entity_id: str, scope: str, keys: Iterable[str] | None = None) -> dict[str, tuple[Any, int]]:
         """``{key: (value, lastUpdateTs)}``, optionally only ``keys``."""
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             bucket = self._attributes.get((entity_id, scope), {})
             if keys is None:
                 return dict(bucket)
@@ -158,7 +200,7 @@ class EntityStore:
 
     def delete_attributes(self, entity_id: str, scope: str, keys: Iterable[str]) -> list[str]:
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             bucket = self._attributes.get((entity_id, scope), {})
             return [k for k in keys if bucket.pop(k, None) is not None]
 
@@ -167,7 +209,7 @@ class EntityStore:
         """Upsert points; returns how many key/ts values were written. Updates the latest values."""
         count = 0
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             series = self._series.setdefault(entity_id, {})
             latest = self._latest.setdefault(entity_id, {})
             for ts_ms, values in entries:
@@ -185,7 +227,7 @@ class EntityStore:
     def get_timeseries(self, entity_id: str, keys: Iterable[str], start_ms: int, end_ms: int) -> dict[str, list[tuple[int, Any]]]:
         """Points with ``start_ms <= ts < end_ms`` per key, ascending by ts; keys without points are omitted."""
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             series = self._series.get(entity_id, {})
             out = {}
             for key in keys:
@@ -197,7 +239,7 @@ class EntityStore:
 
     def latest_timeseries(self, entity_id: str, keys: Iterable[str] | None = None) -> dict[str, tuple[int, Any]]:
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             latest = self._latest.get(entity_id, {})
             if keys is None:
                 return dict(latest)
@@ -205,7 +247,7 @@ class EntityStore:
 
     def timeseries_keys(self, entity_id: str) -> list[str]:
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             return sorted(k for k, s in self._series.get(entity_id, {}).items() if s.ts)
 
     def delete_timeseries(self, entity_id: str, keys: Iterable[str], start_ms: int, end_ms: int,
@@ -214,7 +256,7 @@ class EntityStore:
         (drop it when it was deleted, or rewrite it to the newest remaining point)."""
         removed = 0
         with self._lock:
-            self.device(entity_id)
+            self.entity(entity_id)
             series = self._series.get(entity_id, {})
             latest = self._latest.get(entity_id, {})
             for key in keys:
@@ -255,6 +297,26 @@ class EntityStore:
                             alarm.details)
             self._alarms[alarm_id] = cleared
             return cleared
+
+    def ack_alarm(self, alarm_id: str) -> Alarm:
+        """Acknowledge: ACTIVE_UNACK -> ACTIVE_ACK, CLEARED_UNACK -> CLEARED_ACK (no change otherwise)."""
+        with self._lock:
+            try:
+                alarm = self._alarms[alarm_id]
+            except KeyError:
+                raise NotFound(f"Alarm with id [{alarm_id}] is not found") from None
+            status = alarm.status.replace("_UNACK", "_ACK")
+            acked = Alarm(alarm.id, alarm.originator_id, alarm.type, alarm.severity, status, alarm.start_ts_ms,
+                          alarm.details)
+            self._alarms[alarm_id] = acked
+            return acked
+
+    def alarm(self, alarm_id: str) -> Alarm:
+        with self._lock:
+            try:
+                return self._alarms[alarm_id]
+            except KeyError:
+                raise NotFound(f"Alarm with id [{alarm_id}] is not found") from None
 
     def alarms(self, originator_id: str | None = None) -> list[Alarm]:
         with self._lock:

@@ -57,6 +57,17 @@ def _page(items: list[dict[str, Any]], request: Request, name_field: str = "name
                          "hasNext": (page + 1) * size < len(rows)})
 
 
+_ALARM_SEVERITIES = ("CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE")
+
+
+def alarm_json(a: Any, entity_type: str = "DEVICE") -> dict[str, Any]:
+    """A stand-in alarm as ThingsBoard's Alarm/AlarmInfo JSON (every field tb-rest-client requires)."""
+    return {"id": _eid("ALARM", a.id), "createdTime": a.start_ts_ms, "originator": _eid(entity_type, a.originator_id),
+            "type": a.type, "name": a.type, "severity": a.severity, "status": a.status,
+            "acknowledged": a.status.endswith("_ACK"), "cleared": a.status.startswith("CLEARED"),
+            "startTs": a.start_ts_ms, "endTs": a.start_ts_ms, "details": dict(a.details)}
+
+
 def build_router(tb: Any, resources: StandInResources | None = None) -> APIRouter:
     """The router serving ``tb``'s rule chains, dashboards, device profiles and edges.
 
@@ -229,6 +240,43 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
         items = [device_json(d) for d in tb.store.devices() if not kind or d.type == kind]
         return _page(items, request)
 
+    # --- assets (AssetController: POST /api/asset, GET /api/asset/{id}, GET /api/tenant/assets) ------
+    def asset_json(asset: Any) -> dict[str, Any]:
+        return {"id": _eid("ASSET", asset.id), "tenantId": tenant(), "name": asset.name, "type": asset.type,
+                "label": None}
+
+    @router.post("/api/asset")
+    async def save_asset(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        if not body.get("name"):
+            raise ApiError(400, "Asset name should be specified!", 31)
+        if (body.get("id") or {}).get("id"):
+            try:
+                return JSONResponse(asset_json(tb.store.asset(body["id"]["id"])))
+            except NotFound:
+                raise ApiError(404, "Requested item wasn't found!", 32) from None
+        try:
+            asset = tb.store.create_asset(str(body["name"]), str(body.get("type") or "default"))
+        except ValueError:
+            raise ApiError(400, "Asset with such name already exists!", 31) from None
+        return JSONResponse(asset_json(asset))
+
+    @router.get("/api/asset/{asset_id}")
+    async def get_asset(request: Request, asset_id: str) -> JSONResponse:
+        auth(request)
+        try:
+            return JSONResponse(asset_json(tb.store.asset(asset_id)))
+        except NotFound:
+            raise ApiError(404, f"Asset with id [{asset_id}] is not found", 32) from None
+
+    @router.get("/api/tenant/assets")
+    async def tenant_assets(request: Request) -> JSONResponse:
+        auth(request)
+        kind = request.query_params.get("type")
+        items = [asset_json(a) for a in tb.store.assets() if not kind or a.type == kind]
+        return _page(items, request)
+
     @router.get("/api/tenant/edges")
     async def tenant_edges(request: Request) -> JSONResponse:
         auth(request)
@@ -280,9 +328,49 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
             active = a.status.startswith("ACTIVE")
             if (status == "ACTIVE" and not active) or (status == "CLEARED" and active):
                 continue
-            items.append({"id": _eid("ALARM", a.id), "originator": _eid(entity_type, a.originator_id),
-                          "type": a.type, "severity": a.severity, "status": a.status, "startTs": a.start_ts_ms,
-                          "createdTime": a.start_ts_ms, "details": dict(a.details), "name": a.type})
+            items.append(alarm_json(a, entity_type))
         return _page(items, request)
+
+    # Alarm writes (AlarmController.java: saveAlarm, clearAlarm, ackAlarm). ThingsBoard keeps one active alarm
+    # per originator and type: a second create of the same type updates it (severity, details).
+    @router.post("/api/alarm")
+    async def save_alarm(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        originator = body.get("originator") or {}
+        alarm_type, severity = body.get("type"), body.get("severity")
+        if not alarm_type or not isinstance(originator, dict) or not originator.get("id"):
+            raise ApiError(400, "Alarm type and originator are required", 31)
+        if severity not in _ALARM_SEVERITIES:
+            raise ApiError(400, f"Invalid alarm severity: {severity!r}", 31)
+        if (body.get("id") or {}).get("id"):
+            try:
+                tb.store.alarm(body["id"]["id"])
+            except NotFound:
+                raise ApiError(404, f"Alarm with id [{body['id']['id']}] is not found", 32) from None
+        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        try:
+            alarm = tb.store.create_alarm(originator["id"], str(alarm_type), severity,
+                                          int(body.get("startTs") or tb.clock_ms()), details)
+        except NotFound as exc:
+            raise ApiError(404, str(exc.args[0]), 32) from None
+        return JSONResponse(alarm_json(alarm, originator.get("entityType", "DEVICE")))
+
+    @router.post("/api/alarm/{alarm_id}/clear")
+    async def clear_alarm(request: Request, alarm_id: str) -> JSONResponse:
+        auth(request)
+        try:
+            tb.store.alarm(alarm_id)
+            return JSONResponse(alarm_json(tb.store.clear_alarm(alarm_id)))
+        except NotFound:
+            raise ApiError(404, f"Alarm with id [{alarm_id}] is not found", 32) from None
+
+    @router.post("/api/alarm/{alarm_id}/ack")
+    async def ack_alarm(request: Request, alarm_id: str) -> JSONResponse:
+        auth(request)
+        try:
+            return JSONResponse(alarm_json(tb.store.ack_alarm(alarm_id)))
+        except NotFound:
+            raise ApiError(404, f"Alarm with id [{alarm_id}] is not found", 32) from None
 
     return router

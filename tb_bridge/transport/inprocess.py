@@ -6,6 +6,7 @@ a network hop: for the demo and for tests of everything behind the transports.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -51,9 +52,13 @@ class InProcessTransport:
             unsubscribe()
 
     def _on_message(self, msg: "TbMsg") -> None:
-        if msg.originator_type != "DEVICE" or not is_forwarded_type(msg.type):
+        if msg.originator_type == "ASSET" and msg.type == "ATTRIBUTES_UPDATED":
+            # fields (assets): attribute updates reach the router's asset hook (placement runs)
+            msg = dataclasses.replace(msg, metadata={**msg.metadata, "entityType": "ASSET"})
+        elif msg.originator_type != "DEVICE" or not is_forwarded_type(msg.type):
             return
-        if self._device_types is not None and msg.metadata.get("deviceType") not in self._device_types:
+        if (self._device_types is not None and msg.originator_type == "DEVICE"
+                and msg.metadata.get("deviceType") not in self._device_types):
             return
         try:
             event = event_from_tb_message(msg.type, msg.originator_id, msg.metadata, msg.data,

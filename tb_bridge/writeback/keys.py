@@ -85,6 +85,17 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_lift_kwh_per_bbl", "attribute", "number", "kWh/bbl", "specific energy at the recommendation"),
     _spec("opt_lift_binding_constraint", "attribute", "string", None, "constraint that limits the recommendation"),
     _spec("opt_lift_curve", "attribute", "json", "[setpoint, bbl/d]", "production vs setpoint"),
+    # --- lift handler steps: gas-lift heading / valve stability, PCP elastomer history, field gas allocation ---
+    _spec("opt_gl_heading_detected", "both", "boolean", None, "casing heading: coherent casing/tubing pressure oscillation in the last 6 h"),
+    _spec("opt_gl_heading_period_min", "attribute", "number", "min", "period of the dominant casing-pressure oscillation"),
+    _spec("opt_gl_heading_amplitude_psi", "attribute", "number", "psi", "casing-pressure oscillation amplitude (sinusoid fit)"),
+    _spec("opt_gl_valve_stable", "attribute", "boolean", None, "operating valve flows critically (annulus decoupled from tubing)"),
+    _spec("opt_gl_valve_pressure_ratio", "attribute", "number", None, "tubing / casing pressure at the valve (critical below 0.551)"),
+    _spec("opt_gl_allocated_mscfd", "both", "number", "Mscf/d", "field-wide equal-slope gas allocation to this well"),
+    _spec("opt_gl_allocated_oil_bpd", "attribute", "number", "bbl/d", "oil rate on the well's GLPC hull at its allocated gas"),
+    _spec("opt_gl_field_marginal_bbl_per_mscf", "attribute", "number", "bbl/Mscf", "common marginal oil per gas of the field allocation"),
+    _spec("opt_pcp_elastomer_damage_pct", "attribute", "number", "%", "Arrhenius (Miner) damage accumulated over the temperature history"),
+    _spec("opt_pcp_elastomer_history_days", "attribute", "number", "d", "span of temperature history integrated into the damage"),
     # --- diagnostics ---
     _spec("opt_anomaly_detected", "both", "boolean", None, "an anomaly is active"),
     _spec("opt_anomaly_score", "both", "number", "0-1", "anomaly score"),
@@ -306,3 +317,71 @@ def nodal_attributes(result: "NodalResult") -> dict[str, Any]:
         "opt_nodal_ipr_curve": curve(result.ipr_curve),
         "opt_nodal_vlp_curve": curve(result.vlp_curve),
     }
+
+
+# --- field-development planner (issue 9 item 7): PlacementResult -> opt_placement_* ---
+if TYPE_CHECKING:
+    from engines.reservoir.planner import PlacementResult
+
+_MS_PER_DAY = 86_400_000
+
+
+def placement_attributes(result: "PlacementResult") -> dict[str, Any]:
+    """The best plan of a placement run as ``opt_placement_*`` attributes (money in M$; the economics
+    breakdown keeps the utility index, IRR per year and cumulative oil in STB under explicit names)."""
+    e = result.economics
+    musd = ("npv_usd", "capital_usd", "pvi_usd", "revenue_usd", "royalty_usd", "opex_usd", "tax_usd",
+            "discounted_cash_flow_usd")
+    economics: dict[str, Any] = {k[: -len("_usd")] + "_musd": float(e[k]) / 1e6 for k in musd if k in e}
+    for k in ("utility_index", "irr_per_year", "cumulative_oil_stb"):
+        if k in e:
+            value = float(e[k])
+            economics[k] = value if math.isfinite(value) else None
+    return {
+        "opt_placement_cells": [[int(r), int(c)] for r, c in result.well_cells],
+        "opt_placement_npv_musd": float(result.npv_usd) / 1e6,
+        "opt_placement_well_count": int(result.well_count),
+        "opt_placement_economics": economics,
+        "opt_placement_convergence": [float(v) / 1e6 for v in result.history_best_npv_usd],
+    }
+
+
+def placement_profile_points(result: "PlacementResult", start_ms: int) -> list[tuple[int, dict[str, Any]]]:
+    """Field oil rate of the best plan as time-series points: the rate of report step n (its implicit
+    end-of-step rate) stamped at ``start_ms + time_days[n]`` days (monthly steps -> monthly points)."""
+    return [(int(start_ms) + int(round(float(t) * _MS_PER_DAY)), {"opt_placement_oil_rate_bpd": float(q)})
+            for t, q in zip(result.time_days, result.oil_rate_stb_d)]
+
+
+# --- lift handler steps (gas-lift heading and valve stability, PCP elastomer history, field gas allocation) ---
+
+def _num4(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), 4)
+
+
+def gas_lift_heading_attributes(detection: Any) -> dict[str, Any]:
+    """``engines.lift.gas_lift.HeadingDetection`` -> heading flag, period (min) and casing amplitude (psi);
+    period and amplitude are written only when heading is detected (``None`` otherwise)."""
+    return {
+        "opt_gl_heading_detected": bool(detection.heading),
+        "opt_gl_heading_period_min": _num4(detection.period_min) if detection.heading else None,
+        "opt_gl_heading_amplitude_psi": _num4(detection.casing_amplitude_psi) if detection.heading else None,
+    }
+
+
+def gas_lift_valve_attributes(stability: Any) -> dict[str, Any]:
+    """``engines.lift.gas_lift.ValveStability`` -> stable flag and tubing/casing pressure ratio at the valve."""
+    return {"opt_gl_valve_stable": bool(stability.stable), "opt_gl_valve_pressure_ratio": _num4(stability.pressure_ratio)}
+
+
+def pcp_elastomer_attributes(damage_frac: float, remaining_days: float, history_days: float) -> dict[str, Any]:
+    """Accumulated Arrhenius damage (fraction -> %), remaining life (days) and integrated history span (days)."""
+    damage_pct = round(100.0 * float(damage_frac), 8)  # 1e-8 %: an hour at 60 degC is 1e-4 % of an NBR life
+    return {"opt_pcp_elastomer_life_days": _num4(remaining_days), "opt_pcp_elastomer_damage_pct": damage_pct,
+            "opt_pcp_elastomer_history_days": _num4(history_days)}
+
+
+def gas_allocation_attributes(injection_mscfd: float, oil_bpd: float, marginal_bbl_per_mscf: float) -> dict[str, Any]:
+    """One well's share of a field-wide equal-slope allocation (``engines.lift.gas_allocation.Allocation``)."""
+    return {"opt_gl_allocated_mscfd": _num4(injection_mscfd), "opt_gl_allocated_oil_bpd": _num4(oil_bpd),
+            "opt_gl_field_marginal_bbl_per_mscf": _num4(marginal_bbl_per_mscf)}

@@ -12,19 +12,26 @@ its ``exp`` claim, and a 401 on a write triggers one fresh login.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import httpx
 import jwt
+from tb_rest_client.models.alarm import Alarm
+from tb_rest_client.models.alarm_id import AlarmId
 from tb_rest_client.models.entity_id import EntityId
 from tb_rest_client.rest import ApiException
 from tb_rest_client.rest_client import RestClient
 
 from tb_bridge.writeback.batching import BatchingWriteback, PermanentWriteError, TransientWriteError
 from tb_bridge.writeback.outbox import WellBatch
+
+
+log = logging.getLogger(__name__)
 
 
 class WritebackAuthError(RuntimeError):
@@ -66,6 +73,10 @@ class RestWriteback(BatchingWriteback):
         self.user_id: str | None = None
         self.requests_sent = 0
         self._auth_lock = threading.Lock()
+        self._alarm_ops: deque[tuple[str, str, str, str | None, dict[str, Any] | None, int | None]] = deque()
+        self._alarm_lock = threading.Lock()
+        self._alarm_ids: dict[tuple[str, str], str] = {}
+        self.alarm_dead_letters: deque[tuple[tuple, str]] = deque(maxlen=1000)
 
     def login(self) -> str:
         """Log in now; returns the user id (raises :class:`WritebackAuthError` on bad credentials)."""
@@ -80,6 +91,73 @@ class RestWriteback(BatchingWriteback):
 
     def close(self, timeout_s: float | None = None) -> None:
         super().close(self._timeout_s if timeout_s is None else timeout_s)
+
+    # --- alarms --------------------------------------------------------------------------------------
+    # ThingsBoard's alarm API as tb-rest-client 4.4 calls it: ``save_alarm`` -> ``POST /api/alarm`` with
+    # ``{originator: {entityType, id}, type, severity, details, ...}`` (no id: ThingsBoard creates the alarm, or
+    # updates the one active alarm of that originator and type), ``clear_alarm`` -> ``POST /api/alarm/{id}/clear``.
+    # Both are idempotent, so alarm operations are queued in order and a transient failure keeps the rest
+    # for the next flush (the tiers flush after every run).
+    def create_alarm(self, entity_id: str, alarm_type: str, severity: str, details: dict[str, Any] | None = None,
+                     start_ts_ms: int | None = None) -> None:
+        """Raise (or update) the active alarm ``alarm_type`` on the device ``entity_id``."""
+        self._alarm_ops.append(("create", entity_id, alarm_type, severity, dict(details or {}), start_ts_ms))
+
+    def clear_alarm(self, entity_id: str, alarm_type: str) -> None:
+        """Clear the active alarm ``alarm_type`` of the device (nothing to do when none is active)."""
+        self._alarm_ops.append(("clear", entity_id, alarm_type, None, None, None))
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        delivered = super().flush(timeout_s)
+        return self._deliver_alarms() and delivered
+
+    def pending_items(self) -> int:
+        return super().pending_items() + len(self._alarm_ops)
+
+    def _deliver_alarms(self) -> bool:
+        """Send the queued alarm operations in order; False when a transient failure kept some."""
+        with self._alarm_lock:
+            while self._alarm_ops:
+                op = self._alarm_ops[0]
+                try:
+                    self._ensure_token()
+                    self._alarm_op(*op)
+                except PermanentWriteError as exc:
+                    log.error("alarm %s of %s on %s refused, dead-lettered: %s", op[0], op[2], op[1], exc)
+                    self.alarm_dead_letters.append((op, str(exc)))
+                except Exception as exc:  # transient (or bad credentials that may be fixed): keep, retry later
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("alarm writeback failed (%s); %d operations kept", self.last_error,
+                                len(self._alarm_ops))
+                    return False
+                self._alarm_ops.popleft()
+            return True
+
+    def _alarm_op(self, action: str, entity_id: str, alarm_type: str, severity: str | None,
+                  details: dict[str, Any] | None, start_ts_ms: int | None) -> None:
+        entity = EntityId(entity_id, self._entity_type)
+        key = (entity_id, alarm_type)
+        if action == "create":
+            body = Alarm(type=alarm_type, originator=entity, severity=severity, acknowledged=False, cleared=False,
+                         name=alarm_type, status="ACTIVE_UNACK", details=details, start_ts=start_ts_ms)
+            saved = self._call(self._client.save_alarm, body)
+            self._alarm_ids[key] = saved.id.id
+            return
+        alarm_id = self._alarm_ids.pop(key, None) or self._find_active_alarm(entity, alarm_type)
+        if alarm_id is not None:
+            self._call(self._client.clear_alarm, AlarmId(alarm_id, "ALARM"))
+
+    def _find_active_alarm(self, entity: EntityId, alarm_type: str) -> str | None:
+        """The id of the device's active alarm of this type (after a restart the id is not cached)."""
+        page = 0
+        while True:
+            data = self._call(self._client.get_alarms, entity, 100, page, "ACTIVE")
+            for alarm in data.data or []:
+                if alarm.type == alarm_type:
+                    return alarm.id.id
+            if not data.has_next:
+                return None
+            page += 1
 
     def _release(self) -> None:
         if self._pool is not None:
@@ -159,12 +237,12 @@ class RestWriteback(BatchingWriteback):
             self._call(self._client.save_entity_telemetry, entity, "ANY", body)
             batch.points.clear()
 
-    def _call(self, method: Callable[..., Any], *args: Any) -> None:
+    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         for attempt in (1, 2):
             try:
-                method(*args)
+                answer = method(*args)
                 self.requests_sent += 1
-                return
+                return answer
             except ApiException as exc:
                 if exc.status == 401 and attempt == 1:
                     with self._auth_lock:
