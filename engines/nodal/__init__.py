@@ -5,14 +5,17 @@ Public API (pressures psia unless stated, rates STB/d of liquid, depths ft, temp
 - IPR: :class:`VogelIpr`, :class:`DarcyIpr`, :class:`CompositeIpr`, :class:`FetkovichIpr`,
   :class:`JonesIpr` (``rate_bpd(pwf)``, ``pwf_psi(q)``, ``aof_bpd``, ``productivity_index(pwf)``,
   ``from_test`` / ``fit``), :func:`ipr_from_test`, :func:`darcy_productivity_index`.
-- Fluid: :class:`BlackOilFluid`, :func:`fluid_state` (all phase properties at p, T), :func:`z_factor_dak`.
+- Fluid: :class:`BlackOilFluid` (optional ``rsb_scf_stb`` below the producing GOR: free gas at every pressure),
+  :func:`fluid_state` (all phase properties at p, T, with their pressure derivatives), :func:`z_factor_dak`.
 - Wellbore: :class:`Wellbore` (``vertical``, ``from_survey``).
 - VLP: :func:`bottomhole_pressure` (VLP curve for an array of rates, optional :class:`PumpBoost` and
-  :class:`GasInjection`), :func:`traverse` (pressure vs depth, top-down or bottom-up), ``CORRELATIONS``
-  ("beggs_brill", "beggs_brill_original", "hagedorn_brown", "no_slip"), and the gradient functions
-  :func:`beggs_brill_gradient`, :func:`hagedorn_brown_gradient`, :func:`no_slip_gradient`.
+  :class:`GasInjection`), :func:`traverse` (pressure vs depth, top-down or bottom-up, fixed or adaptive
+  segments ``max_dp_psi``), ``CORRELATIONS`` ("beggs_brill", "beggs_brill_original", "hagedorn_brown",
+  "hagedorn_brown_original", "hagedorn_brown_guo", "no_slip"), and the gradient functions :func:`beggs_brill_gradient`, :func:`hagedorn_brown_gradient`,
+  :func:`no_slip_gradient`. Traverses run in the compiled kernel (:mod:`engines.nodal.kernel`, numba) by
+  default; ``backend="numpy"`` runs the NumPy reference implementation (same pressures to 1e-9).
 - Operating point: :func:`solve_operating_point` -> :class:`NodalResult`.
-- Fleet (many wells in one vectorized pass, natural flow): :func:`solve_fleet`,
+- Fleet (many wells in one pass, natural flow; wells spread over NUMBA_NUM_THREADS threads): :func:`solve_fleet`,
   :func:`fleet_bottomhole_pressure`, :func:`stack_fluids`.
 """
 from engines.nodal.beggs_brill import beggs_brill_gradient

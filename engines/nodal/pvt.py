@@ -9,8 +9,9 @@ and Brill & Mukherjee 1999, and need only API, gas gravity, GOR and temperature)
 
 - solution GOR and oil FVF below the bubble point: Standing, M.B. (1947) "A Pressure-Volume-Temperature
   Correlation for Mixtures of California Oils and Gases", API Drilling & Production Practice.
-  When the bubble point is known, Rs is scaled so that Rs(Pb, T_res) equals the producing GOR
-  (the usual "match to Pb" used by PROSPER-style black-oil models).
+  When the bubble point is known, Rs is scaled so that Rs(Pb, T_res) equals the solution GOR at the
+  bubble point Rsb (the usual "match to Pb" used by PROSPER-style black-oil models). Rsb defaults to the
+  producing GOR; a producing GOR above Rsb is free gas at every pressure (gas-cap or excess gas).
 - undersaturated oil compressibility and viscosity: Vasquez, M. and Beggs, H.D. (1980) JPT 32(6).
 - dead and live oil viscosity: Beggs, H.D. and Robinson, J.R. (1975) JPT 27(9).
 - gas Z-factor: Dranchuk & Abou-Kassem (1975) with Sutton (1985) pseudo-criticals (see ``zfactor``);
@@ -28,7 +29,7 @@ from functools import cached_property
 
 import numpy as np
 
-from engines.nodal.zfactor import gas_z_factor
+from engines.nodal.zfactor import dak_dz_dppr, pseudo_critical_sutton, z_factor_dak
 
 STANDARD_PRESSURE_PSIA = 14.696
 STANDARD_TEMPERATURE_F = 60.0
@@ -47,7 +48,8 @@ class BlackOilFluid:
     water_sg: produced-water specific gravity (fresh water = 1). water_cut_frac: water / liquid at
     stock-tank conditions. gor_scf_stb: producing gas-oil ratio (scf per STB of oil).
     bubble_point_psia: bubble-point pressure at ``bubble_point_temperature_f``; None means Standing's
-    own Pb for the GOR (no calibration).
+    own Pb for Rsb (no calibration). rsb_scf_stb: solution GOR at the bubble point (scf/STB, <= the
+    producing GOR); None means the producing GOR (all produced gas dissolves at Pb).
 
     Fields may also be NumPy arrays of one shape (a fleet of wells, see :func:`stack_fluids`); every
     property function broadcasts over them.
@@ -60,6 +62,7 @@ class BlackOilFluid:
     water_sg: float = 1.07
     bubble_point_psia: float | None = None
     bubble_point_temperature_f: float = 180.0
+    rsb_scf_stb: float | None = None
 
     def __post_init__(self) -> None:
         checks = (
@@ -76,6 +79,15 @@ class BlackOilFluid:
                 raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
         if self.bubble_point_psia is not None and not np.all(np.asarray(self.bubble_point_psia, dtype=float) > STANDARD_PRESSURE_PSIA):
             raise ValueError(f"bubble_point_psia must exceed atmospheric pressure, got {self.bubble_point_psia}")
+        if self.rsb_scf_stb is not None:
+            rsb = np.asarray(self.rsb_scf_stb, dtype=float)
+            if not np.all((rsb >= 0.0) & (rsb <= np.asarray(self.gor_scf_stb, dtype=float))):
+                raise ValueError(f"rsb_scf_stb must be in [0, gor_scf_stb], got {self.rsb_scf_stb}")
+
+    @cached_property
+    def rsb(self):
+        """Solution GOR at the bubble point (scf/STB): ``rsb_scf_stb``, or the producing GOR when not given."""
+        return self.gor_scf_stb if self.rsb_scf_stb is None else self.rsb_scf_stb
 
     @cached_property
     def oil_sg(self):
@@ -89,12 +101,12 @@ class BlackOilFluid:
 
     @cached_property
     def rs_scale(self):
-        """Factor on Standing's Rs so that Rs(Pb, T_Pb) = GOR (1 when Pb is not given or the oil is dead)."""
+        """Factor on Standing's Rs so that Rs(Pb, T_Pb) = Rsb (1 when Pb is not given or the oil is dead)."""
         if self.bubble_point_psia is None:
             return 1.0
         rs_pb = standing_rs(self.bubble_point_psia, self.bubble_point_temperature_f, self.oil_api, self.gas_sg)
-        gor = np.asarray(self.gor_scf_stb, dtype=float)
-        scale = np.where(gor > 0, gor / rs_pb, 1.0)
+        rsb = np.asarray(self.rsb, dtype=float)
+        scale = np.where(rsb > 1e-6, rsb / rs_pb, 1.0)  # below 1e-6 scf/STB the oil is dead (and rsb / rs_pb underflows)
         return float(scale) if scale.ndim == 0 else scale
 
 
@@ -114,14 +126,15 @@ def stack_fluids(fluids) -> BlackOilFluid:
     for f in fluids:
         if f.bubble_point_psia is not None:
             pb.append(float(f.bubble_point_psia))
-        else:  # Standing's Pb for this GOR at the reference temperature gives a scale factor of exactly 1
-            pb.append(max(float(standing_pb(max(f.gor_scf_stb, 1e-6), f.bubble_point_temperature_f, f.oil_api, f.gas_sg)),
+        else:  # Standing's Pb for this Rsb at the reference temperature gives a scale factor of exactly 1
+            pb.append(max(float(standing_pb(max(float(f.rsb), 1e-6), f.bubble_point_temperature_f, f.oil_api, f.gas_sg)),
                           STANDARD_PRESSURE_PSIA * 1.0001))
     return BlackOilFluid(
         oil_api=col([f.oil_api for f in fluids]), gas_sg=col([f.gas_sg for f in fluids]),
         water_cut_frac=col([f.water_cut_frac for f in fluids]), gor_scf_stb=col([f.gor_scf_stb for f in fluids]),
         water_sg=col([f.water_sg for f in fluids]), bubble_point_psia=col(pb),
         bubble_point_temperature_f=col([f.bubble_point_temperature_f for f in fluids]),
+        rsb_scf_stb=col([float(f.rsb) for f in fluids]),
     )
 
 
@@ -181,6 +194,14 @@ def mccain_bw(p_psia, t_f):
     return (1.0 + dvt) * (1.0 + dvp)
 
 
+def mccain_dbw_dp(p_psia, t_f):
+    """d(Bw)/dp (bbl/STB/psi) of :func:`mccain_bw` at constant T."""
+    p = np.asarray(p_psia, dtype=float)
+    t = np.asarray(t_f, dtype=float)
+    dvt = -1.0001e-2 + 1.33391e-4 * t + 5.50654e-7 * t * t
+    return (1.0 + dvt) * (-1.95301e-9 * t - 2.0 * 1.72834e-13 * p * t - 3.58922e-7 - 2.0 * 2.25341e-10 * p)
+
+
 def mccain_water_viscosity(p_psia, t_f, salinity_wt_pct: float):
     """McCain (1991) brine viscosity (cp): atmospheric value times the pressure correction."""
     s = salinity_wt_pct
@@ -214,6 +235,8 @@ class FluidState:
     """Phase properties at one (p, T) (arrays broadcast over the inputs).
 
     rs scf/STB; bo, bw bbl/STB; bg ft3/scf; z -; rho_* lbm/ft3; mu_* cp; sigma_* dyne/cm.
+    drs_dp, dbo_dp, dbw_dp, dbg_dp: pressure derivatives of rs, bo, bw, bg (per psi) at constant T,
+    differentiated analytically from the same correlations (used by the kinetic-energy term).
     """
 
     rs: np.ndarray
@@ -229,6 +252,10 @@ class FluidState:
     mu_g: np.ndarray
     sigma_o: np.ndarray
     sigma_w: np.ndarray
+    drs_dp: np.ndarray
+    dbo_dp: np.ndarray
+    dbw_dp: np.ndarray
+    dbg_dp: np.ndarray
 
 
 def fluid_state(fluid: BlackOilFluid, p_psia, t_f) -> FluidState:
@@ -239,31 +266,44 @@ def fluid_state(fluid: BlackOilFluid, p_psia, t_f) -> FluidState:
     p = np.minimum(np.maximum(np.asarray(p_psia, dtype=float), STANDARD_PRESSURE_PSIA), PVT_MAX_PRESSURE_PSIA)
     t = np.asarray(t_f, dtype=float)
     api, gsg, osg = fluid.oil_api, fluid.gas_sg, fluid.oil_sg
-    gor = fluid.gor_scf_stb
+    rsb = fluid.rsb
     scale = fluid.rs_scale
-    rs = np.minimum(scale * standing_rs(p, t, api, gsg), gor)
-    # local saturation pressure at this temperature (where the scaled Rs reaches the GOR)
-    p_sat = np.maximum(standing_pb(np.maximum(gor, 1e-9) / scale, t, api, gsg), STANDARD_PRESSURE_PSIA)
-    above = (p > p_sat) & (np.asarray(gor) > 0)  # a dead oil has no bubble point to be above
-    bo_sat = standing_bo(rs, t, osg, gsg)
+    rs_free = scale * standing_rs(p, t, api, gsg)
+    saturated = rs_free < rsb
+    rs = np.minimum(rs_free, rsb)
+    # d(Rs)/dp of Standing's form gamma_g ((p / 18.2 + 1.4) 10^x)^1.2048 is 1.2048 Rs / (p + 25.48)
+    drs_dp = np.where(saturated, 1.2048 * rs_free / (p + 25.48), 0.0)
+    # local saturation pressure at this temperature (where the scaled Rs reaches Rsb)
+    p_sat = np.maximum(standing_pb(np.maximum(rsb, 1e-9) / scale, t, api, gsg), STANDARD_PRESSURE_PSIA)
+    above = (p > p_sat) & (np.asarray(rsb) > 0)  # a dead oil has no bubble point to be above
+    sq = np.sqrt(gsg / osg)
+    u = rs * sq + 1.25 * t
+    bo_sat = 0.9759 + 0.00012 * u**1.2  # standing_bo, with its derivative
+    dbo_sat = 0.00012 * 1.2 * u**0.2 * sq * drs_dp
     # Vasquez-Beggs c_o = A / p integrates to Bo = Bob (p_sat/p)^A above the bubble point
-    a_vb = 1e-5 * (-1433.0 + 5.0 * gor + 17.2 * t - 1180.0 * gsg + 12.61 * api)
-    bo = np.where(above, bo_sat * (p_sat / p) ** np.maximum(a_vb, 0.0), bo_sat)
+    a_vb = np.maximum(1e-5 * (-1433.0 + 5.0 * rsb + 17.2 * t - 1180.0 * gsg + 12.61 * api), 0.0)
+    bo = np.where(above, bo_sat * (p_sat / p) ** a_vb, bo_sat)
+    dbo_dp = np.where(above, -a_vb * bo / p, dbo_sat)
     rho_o = (WATER_DENSITY_LBFT3 * osg + 0.0136 * rs * gsg) / bo
     mu_od = beggs_robinson_dead_oil_viscosity(t, api)
     mu_ob = beggs_robinson_live_oil_viscosity(mu_od, rs)
     m_vb = 2.6 * p**1.187 * np.exp(-11.513 - 8.98e-5 * p)
     mu_o = np.where(above, mu_ob * (p / p_sat) ** m_vb, mu_ob)
-    z = gas_z_factor(p, t, gsg)
+    tpc, ppc = pseudo_critical_sutton(gsg)
     t_r = t + 459.67
+    tpr, ppr = t_r / tpc, p / ppc
+    z = np.asarray(z_factor_dak(tpr, ppr))
     bg = STANDARD_PRESSURE_PSIA / (STANDARD_TEMPERATURE_F + 459.67) * z * t_r / p
+    dbg_dp = bg * (dak_dz_dppr(tpr, ppr, z) / (ppc * z) - 1.0 / p)
     rho_g = p * AIR_MOLECULAR_WEIGHT * gsg / (z * R_PSIA_FT3 * t_r)
     mu_g = lee_gas_viscosity(rho_g, t, gsg)
     bw = mccain_bw(p, t)
+    dbw_dp = mccain_dbw_dp(p, t)
     rho_w = WATER_DENSITY_LBFT3 * fluid.water_sg / bw
     mu_w = mccain_water_viscosity(p, t, fluid.salinity_wt_pct)
     return FluidState(
-        rs=rs, bo=bo, bw=bw, bg=bg, z=np.asarray(z), rho_o=rho_o, rho_w=rho_w, rho_g=rho_g,
+        rs=rs, bo=bo, bw=bw, bg=bg, z=z, rho_o=rho_o, rho_w=rho_w, rho_g=rho_g,
         mu_o=mu_o, mu_w=mu_w, mu_g=mu_g,
         sigma_o=oil_gas_surface_tension(p, t, api), sigma_w=water_gas_surface_tension(p, t),
+        drs_dp=drs_dp, dbo_dp=dbo_dp, dbw_dp=dbw_dp, dbg_dp=dbg_dp,
     )

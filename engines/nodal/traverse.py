@@ -3,7 +3,10 @@
 The well is cut at equal measured-depth steps plus every survey station, pump and injection depth.
 On each segment the gradient is evaluated once at a midpoint pressure predicted with the previous
 segment's gradient (a second-order predictor; the error against a 16x finer grid is checked in the
-tests). Pressures are absolute (psia). Lift hooks for the lift optimizers:
+tests). Optionally the segments adapt to a largest pressure change per segment (``max_dp_psi``).
+Pressures are absolute (psia). The march runs in the compiled kernel (:mod:`engines.nodal.kernel`) by
+default; ``backend="numpy"`` runs the NumPy reference implementation below. Lift hooks for the lift
+optimizers:
 
 - :class:`PumpBoost`: a pump at a measured depth adds ``pressure_gain_psi(q)`` to the fluid passing up
   through it (ESP/PCP head x gradient, or an SRP's net lift);
@@ -11,6 +14,7 @@ tests). Pressures are absolute (psia). Lift hooks for the lift optimizers:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -19,7 +23,8 @@ import numpy as np
 from engines.nodal.beggs_brill import beggs_brill_gradient
 from engines.nodal.flow import in_situ_flow
 from engines.nodal.gradient import PressureGradient
-from engines.nodal.hagedorn_brown import hagedorn_brown_gradient
+from engines.nodal.hagedorn_brown import hagedorn_brown_gradient, hagedorn_brown_guo_gradient, hagedorn_brown_original_gradient
+from engines.nodal.kernel import KERNEL_CORRELATIONS, fluid_vector, run_march
 from engines.nodal.no_slip import no_slip_gradient
 from engines.nodal.pvt import STANDARD_PRESSURE_PSIA, BlackOilFluid, fluid_state
 from engines.nodal.wellbore import Wellbore
@@ -34,8 +39,14 @@ CORRELATIONS: dict[str, Callable[..., PressureGradient]] = {
     "beggs_brill": beggs_brill_gradient,  # with the Payne et al. (1979) holdup correction
     "beggs_brill_original": _beggs_brill_original,
     "hagedorn_brown": hagedorn_brown_gradient,
+    "hagedorn_brown_original": hagedorn_brown_original_gradient,
+    "hagedorn_brown_guo": hagedorn_brown_guo_gradient,
     "no_slip": no_slip_gradient,
 }
+_BUILTIN = dict(CORRELATIONS)
+
+#: most refinement passes of an adaptive traverse (``max_dp_psi``)
+MAX_REFINEMENTS = 4
 
 PressureGain = Union[float, Callable[[np.ndarray], np.ndarray]]
 
@@ -98,29 +109,62 @@ def _check_common(q_bpd, correlation: str, wellbore: Wellbore, pump, gas_lift) -
     return q
 
 
-def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressure_psia: float | None = None,
-             bottomhole_pressure_psia: float | None = None, correlation: str = "beggs_brill", n_segments: int = 100,
-             pump: PumpBoost | None = None, gas_lift: GasInjection | None = None) -> TraverseResult:
-    """Pressure vs depth for liquid rate(s) ``q_bpd`` (STB/d), from a wellhead (top-down) or bottomhole (bottom-up) pressure.
+BACKENDS = ("compiled", "numpy")
 
-    Exactly one of ``wellhead_pressure_psia`` and ``bottomhole_pressure_psia`` must be given.
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+
+
+def _kernel_flags(correlation: str):
+    """(code, payne) for the compiled kernel, or None when it does not know ``correlation``.
+
+    The kernel knows the built-in correlations only; a replaced entry of ``CORRELATIONS`` goes through
+    the NumPy path.
     """
-    q = _check_common(q_bpd, correlation, wellbore, pump, gas_lift)
-    if (wellhead_pressure_psia is None) == (bottomhole_pressure_psia is None):
-        raise ValueError("give exactly one of wellhead_pressure_psia and bottomhole_pressure_psia")
-    start = wellhead_pressure_psia if wellhead_pressure_psia is not None else bottomhole_pressure_psia
-    if not (np.isfinite(start) and start > 0):
-        raise ValueError(f"boundary pressure must be a finite number > 0 psia, got {start}")
-    top_down = wellhead_pressure_psia is not None
-    extra = [h.depth_md_ft for h in (pump, gas_lift) if h is not None]
-    md = wellbore.nodes(n_segments, extra)
-    tvd = wellbore.tvd_at(md)
-    temp = wellbore.temperature_at(md)
-    gradient = CORRELATIONS[correlation]
+    if CORRELATIONS.get(correlation) is not _BUILTIN.get(correlation):
+        return None
+    return KERNEL_CORRELATIONS[correlation]
+
+
+def _uniform_nodes(wellbore: Wellbore, n_segments: int, extra: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes, TVD and temperature of the base grid (cached per well geometry when it is hashable; read-only arrays)."""
+    try:
+        return _cached_uniform_nodes(wellbore, n_segments, extra)
+    except TypeError:  # survey given as lists: not hashable
+        return _geometry(wellbore, wellbore.nodes(n_segments, extra))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_uniform_nodes(wellbore: Wellbore, n_segments: int, extra: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _geometry(wellbore, wellbore.nodes(n_segments, extra))
+
+
+def _geometry(wellbore: Wellbore, md: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tvd = np.ascontiguousarray(wellbore.tvd_at(md), dtype=float)
+    temp = np.ascontiguousarray(np.broadcast_to(wellbore.temperature_at(md), md.shape), dtype=float)
+    for a in (md, tvd, temp):
+        a.flags.writeable = False
+    return md, tvd, temp
+
+
+def _march(q, fluid, wellbore, nodes, top_down, start, correlation, pump, gas_lift, backend):
+    """Pressure and holdup (n_nodes, n_rates) on ``nodes`` = (md, tvd, temp) (the marching scheme of :func:`traverse`)."""
+    md, tvd, temp = nodes
     diameter, area, rough = wellbore.diameter_ft, wellbore.area_ft2, wellbore.roughness_in
     inj_scf_d = 1000.0 * gas_lift.rate_mscfd if gas_lift is not None else 0.0
     gain = pump.pressure_gain_psi(q) if pump is not None else None
-
+    flags = _kernel_flags(correlation) if backend == "compiled" and np.ndim(fluid.oil_api) == 0 else None
+    if flags is not None:
+        # fresh writable C arrays for q and the gains, read-only nodes and fluid: one compiled signature
+        gains = np.array(gain, dtype=float) if gain is not None else np.zeros(q.size)
+        pressure, holdup = run_march(np.array(q, dtype=float), float(start), int(top_down), md, tvd, temp,
+                                     fluid_vector(fluid), float(diameter), float(area), float(rough / 12.0 / diameter),
+                                     flags[0], flags[1], float(pump.depth_md_ft) if pump is not None else -1.0, gains,
+                                     float(inj_scf_d), float(gas_lift.depth_md_ft) if gas_lift is not None else -1.0)
+        return pressure, holdup
+    gradient = CORRELATIONS[correlation]
     n = md.size
     pressure = np.empty((n, q.size))
     holdup = np.empty((n, q.size))
@@ -155,6 +199,56 @@ def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressu
     if top_down and pump is not None and abs(md[-1] - pump.depth_md_ft) < 1e-6:
         pressure[-1] = pressure[-1] - gain  # pump set at the perforations: report its intake side
     holdup[0 if top_down else n - 1] = holdup[1 if top_down else n - 2]
+    return pressure, holdup
+
+
+def refine_nodes(md: np.ndarray, pressure: np.ndarray, max_dp_psi: float) -> np.ndarray:
+    """Nodes with every segment whose pressure change (largest over the rates) exceeds ``max_dp_psi`` cut into
+    ``ceil(dp / max_dp_psi)`` equal pieces; ``md`` itself when none does."""
+    dp = np.abs(np.diff(pressure, axis=0))
+    worst = np.max(np.where(np.isfinite(dp), dp, 0.0), axis=1)
+    pieces = np.maximum(np.ceil(worst / max_dp_psi), 1).astype(int)
+    if np.all(pieces == 1):
+        return md
+    parts = [np.linspace(md[i], md[i + 1], k + 1)[:-1] for i, k in enumerate(pieces)]
+    return np.concatenate(parts + [md[-1:]])
+
+
+def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressure_psia: float | None = None,
+             bottomhole_pressure_psia: float | None = None, correlation: str = "beggs_brill", n_segments: int = 100,
+             pump: PumpBoost | None = None, gas_lift: GasInjection | None = None, max_dp_psi: float | None = None,
+             backend: str = "compiled") -> TraverseResult:
+    """Pressure vs depth for liquid rate(s) ``q_bpd`` (STB/d), from a wellhead (top-down) or bottomhole (bottom-up) pressure.
+
+    Exactly one of ``wellhead_pressure_psia`` and ``bottomhole_pressure_psia`` must be given.
+    ``max_dp_psi`` (optional) makes the segments adaptive: after a pass on the ``n_segments`` grid, every
+    segment whose pressure change exceeds ``max_dp_psi`` (at any of the rates) is cut into equal pieces of
+    at most about that change and the well is traversed again, until no segment exceeds it (at most
+    :data:`MAX_REFINEMENTS` passes). ``backend``: "compiled" (numba kernel, the default) or "numpy"
+    (the reference implementation); both give the same pressures to 1e-9 relative.
+    """
+    q = _check_common(q_bpd, correlation, wellbore, pump, gas_lift)
+    _check_backend(backend)
+    if (wellhead_pressure_psia is None) == (bottomhole_pressure_psia is None):
+        raise ValueError("give exactly one of wellhead_pressure_psia and bottomhole_pressure_psia")
+    start = wellhead_pressure_psia if wellhead_pressure_psia is not None else bottomhole_pressure_psia
+    if not (np.isfinite(start) and start > 0):
+        raise ValueError(f"boundary pressure must be a finite number > 0 psia, got {start}")
+    if max_dp_psi is not None and not (np.isfinite(max_dp_psi) and max_dp_psi > 0):
+        raise ValueError(f"max_dp_psi must be a finite number > 0 psi, got {max_dp_psi}")
+    top_down = wellhead_pressure_psia is not None
+    if n_segments < 1:
+        raise ValueError("n_segments must be >= 1")
+    extra = tuple(float(h.depth_md_ft) for h in (pump, gas_lift) if h is not None)
+    nodes = _uniform_nodes(wellbore, int(n_segments), extra)
+    pressure, holdup = _march(q, fluid, wellbore, nodes, top_down, start, correlation, pump, gas_lift, backend)
+    for _ in range(MAX_REFINEMENTS if max_dp_psi is not None else 0):
+        finer = refine_nodes(nodes[0], pressure, max_dp_psi)
+        if finer.size == nodes[0].size:
+            break
+        nodes = _geometry(wellbore, finer)
+        pressure, holdup = _march(q, fluid, wellbore, nodes, top_down, start, correlation, pump, gas_lift, backend)
+    md, tvd, temp = (a.copy() for a in nodes)
     if not top_down:
         # once the pressure falls below atmospheric, no node above it is reached
         dead = np.maximum.accumulate((pressure < STANDARD_PRESSURE_PSIA)[::-1], axis=0)[::-1]
@@ -165,8 +259,9 @@ def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressu
 
 def bottomhole_pressure(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, wellhead_pressure_psia: float, *,
                         correlation: str = "beggs_brill", n_segments: int = 100, pump: PumpBoost | None = None,
-                        gas_lift: GasInjection | None = None) -> np.ndarray:
+                        gas_lift: GasInjection | None = None, max_dp_psi: float | None = None,
+                        backend: str = "compiled") -> np.ndarray:
     """Flowing bottomhole pressure (psia) at the mid-perforations for each liquid rate (STB/d): the VLP curve."""
     result = traverse(q_bpd, fluid, wellbore, wellhead_pressure_psia=wellhead_pressure_psia, correlation=correlation,
-                      n_segments=n_segments, pump=pump, gas_lift=gas_lift)
+                      n_segments=n_segments, pump=pump, gas_lift=gas_lift, max_dp_psi=max_dp_psi, backend=backend)
     return result.pressure_psia[-1]

@@ -61,6 +61,28 @@ def z_factor_dak(tpr, ppr, *, tol: float = 1e-10, max_iter: int = 60):
     return z if z.ndim else float(z)
 
 
+def dak_dz_dppr(tpr, ppr, z):
+    """dZ/dPpr of the DAK equation at a converged Z (implicit differentiation, no iteration).
+
+    With rho_r = 0.27 Ppr / (Z Tpr) and F(rho_r) = Z(rho_r) rho_r - 0.27 Ppr / Tpr = 0:
+    dZ/dPpr = (Z / Ppr) rho_r Z'(rho_r) / (Z + rho_r Z'(rho_r)).
+    """
+    t = np.asarray(tpr, dtype=float)
+    ppr = np.asarray(ppr, dtype=float)
+    z = np.asarray(z, dtype=float)
+    a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 = _A
+    c1 = a1 + a2 / t + a3 / t**3 + a4 / t**4 + a5 / t**5
+    c2 = a6 + a7 / t + a8 / t**2
+    c3 = a9 * (a7 / t + a8 / t**2)
+    c4 = a10 / t**3
+    r = 0.27 * ppr / (z * t)
+    r2 = r * r
+    e = np.exp(-a11 * r2)
+    dz = c1 + 2.0 * c2 * r - 5.0 * c3 * r2 * r2 + 2.0 * c4 * r * (1.0 + a11 * r2 - a11 * a11 * r2 * r2) * e
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ppr > 0, z / np.where(ppr > 0, ppr, 1.0) * r * dz / (z + r * dz), 0.0)
+
+
 def gas_z_factor(p_psia, t_f, gas_sg):
     """Z of a natural gas at pressure (psia) and temperature (degF): Sutton pseudo-criticals + DAK."""
     tpc, ppc = pseudo_critical_sutton(gas_sg)

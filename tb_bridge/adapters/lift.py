@@ -26,7 +26,7 @@ from engines.lift.srp import SrpSystem, optimize_spm, scan_spm
 from engines.lift.srp_card import analyze_pump_card
 from engines.lift.srp_wave import Card, downhole_card_fourier
 from engines.lift.well_hydraulics import pump_curves
-from tb_bridge.adapters.nodal import (ATMOSPHERIC_PSIA, default_correlation, fluid_from_well, ipr_from_well,
+from tb_bridge.adapters.nodal import (ATMOSPHERIC_PSIA, correlation_for_well, fluid_from_well, ipr_from_well,
                                       wellbore_from_well)
 from tb_bridge.wells.model import EspWellConfig, GasLiftWellConfig, PcpWellConfig, SrpWellConfig, WellConfig
 
@@ -99,7 +99,7 @@ def _inflow_grid(well: WellConfig, pump_md_ft: float):
     ipr = ipr_from_well(well)
     q = ipr.aof_bpd * np.linspace(0.0, 0.995, N_RATES)
     curves = pump_curves(ipr, fluid, wellbore, well.wellhead_pressure_psi + ATMOSPHERIC_PSIA, pump_md_ft, q,
-                         correlation=default_correlation(wellbore), n_segments=N_SEGMENTS)
+                         correlation=correlation_for_well(well), n_segments=N_SEGMENTS)
     if np.count_nonzero(curves.intake_psia > ATMOSPHERIC_PSIA) < 3:
         raise ValueError("the reservoir cannot hold a liquid column up to the pump: intake pressure is below "
                          "atmospheric at every rate (pump set too shallow, or reservoir pressure too low)")
@@ -218,7 +218,7 @@ def gas_lift_glpc(well: GasLiftWellConfig, n_points: int = 8):
     inj_md = float(np.interp(well.injection_depth_ft, np.asarray(wellbore.tvd_ft), np.asarray(wellbore.md_ft)))
     grid = np.linspace(well.injection_min_mscfd, well.injection_max_mscfd, n_points)
     glpc = glpc_from_nodal(ipr, fluid, wellbore, well.wellhead_pressure_psi + ATMOSPHERIC_PSIA, inj_md, grid,
-                           correlation=default_correlation(wellbore), n_segments=20, n_rates=20)
+                           correlation=correlation_for_well(well), n_segments=20, n_rates=20)
     return glpc, fluid, wellbore, inj_md
 
 
@@ -243,7 +243,7 @@ def optimize_gas_lift(well: GasLiftWellConfig, telemetry: dict, cache: LiftCache
     if q_liq > 0 and q_inj > 0:
         p_tub = _cached(cache, well, "tubing_at_valve", lambda: tubing_pressure_at_injection_psia(
             q_liq, q_inj, fluid, wellbore, well.wellhead_pressure_psi + ATMOSPHERIC_PSIA, inj_md,
-            correlation=default_correlation(wellbore), n_segments=N_SEGMENTS))
+            correlation=correlation_for_well(well), n_segments=N_SEGMENTS))
         stab = valve_stability(p_cas, p_tub)
         extras.update(casing_pressure_at_valve_psi=p_cas - ATMOSPHERIC_PSIA, tubing_pressure_at_valve_psi=p_tub - ATMOSPHERIC_PSIA,
                       valve_critical_flow=stab.critical_flow, stability=stab.reason)

@@ -22,13 +22,14 @@ DEVIATED_INCLINATION_DEG = 30.0
 
 
 def fluid_from_well(well: WellConfig, atmospheric_pressure_psia: float = ATMOSPHERIC_PSIA) -> BlackOilFluid:
-    """Black-oil description; Pb (absolute) calibrates Standing's Rs at the reservoir temperature."""
+    """Black-oil description; Pb (absolute) calibrates Standing's Rs at the reservoir temperature to Rsb
+    (``rsb_scf_stb``, default the producing GOR; a GOR above Rsb is free gas at every pressure)."""
     pb = well.bubble_point_psi + atmospheric_pressure_psia
     return BlackOilFluid(
         oil_api=well.oil_api, gas_sg=well.gas_specific_gravity, water_sg=well.water_specific_gravity,
         water_cut_frac=well.water_cut_frac, gor_scf_stb=well.gor_scf_stb,
         bubble_point_psia=pb if pb > ATMOSPHERIC_PSIA + 1.0 else None,
-        bubble_point_temperature_f=well.reservoir_temperature_f,
+        bubble_point_temperature_f=well.reservoir_temperature_f, rsb_scf_stb=well.rsb_scf_stb,
     )
 
 
@@ -83,8 +84,20 @@ def ipr_from_well(well: WellConfig, atmospheric_pressure_psia: float = ATMOSPHER
     return CompositeIpr(pr, pb, j)
 
 
+def correlation_for_well(well: WellConfig) -> str:
+    """The engine correlation name of the well's ``vlp_correlation`` and ``payne_correction`` attributes.
+
+    "beggs_brill" runs with the Payne et al. (1979) holdup correction unless ``payne_correction`` is
+    false ("beggs_brill_original"); the model already refused ``payne_correction`` with other correlations.
+    """
+    if well.vlp_correlation == "beggs_brill" and well.payne_correction is False:
+        return "beggs_brill_original"
+    return well.vlp_correlation
+
+
 def default_correlation(wellbore: Wellbore) -> str:
-    """Hagedorn & Brown for (near-)vertical wells, Beggs & Brill when any segment exceeds 30 deg from vertical."""
+    """Inclination-based suggestion: Hagedorn & Brown for (near-)vertical wells, Beggs & Brill when any segment
+    exceeds 30 deg from vertical (the nodal step follows the well's ``vlp_correlation`` instead)."""
     md = np.asarray(wellbore.md_ft)
     tvd = np.asarray(wellbore.tvd_ft)
     cos_incl = np.clip(np.diff(tvd) / np.diff(md), -1.0, 1.0)
@@ -98,13 +111,14 @@ def solve_well(well: WellConfig, *, correlation: str | None = None, n_segments: 
     """Operating point of ``well`` (natural flow unless a pump or gas-lift hook is given).
 
     Pressures of the result (``pwf_psi`` and the curves' second column) are in the configuration's datum
-    (gauge by default); rates STB/d of liquid. ``correlation`` None picks :func:`default_correlation`.
+    (gauge by default); rates STB/d of liquid. ``correlation`` None takes the well's ``vlp_correlation``
+    (:func:`correlation_for_well`).
     """
     fluid = fluid_from_well(well, atmospheric_pressure_psia)
     wellbore = wellbore_from_well(well)
     ipr = ipr_from_well(well, atmospheric_pressure_psia)
     result = solve_operating_point(ipr, fluid, wellbore, well.wellhead_pressure_psi + atmospheric_pressure_psia,
-                                   correlation=correlation or default_correlation(wellbore), n_segments=n_segments,
+                                   correlation=correlation or correlation_for_well(well), n_segments=n_segments,
                                    pump=pump, gas_lift=gas_lift)
     return to_config_datum(result, atmospheric_pressure_psia)
 
@@ -118,7 +132,7 @@ def to_config_datum(result: NodalResult, atmospheric_pressure_psia: float) -> No
 
 def solve_wells(wells: list[WellConfig], *, n_segments: int = 50,
                 atmospheric_pressure_psia: float = ATMOSPHERIC_PSIA) -> list[NodalResult]:
-    """Natural-flow operating points of many wells in vectorized passes (one per default correlation).
+    """Natural-flow operating points of many wells in compiled fleet passes (one per VLP correlation).
 
     Same conventions as :func:`solve_well`; for the hourly fleet run. Results keep the order of ``wells``.
     """
@@ -127,8 +141,8 @@ def solve_wells(wells: list[WellConfig], *, n_segments: int = 50,
     prepared = [(fluid_from_well(w, atmospheric_pressure_psia), wellbore_from_well(w), ipr_from_well(w, atmospheric_pressure_psia),
                  w.wellhead_pressure_psi + atmospheric_pressure_psia) for w in wells]
     groups: dict[str, list[int]] = {}
-    for i, (_, wellbore, _, _) in enumerate(prepared):
-        groups.setdefault(default_correlation(wellbore), []).append(i)
+    for i, well in enumerate(wells):
+        groups.setdefault(correlation_for_well(well), []).append(i)
     results: list[NodalResult | None] = [None] * len(wells)
     for correlation, idx in groups.items():
         solved = solve_fleet([prepared[i][2] for i in idx], [prepared[i][0] for i in idx], [prepared[i][1] for i in idx],

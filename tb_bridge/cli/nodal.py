@@ -24,7 +24,8 @@ from engines.nodal import (BlackOilFluid, CompositeIpr, DarcyIpr, FetkovichIpr, 
 from tb_bridge.cli.io import CliInputError, format_table, format_validation_error, print_json, print_key_values, read_json, read_model
 from tb_bridge.wells.model import WellConfigError, parse_well_config
 
-CorrelationName = Literal["beggs_brill", "beggs_brill_original", "hagedorn_brown", "no_slip"]
+CorrelationName = Literal["beggs_brill", "beggs_brill_original", "hagedorn_brown", "hagedorn_brown_original", "hagedorn_brown_guo",
+                          "no_slip"]
 
 
 class SolveOptions(BaseModel):
@@ -33,7 +34,7 @@ class SolveOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
     entity_id: str = Field("cli-well", min_length=1, description="well identifier (any text)")
     name: str = Field("well", min_length=1, description="well name (any text)")
-    correlation: CorrelationName | None = Field(None, description="VLP correlation; default Hagedorn & Brown, Beggs & Brill beyond 30 deg")
+    correlation: CorrelationName | None = Field(None, description="VLP correlation overriding the well's vlp_correlation / payne_correction attributes")
     n_segments: int = Field(100, ge=5, le=2000, description="traverse segments along the measured depth")
     atmospheric_pressure_psia: float = Field(14.696, ge=0, le=20, description="added to the well's pressures to make them absolute, psia (0 = already absolute)")
 
@@ -53,12 +54,14 @@ class TraverseInput(BaseModel):
     bottomhole_pressure_psia: float | None = Field(None, gt=0, description="start at the perforations and march up, psia")
     correlation: CorrelationName = Field("beggs_brill", description="VLP correlation")
     n_segments: int = Field(100, ge=5, le=2000, description="segments along the measured depth")
+    max_dp_psi: float | None = Field(None, gt=0, description="adaptive segments: cut any segment whose pressure change exceeds this, psi")
     oil_api: float = Field(gt=5, lt=80, description="stock-tank oil gravity, degAPI")
     gas_specific_gravity: float = Field(0.75, ge=0.55, lt=2, description="gas gravity, air = 1")
     water_specific_gravity: float = Field(1.07, ge=0.99, lt=1.35, description="water gravity, fresh water = 1")
     water_cut_frac: float = Field(ge=0, le=1, description="water cut, fraction of liquid")
     gor_scf_stb: float = Field(ge=0, description="producing gas-oil ratio, scf/STB")
     bubble_point_psia: float | None = Field(None, gt=14.7, description="bubble point at the reservoir temperature, psia (None: Standing)")
+    rsb_scf_stb: float | None = Field(None, ge=0, description="solution GOR at the bubble point, scf/STB (None: the producing GOR)")
     depth_ft: float | None = Field(None, gt=0, description="vertical well depth, ft (or give deviation_survey)")
     deviation_survey: list[SurveyPoint] | None = Field(None, description="stations from the wellhead to the perforations")
     tubing_id_in: float = Field(2.441, gt=0.2, lt=30, description="tubing inside diameter, in")
@@ -127,7 +130,8 @@ def _traverse(args) -> int:
     try:
         fluid = BlackOilFluid(oil_api=spec.oil_api, gas_sg=spec.gas_specific_gravity, water_sg=spec.water_specific_gravity,
                               water_cut_frac=spec.water_cut_frac, gor_scf_stb=spec.gor_scf_stb,
-                              bubble_point_psia=spec.bubble_point_psia, bubble_point_temperature_f=spec.bottomhole_temperature_f)
+                              bubble_point_psia=spec.bubble_point_psia, bubble_point_temperature_f=spec.bottomhole_temperature_f,
+                              rsb_scf_stb=spec.rsb_scf_stb)
         common = dict(tubing_id_in=spec.tubing_id_in, roughness_in=spec.tubing_roughness_in,
                       wellhead_temperature_f=spec.wellhead_temperature_f, bottomhole_temperature_f=spec.bottomhole_temperature_f)
         if spec.deviation_survey:
@@ -136,7 +140,7 @@ def _traverse(args) -> int:
             wellbore = Wellbore.vertical(spec.depth_ft, **common)
         result = traverse(spec.rates_bpd, fluid, wellbore, wellhead_pressure_psia=spec.wellhead_pressure_psia,
                           bottomhole_pressure_psia=spec.bottomhole_pressure_psia, correlation=spec.correlation,
-                          n_segments=spec.n_segments)
+                          n_segments=spec.n_segments, max_dp_psi=spec.max_dp_psi)
     except ValueError as exc:
         raise CliInputError(f"{args.input}: {exc}") from exc
     if args.json:

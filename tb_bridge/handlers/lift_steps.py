@@ -56,7 +56,7 @@ def gas_lift_valve_step(context: WellContext) -> StepOutput:
     injection pressure when no casing pressure is buffered); tubing pressure at the valve: flowing traverse
     of the measured liquid and injection rates from the wellhead tubing pressure (configured when absent)."""
     from engines.lift.gas_lift import casing_pressure_at_depth_psia, tubing_pressure_at_injection_psia, valve_stability
-    from tb_bridge.adapters.nodal import default_correlation, fluid_from_well, wellbore_from_well
+    from tb_bridge.adapters.nodal import correlation_for_well, fluid_from_well, wellbore_from_well
 
     well = context.config
     q_liq, q_inj = _latest_finite(context, "flow_rate_bpd"), _latest_finite(context, "injection_rate_mscfd")
@@ -72,7 +72,7 @@ def gas_lift_valve_step(context: WellContext) -> StepOutput:
                                              well.injection_gas_specific_gravity, well.surface_temperature_f,
                                              float(wellbore.temperature_at(inj_md)))
     p_tubing = tubing_pressure_at_injection_psia(q_liq, q_inj, fluid, wellbore, tubing_psi + ATMOSPHERIC_PSIA, inj_md,
-                                                 correlation=default_correlation(wellbore), n_segments=30)
+                                                 correlation=correlation_for_well(well), n_segments=30)
     return StepOutput(attributes=keys.gas_lift_valve_attributes(valve_stability(p_casing, p_tubing)))
 
 

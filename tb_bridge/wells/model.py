@@ -24,6 +24,7 @@ DEVICE_PROFILE_BY_LIFT_TYPE: dict[str, str] = {"esp": "ESP", "srp": "SRP", "pcp"
 LIFT_TYPE_BY_DEVICE_PROFILE: dict[str, str] = {v.lower(): k for k, v in DEVICE_PROFILE_BY_LIFT_TYPE.items()}
 
 IprModelName = Literal["vogel", "darcy", "composite", "fetkovich", "jones"]
+VlpCorrelationName = Literal["beggs_brill", "hagedorn_brown", "hagedorn_brown_original", "hagedorn_brown_guo", "no_slip"]
 
 
 class WellConfigError(ValueError):
@@ -106,6 +107,8 @@ class WellConfig(_Strict):
     water_specific_gravity: float = Field(default=1.05, ge=0.99, lt=1.3)
     water_cut_frac: float = Field(default=0.3, ge=0, le=1)
     gor_scf_stb: float = Field(default=500.0, ge=0, le=50000, description="producing gas-oil ratio")
+    rsb_scf_stb: float | None = Field(default=None, ge=0, le=50000,
+                                      description="solution GOR at the bubble point (<= gor_scf_stb; default: the producing GOR)")
     surface_temperature_f: float = Field(default=80.0, gt=-40, lt=200)
 
     # Wellbore
@@ -116,6 +119,8 @@ class WellConfig(_Strict):
     casing_id_in: float = Field(default=6.276, gt=2, le=20)
     wellhead_pressure_psi: float = Field(default=150.0, ge=0, le=10000)
     deviation_survey: list[SurveyStation] | None = None
+    vlp_correlation: VlpCorrelationName = Field(default="beggs_brill", description="VLP correlation of the nodal analysis")
+    payne_correction: bool | None = Field(default=None, description="Payne et al. (1979) holdup correction; Beggs & Brill only (default on)")
 
     # Operation
     economic_limit_bpd: float = Field(default=5.0, ge=0)
@@ -131,6 +136,11 @@ class WellConfig(_Strict):
             problems.append("test_pwf_psi must be below reservoir_pressure_psi")
         if self.ipr_model in ("fetkovich", "jones") and (not self.test_points or len(self.test_points) < 2):
             problems.append(f"ipr_model {self.ipr_model} needs at least two test_points")
+        if self.rsb_scf_stb is not None and self.rsb_scf_stb > self.gor_scf_stb:
+            problems.append(f"rsb_scf_stb ({self.rsb_scf_stb}) cannot exceed gor_scf_stb ({self.gor_scf_stb}): "
+                            "the gas above Rsb is the free gas of the producing GOR")
+        if self.payne_correction is not None and self.vlp_correlation != "beggs_brill":
+            problems.append(f"payne_correction applies to vlp_correlation beggs_brill only, not {self.vlp_correlation}")
         if self.deviation_survey:
             mds = [s.md_ft for s in self.deviation_survey]
             if any(b <= a for a, b in zip(mds, mds[1:])):

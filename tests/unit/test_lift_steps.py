@@ -18,7 +18,7 @@ from engines.fielddata import SyntheticField
 from engines.lift.gas_allocation import allocate_gas_equal_slope, allocate_gas_lp, concave_hull
 from engines.lift.gas_lift import (casing_pressure_at_depth_psia, detect_casing_heading, tubing_pressure_at_injection_psia)
 from tb_bridge.adapters.lift import gas_lift_glpc
-from tb_bridge.adapters.nodal import default_correlation, fluid_from_well, wellbore_from_well
+from tb_bridge.adapters.nodal import correlation_for_well, fluid_from_well, wellbore_from_well
 from tb_bridge.buffer.base import BufferWindow
 from tb_bridge.config import load_settings
 from tb_bridge.events import EventKind, WellEvent
@@ -89,7 +89,7 @@ def test_valve_step_uses_measured_pressures_and_the_critical_ratio():
                                             well.surface_temperature_f, float(wellbore.temperature_at(inj_md)))
         p_t = tubing_pressure_at_injection_psia(values["flow_rate_bpd"][-1], values["injection_rate_mscfd"][-1], fluid, wellbore,
                                                 values["tubing_pressure_psi"][-1] + 14.696, inj_md,
-                                                correlation=default_correlation(wellbore), n_segments=30)
+                                                correlation=correlation_for_well(well), n_segments=30)
         assert out["opt_gl_valve_pressure_ratio"] == pytest.approx(p_t / p_c, abs=1e-4)
         assert out["opt_gl_valve_stable"] is (p_t / p_c <= critical)
     assert out["opt_gl_valve_stable"] is True  # 3500 psi on the casing makes the valve flow critically

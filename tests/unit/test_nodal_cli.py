@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from engines.nodal import CompositeIpr, Wellbore, solve_operating_point
-from tb_bridge.adapters.nodal import default_correlation, fluid_from_well, ipr_from_well, solve_well, wellbore_from_well
+from tb_bridge.adapters.nodal import (correlation_for_well, default_correlation, fluid_from_well, ipr_from_well, solve_well,
+                                     wellbore_from_well)
 from tb_bridge.cli.main import main
-from tb_bridge.wells.model import parse_well_config
+from tb_bridge.wells.model import WellConfigError, parse_well_config
 
 WELL_ATTRS = {
     "lift_type": "esp", "pump_depth_ft": 7000, "reservoir_pressure_psi": 3500, "bubble_point_psi": 2500,
@@ -30,7 +31,7 @@ def test_adapter_converts_gauge_to_absolute_and_back():
     assert fluid_from_well(well).bubble_point_psia == pytest.approx(2514.696)
     result = solve_well(well, n_segments=40)
     direct = solve_operating_point(ipr, fluid_from_well(well), wellbore_from_well(well), 164.696,
-                                   correlation="hagedorn_brown", n_segments=40)
+                                   correlation="beggs_brill", n_segments=40)  # the default vlp_correlation
     assert result.q_bpd == pytest.approx(direct.q_bpd, rel=1e-12)
     assert result.pwf_psi == pytest.approx(direct.pwf_psi - 14.696, rel=1e-12)
     assert result.ipr_curve[0, 1] == pytest.approx(3500.0)  # curves in the configuration's (gauge) datum
@@ -107,3 +108,47 @@ def test_solve_wells_matches_solve_well():
         if single.flowing:
             assert res.q_bpd == pytest.approx(single.q_bpd, rel=2e-3)
             assert res.pwf_psi == pytest.approx(single.pwf_psi, rel=2e-3)
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ({}, "beggs_brill"),
+    ({"payne_correction": True}, "beggs_brill"),
+    ({"payne_correction": "false"}, "beggs_brill_original"),  # ThingsBoard may send booleans as text
+    ({"vlp_correlation": "hagedorn_brown"}, "hagedorn_brown"),
+    ({"vlp_correlation": "no_slip"}, "no_slip"),
+])
+def test_per_well_vlp_correlation_drives_the_solve(extra, expected):
+    well = parse_well_config("w", "W", dict(WELL_ATTRS, **extra))
+    assert correlation_for_well(well) == expected
+    result = solve_well(well, n_segments=30)
+    direct = solve_operating_point(ipr_from_well(well), fluid_from_well(well), wellbore_from_well(well), 164.696,
+                                   correlation=expected, n_segments=30)
+    assert result.correlation == expected
+    assert result.q_bpd == pytest.approx(direct.q_bpd, rel=1e-12)
+
+
+def test_vlp_correlation_attributes_are_validated():
+    with pytest.raises(WellConfigError, match="vlp_correlation"):
+        parse_well_config("w", "W", dict(WELL_ATTRS, vlp_correlation="duns_ros"))
+    with pytest.raises(WellConfigError, match="payne_correction applies to vlp_correlation beggs_brill only"):
+        parse_well_config("w", "W", dict(WELL_ATTRS, vlp_correlation="hagedorn_brown", payne_correction=True))
+
+
+def test_solve_wells_groups_by_each_wells_correlation():
+    from tb_bridge.adapters.nodal import solve_wells
+
+    wells = [parse_well_config("a", "A", dict(WELL_ATTRS, vlp_correlation="hagedorn_brown")),
+             parse_well_config("b", "B", dict(WELL_ATTRS, payne_correction=False)), parse_well_config("c", "C", WELL_ATTRS)]
+    results = solve_wells(wells, n_segments=30)
+    assert [r.correlation for r in results] == ["hagedorn_brown", "beggs_brill_original", "beggs_brill"]
+    assert len({round(r.q_bpd, 6) for r in results}) == 3
+
+
+def test_cli_traverse_adaptive_segments(tmp_path, capsys):
+    spec = {"rates_bpd": [500.0, 2000.0], "wellhead_pressure_psia": 150.0, "oil_api": 35, "water_cut_frac": 0.3,
+            "gor_scf_stb": 800.0, "rsb_scf_stb": 500.0, "bubble_point_psia": 2500.0, "depth_ft": 8000, "n_segments": 5,
+            "max_dp_psi": 40.0, "correlation": "beggs_brill"}
+    assert main(["nodal", "traverse", _write(tmp_path, "t.json", spec), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    p = np.array(out["pressure_psia"])
+    assert len(out["md_ft"]) > 6 and np.all(np.abs(np.diff(p, axis=1)) <= 40.0 * 1.02)

@@ -98,3 +98,29 @@ def test_colebrook_solution_matches_root_finder(re, rr):
 def test_laminar_friction():
     assert moody_friction_factor(1000.0, 0.001) == pytest.approx(0.064, rel=1e-12)
     np.testing.assert_allclose(moody_friction_factor(np.array([500.0, 1500.0]), 0.0), [0.128, 64 / 1500], rtol=1e-12)
+
+
+@pytest.mark.parametrize("p,t", [(300.0, 110.0), (1500.0, 160.0), (2400.0, 180.0), (3500.0, 180.0), (7000.0, 220.0)])
+def test_pressure_derivatives_match_central_differences(p, t):
+    """FluidState's analytic drs/dp, dbo/dp, dbw/dp, dbg/dp (used by the kinetic-energy term) against central differences,
+    below and above the bubble point."""
+    fluid = BlackOilFluid(oil_api=35.0, gas_sg=0.65, water_cut_frac=0.3, gor_scf_stb=800.0, bubble_point_psia=2500.0, rsb_scf_stb=500.0)
+    s = fluid_state(fluid, p, t)
+    h = 1e-3
+    lo, hi = fluid_state(fluid, p - h, t), fluid_state(fluid, p + h, t)
+    for name in ("rs", "bo", "bw", "bg"):
+        fd = (float(getattr(hi, name)) - float(getattr(lo, name))) / (2 * h)
+        assert float(getattr(s, f"d{name}_dp")) == pytest.approx(fd, rel=1e-5, abs=1e-12), name
+
+
+def test_rsb_below_the_producing_gor_leaves_free_gas_at_every_pressure():
+    """Rsb = 500 scf/STB at Pb = 2500 psia with a producing GOR of 800: Rs(Pb) = 500, Rs capped at Rsb above Pb, and the oil
+    is undersaturated above Pb (Bo falls with pressure)."""
+    fluid = BlackOilFluid(oil_api=35.0, gas_sg=0.65, water_cut_frac=0.0, gor_scf_stb=800.0, bubble_point_psia=2500.0,
+                          bubble_point_temperature_f=180.0, rsb_scf_stb=500.0)
+    assert float(fluid_state(fluid, 2500.0, 180.0).rs) == pytest.approx(500.0, rel=1e-12)
+    above = fluid_state(fluid, 4000.0, 180.0)
+    assert float(above.rs) == 500.0 and float(above.drs_dp) == 0.0 and float(above.dbo_dp) < 0.0
+    assert float(fluid_state(fluid, 3000.0, 180.0).bo) > float(above.bo)
+    with pytest.raises(ValueError, match="rsb_scf_stb"):
+        BlackOilFluid(oil_api=35.0, gas_sg=0.65, water_cut_frac=0.0, gor_scf_stb=400.0, rsb_scf_stb=500.0)
