@@ -48,18 +48,26 @@ class PlacementResult:
     stopped: bool
 
 
+SIMULATOR_BACKENDS = ("builtin", "numba", "numpy", "torch", "opm")
+
+
 def build_problem(case: PlacementCase, *, backend: str = "builtin", **simulator_kwargs) -> PlacementProblem:
-    """The placement problem of a case: economics + constraints + a simulator, the built-in batched
-    one (``backend="builtin"``) or OPM Flow, one process per plan (``backend="opm"``; keyword
-    arguments go to :class:`~engines.reservoir.opm.FlowBatchSimulator`)."""
-    if backend == "builtin":
-        sim = BatchSimulator(case.reservoir, case.wells, case.dt_days, **simulator_kwargs)
+    """The placement problem of a case: economics + constraints + a simulator.
+
+    ``backend``: ``"builtin"`` (the batched simulator with its default backend: the compiled Numba
+    kernel where it applies, NumPy otherwise), ``"numba"``, ``"numpy"`` or ``"torch"`` (that backend of
+    :class:`~engines.reservoir.simulator.BatchSimulator`; ``device=`` picks the Torch device), or
+    ``"opm"``: OPM Flow, one process per plan (keyword arguments go to
+    :class:`~engines.reservoir.opm.FlowBatchSimulator`)."""
+    if backend in ("builtin", "numba", "numpy", "torch"):
+        kernel = "auto" if backend == "builtin" else backend
+        sim = BatchSimulator(case.reservoir, case.wells, case.dt_days, backend=kernel, **simulator_kwargs)
     elif backend == "opm":
         from engines.reservoir.opm import FlowBatchSimulator
 
         sim = FlowBatchSimulator(case, **simulator_kwargs)
     else:
-        raise ValueError(f"backend must be 'builtin' or 'opm', got {backend!r}")
+        raise ValueError(f"backend must be one of {SIMULATOR_BACKENDS}, got {backend!r}")
     return PlacementProblem(sim, case.economics, case.constraints)
 
 

@@ -1,8 +1,8 @@
 """`atilax placement`: field-development planning (well placement by GA on a reservoir simulator).
 
-    atilax placement run CASE [--seed N] [--algorithm elitist|simple] [--backend builtin|opm [--deck DATA]]
-                              [--json] [--png FILE | --no-png]
-    atilax placement certify CASE [--json] [--seed N] [--no-incumbent]
+    atilax placement run CASE [--seed N] [--algorithm elitist|simple]
+                              [--backend builtin|numba|numpy|torch|opm [--deck DATA]] [--json] [--png FILE | --no-png]
+    atilax placement certify CASE [--json] [--seed N] [--no-incumbent] [--exhaustive [--symmetric]]
     atilax placement compare-opm CASE [--wells 6,8,16,18] [--json]
     atilax placement tb-run --asset ID [--url URL --username U --password P] [--json]
 
@@ -67,6 +67,8 @@ def _run(args) -> int:
         except FlowNotInstalledError as exc:
             print(f"atilax: {exc}", file=sys.stderr)
             return EXIT_FLOW_MISSING
+    elif args.backend != "builtin":
+        problem = build_problem(case, backend=args.backend)
     bar, cb = _progress(case.optimizer.n_generations, not args.no_progress and not args.json, "placement")
     stop = threading.Event()
     try:
@@ -148,7 +150,11 @@ def _certify(args) -> int:
     if case.reservoir.n_columns > 62:
         raise CliInputError(f"{args.case}: exhaustive certification is limited to 62 columns "
                             f"(this case has {case.reservoir.n_columns})")
-    problem = build_problem(case)
+    if args.symmetric and not args.exhaustive:
+        raise CliInputError("--symmetric needs --exhaustive")
+    problem = build_problem(case, backend=args.backend)
+    if args.exhaustive:
+        return _exhaustive(case, problem, args)
     ga = None
     if not args.no_incumbent:
         ga = make_optimizer(case).run(problem, args.seed)
@@ -189,6 +195,44 @@ def _certify(args) -> int:
              "pruned by bound" if k in cert.pruned_counts else "enumerated")
             for k in sorted(cert.upper_bound_usd)]
     print(format_table(["wells", "upper bound M$", "best NPV M$", "status"], rows))
+    return 0
+
+
+def _exhaustive(case, problem, args) -> int:
+    """Brute force: every plan simulated (no bound pruning, no cache), optionally one per symmetry orbit."""
+    from engines.reservoir.certify import exhaustive_search
+
+    n = case.reservoir.n_columns
+    if n > 30:
+        raise CliInputError(f"{args.case}: --exhaustive simulates all 2^{n} plans; it is limited to 30 columns")
+    bar = None
+    cb = None
+    if not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(total=2**n, desc="exhaustive", file=sys.stderr, unit="plan", unit_scale=True)
+
+        def cb(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+    try:
+        res = exhaustive_search(problem, symmetric=args.symmetric, progress_callback=cb)
+    finally:
+        if bar is not None:
+            bar.close()
+    nx = case.reservoir.nx
+    cols = [int(c) for c in np.flatnonzero(res.best_mask)]
+    out = {"case": case.name, "mode": "exhaustive, one plan per symmetry orbit" if args.symmetric else "exhaustive",
+           "best_npv_usd": res.best_npv_usd, "well_count": res.best_well_count, "well_columns": cols,
+           "well_cells": [[c // nx, c % nx] for c in cols], "n_simulated": res.n_simulated,
+           "n_plans_covered": res.n_covered, "n_plans_total": 2**n}
+    if args.json:
+        print_json(out)
+        return 0
+    print_key_values([
+        ("case", case.name), ("mode", out["mode"]), ("best NPV, M$", res.best_npv_usd / 1e6),
+        ("wells", res.best_well_count), ("cells (row, col)", " ".join(f"({r},{c})" for r, c in out["well_cells"])),
+        ("plans simulated", res.n_simulated), ("plans covered / total", f"{res.n_covered} / {2**n}"),
+    ], title="exhaustive search")
     return 0
 
 
@@ -281,8 +325,9 @@ def register(subparsers) -> None:
                    help="write the well map, profile and convergence plot here (default placement.png)")
     p.add_argument("--no-png", action="store_true", help="do not write the plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--backend", choices=("builtin", "opm"), default="builtin",
-                   help="simulator: the built-in batched one (default) or OPM Flow, one process per plan")
+    p.add_argument("--backend", choices=("builtin", "numba", "numpy", "torch", "opm"), default="builtin",
+                   help="simulator: the built-in batched one (default: its compiled Numba kernel where it applies), "
+                        "one of its backends (numba, numpy, torch: CUDA when available), or OPM Flow, one process per plan")
     p.add_argument("--workers", type=int, default=2, help="parallel OPM Flow processes (--backend opm)")
     p.add_argument("--deck", metavar="DATA", help="your own Eclipse deck (grid matching CASE): only wells and "
                                                  "schedule are added (--backend opm)")
@@ -293,6 +338,11 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the GA run that provides the incumbent")
     p.add_argument("--no-incumbent", action="store_true", help="do not run the GA first (slower pruning)")
     p.add_argument("--workers", type=int, default=2, help="threads simulating batches concurrently (default 2)")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="brute force instead: simulate every plan (2^columns), no bound pruning")
+    p.add_argument("--symmetric", action="store_true", help="with --exhaustive: one plan per symmetry orbit")
+    p.add_argument("--backend", choices=("builtin", "numba", "numpy", "torch"), default="builtin",
+                   help="built-in simulator backend (default: the compiled Numba kernel where it applies)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=_certify)
 

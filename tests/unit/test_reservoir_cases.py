@@ -104,6 +104,29 @@ def test_cli_certify_matches_enumeration(tmp_path, capsys):
     assert out["ga_gap_frac"] >= -1e-9
 
 
+def test_cli_certify_exhaustive_and_backends(tmp_path, capsys):
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(small_case_doc(3)))
+    assert main(["placement", "certify", str(path), "--json"]) == 0
+    cert = json.loads(capsys.readouterr().out)
+    assert main(["placement", "certify", str(path), "--exhaustive", "--json"]) == 0
+    brute = json.loads(capsys.readouterr().out)
+    assert brute["n_simulated"] == brute["n_plans_total"] == 512
+    assert brute["best_npv_usd"] == pytest.approx(cert["certified_npv_usd"], rel=1e-9)
+    # one plan per orbit of the square's 8 symmetries: Burnside's 102 orbits of the 512 plans of 3x3
+    assert main(["placement", "certify", str(path), "--exhaustive", "--symmetric", "--backend", "numpy", "--json"]) == 0
+    sym = json.loads(capsys.readouterr().out)
+    assert sym["n_simulated"] == 102 and sym["n_plans_covered"] == 512
+    assert sym["best_npv_usd"] == pytest.approx(cert["certified_npv_usd"], rel=1e-9)
+    assert main(["placement", "certify", str(path), "--symmetric"]) == 2
+    assert "--symmetric needs --exhaustive" in capsys.readouterr().err
+    assert main(["placement", "run", str(path), "--backend", "numpy", "--no-png", "--no-progress", "--json"]) == 0
+    run_numpy = json.loads(capsys.readouterr().out)
+    assert main(["placement", "run", str(path), "--no-png", "--no-progress", "--json"]) == 0
+    run_default = json.loads(capsys.readouterr().out)
+    assert run_numpy["npv_usd"] == pytest.approx(run_default["npv_usd"], rel=1e-9)
+
+
 def test_cli_errors(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"grid": {"nx": 2}}))
