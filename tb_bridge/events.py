@@ -13,6 +13,10 @@ class EventKind(str, Enum):
     TELEMETRY = "telemetry"  #: POST_TELEMETRY_REQUEST: time-series values at ``ts_ms``
     ATTRIBUTES_UPDATED = "attributes_updated"  #: ATTRIBUTES_UPDATED: some attributes changed
     ATTRIBUTES_SNAPSHOT = "attributes_snapshot"  #: the full attribute set (start-up sync, registry load)
+    #: ALARM_ACK / ALARM_CLEAR: an alarm of the well acknowledged or cleared in ThingsBoard; ``values`` is
+    #: ThingsBoard's Alarm JSON (``id``, ``type``, ``severity``, ``status``, ``ackTs``, ``clearTs``, ``details``)
+    ALARM_ACK = "alarm_ack"
+    ALARM_CLEAR = "alarm_clear"
 
 
 class EventError(ValueError):

@@ -13,7 +13,9 @@ per generation so far is written to ``opt_placement_convergence`` at most every
 ``progress_interval_s``), then ``done``, ``stopped`` (the best plan so far is written) or ``error`` (with
 ``opt_error``). The best plan lands as ``opt_placement_cells``, ``_npv_musd``, ``_well_count``,
 ``_economics``, ``_convergence`` and its production profile as the time series
-``opt_placement_oil_rate_bpd`` stamped from the run's start. Every key goes through
+``opt_placement_oil_rate_bpd`` stamped from the run's start. As soon as the case is read, the
+permeability map the dashboard draws the wells over is written: ``opt_placement_permeability_md``
+(``[row][col]`` kx of the first completed layer, layer 0 when all are completed) and ``opt_placement_grid``. Every key goes through
 :func:`~tb_bridge.writeback.keys.check_attributes`; the writeback must address assets
 (``RestWriteback(..., entity_type="ASSET")``).
 
@@ -31,7 +33,12 @@ from typing import Any, Callable, Mapping, Protocol
 
 from tb_bridge.events import EventKind, WellEvent
 from tb_bridge.writeback.base import Writeback
-from tb_bridge.writeback.keys import check_attributes, placement_attributes, placement_profile_points
+from tb_bridge.writeback.keys import (
+    check_attributes,
+    placement_attributes,
+    placement_map_attributes,
+    placement_profile_points,
+)
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +233,8 @@ class PlacementJobs:
             attrs = dict(attributes) if attributes is not None else self.reader.asset_attributes(asset_id)
             case, seed = case_from_attributes(attrs)
             job.seed = seed
+            layers = case.wells.completed_layers
+            self._write(asset_id, placement_map_attributes(case.reservoir, layers[0] if layers else 0))
             history: list[float] = []
             last = [time.monotonic()]
 

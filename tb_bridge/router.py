@@ -3,7 +3,10 @@
 - telemetry -> validated -> buffer (numbers) / latest-values map (text such as ``surface_card``);
   the 5-minute tier then reads the buffer;
 - attribute update with ``sim_param_*`` keys -> simulation sessions;
-- any other attribute update or snapshot -> well registry (configuration);
+- attribute update of ``alarm_operator_request`` (shelve / suppress / out of service) and the operator's
+  ALARM_ACK / ALARM_CLEAR of a well's alarm -> the alarm hook (the well's ISA-18.2 AlarmBank);
+- any other attribute update or snapshot -> well registry (configuration); a live update that does not
+  validate leaves the well running on its last valid configuration (``opt_error`` names the problem);
 - events caused by the service's own writes (its user id, or only ``opt_*``/``sim_*`` result keys) are
   dropped: loop protection.
 Bad input (NaN, negative rate, unknown lift type, invalid parameters) raises nothing to the caller: the
@@ -23,7 +26,7 @@ from tb_bridge.sessions import SIM_PARAM_PREFIX, SimulationSessions
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.model import WellConfigError
 from tb_bridge.wells.registry import WellRegistry
-from tb_bridge.writeback.keys import OWN_PREFIXES, is_own_key
+from tb_bridge.writeback.keys import ALARM_REQUEST_KEY, OWN_PREFIXES, is_own_key
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class RouterStats:
     config_updates: int = 0
     simulation_updates: int = 0
     own_writes_dropped: int = 0
+    alarm_actions: int = 0
     dead_lettered: int = 0
 
 
@@ -88,8 +92,13 @@ class Router:
         report_error: Callable[[str, str], None],
         loop_guard: LoopGuard | None = None,
         asset_hook: Callable[[WellEvent], None] | None = None,
+        alarm_hook: Callable[[WellEvent], None] | None = None,
     ) -> None:
         self.registry = registry
+        #: Operator alarm actions of a well (ALARM_ACK / ALARM_CLEAR events and ``alarm_operator_request``
+        #: attribute updates) go here, e.g. the service's AlarmBank handling; ignored when None. The hook
+        #: raises :class:`EventError` for a malformed request (dead letter + ``opt_error``).
+        self.alarm_hook = alarm_hook
         #: Attribute updates of ThingsBoard assets (fields, not wells) go here, e.g.
         #: :meth:`tb_bridge.placement_jobs.PlacementJobs.on_asset_event`; ignored when None.
         self.asset_hook = asset_hook
@@ -113,6 +122,8 @@ class Router:
                 self._telemetry(event)
             elif event.kind in (EventKind.ATTRIBUTES_UPDATED, EventKind.ATTRIBUTES_SNAPSHOT):
                 self._attributes(event)
+            elif event.kind in (EventKind.ALARM_ACK, EventKind.ALARM_CLEAR):
+                self._alarm_action(event)
             else:  # pragma: no cover - EventKind is closed
                 raise EventError(f"unknown event kind {event.kind!r}")
         except (EventError, WellConfigError) as exc:
@@ -148,6 +159,11 @@ class Router:
             with self._lock:
                 self.stats.own_writes_dropped += 1
             return
+        if ALARM_REQUEST_KEY in values and event.kind is EventKind.ATTRIBUTES_UPDATED:
+            self._alarm_action(WellEvent(event.kind, event.well_id, event.ts_ms,
+                                         {ALARM_REQUEST_KEY: values[ALARM_REQUEST_KEY]}, event.well_name,
+                                         event.device_type, event.scope, event.source, event.metadata))
+        values = {k: v for k, v in values.items() if k != ALARM_REQUEST_KEY}
         sim = {k[len(SIM_PARAM_PREFIX):]: v for k, v in values.items() if k.startswith(SIM_PARAM_PREFIX)}
         config = {k: v for k, v in values.items() if not k.startswith(SIM_PARAM_PREFIX)}
         if sim:
@@ -158,9 +174,21 @@ class Router:
             self.registry.update(
                 event.well_id, config, name=event.well_name, device_type=event.device_type,
                 replace=event.kind is EventKind.ATTRIBUTES_SNAPSHOT,
+                keep_last_good=event.kind is EventKind.ATTRIBUTES_UPDATED,
             )
             with self._lock:
                 self.stats.config_updates += 1
+
+    def _alarm_action(self, event: WellEvent) -> None:
+        if self.loop_guard.is_own(event):  # e.g. our own REST clear, saved by the service's user
+            with self._lock:
+                self.stats.own_writes_dropped += 1
+            return
+        if self.alarm_hook is None:
+            return
+        self.alarm_hook(event)
+        with self._lock:
+            self.stats.alarm_actions += 1
 
     def _asset(self, event: WellEvent) -> None:
         values = {k: v for k, v in event.values.items() if not is_own_key(k)}

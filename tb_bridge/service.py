@@ -49,7 +49,14 @@ class TierReport:
 
 
 class Service:
-    """One Atilax service instance."""
+    """One Atilax service instance.
+
+    ``batch_steps`` (default on): a tier's :class:`~tb_bridge.handlers.base.BatchStep` steps (the 5-minute
+    diagnostics) run once over each chunk of up to ``BATCH_CHUNK_WELLS`` wells of one lift type (vectorized
+    engines) instead of once per well; off, every step runs per well (same results, the reference path)."""
+
+    #: Wells of one lift type per batched step call (bounds the telemetry windows held in memory at once).
+    BATCH_CHUNK_WELLS = 1024
 
     def __init__(
         self,
@@ -59,8 +66,10 @@ class Service:
         history: HistoryStore | None = None,
         own_user_id: str | None = None,
         history_reader: ThingsBoardHistory | None = None,
+        batch_steps: bool = True,
     ) -> None:
         self.settings = settings
+        self.batch_steps = batch_steps
         self.writeback = writeback
         self.buffer = buffer or make_buffer(
             settings.redis_url, max_points=settings.limits.buffer_points, window_s=settings.limits.buffer_window_s
@@ -77,11 +86,13 @@ class Service:
             report_error=self.report_error,
             loop_guard=LoopGuard(own_user_ids={u for u in (own_user_id, settings.service_user_id) if u},
                                  own_key_prefixes=OWN_PREFIXES),
+            alarm_hook=self._on_operator_alarm_event,
         )
         self.scheduler = TierScheduler(settings.scheduler, self.run_tier)
         self._tier_locks = {tier: threading.Lock() for tier in ("fast", "hourly", "daily", "weekly", "monthly")}
         self.history_reader = history_reader
         self._well_state: dict[str, dict[str, Any]] = {}
+        self._field_state: dict[str, dict[str, Any]] = {}  # per lift type (WellContext.field_state)
         self._transports: list[Transport] = []
         self.reports: list[TierReport] = []
 
@@ -128,12 +139,19 @@ class Service:
         try:
             wells = [w for w in self.registry.valid_wells() if handler_for(w.lift_type).steps(tier)]
             workers = self.settings.limits.tier_workers
+            outcomes: list[tuple[list[str], dict[str, Any]]] = []
+            ran: list[WellConfig] = []
+            pool = None
             if workers > 1 and len(wells) > 1:
-                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"tier-{tier}") as pool:
-                    outcomes = list(pool.map(lambda w: self._run_well(tier, w, now_ms), wells))
-            else:
-                outcomes = [self._run_well(tier, w, now_ms) for w in wells]
-            for well, (errors, _) in zip(wells, outcomes):
+                pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"tier-{tier}")
+            try:
+                for chunk in self._tier_chunks(wells):
+                    outcomes.extend(self._run_chunk(tier, chunk, now_ms, pool))
+                    ran.extend(chunk)
+            finally:
+                if pool is not None:
+                    pool.shutdown()
+            for well, (errors, _) in zip(ran, outcomes):
                 report.wells_run += 1
                 if errors:
                     report.wells_failed += 1
@@ -150,11 +168,43 @@ class Service:
         self.reports.append(report)
         return report
 
-    def _run_well(self, tier: Tier, config: WellConfig, now_ms: int) -> tuple[list[str], dict[str, Any]]:
+    def _tier_chunks(self, wells: Sequence[WellConfig]) -> list[list[WellConfig]]:
+        """The tier's wells by lift type (registry order within one), in chunks of at most
+        ``BATCH_CHUNK_WELLS``: the unit of a batched step call, bounding the windows held at once."""
+        by_type: dict[str, list[WellConfig]] = {}
+        for well in wells:
+            by_type.setdefault(well.lift_type, []).append(well)
+        size = self.BATCH_CHUNK_WELLS
+        return [group[i:i + size] for group in by_type.values() for i in range(0, len(group), size)]
+
+    def _run_chunk(self, tier: Tier, chunk: Sequence[WellConfig], now_ms: int,
+                   pool: ThreadPoolExecutor | None) -> list[tuple[list[str], dict[str, Any]]]:
+        """Run one chunk (wells of one lift type): the handler's batch steps once over all of its wells
+        (when ``batch_steps``), then every well's per-well steps with those outcomes (``LiftHandler.run``)."""
+        mapper = pool.map if pool is not None else map
+        handler = handler_for(chunk[0].lift_type)
+        if not (self.batch_steps and handler.batch_steps(tier)):
+            return list(mapper(lambda w: self._run_well(tier, w, now_ms), chunk))
+
+        def context_of(well: WellConfig) -> WellContext | None:
+            try:
+                return self._well_context(tier, well, now_ms)
+            except Exception:  # e.g. the buffer is unreachable: the per-well path reports it for this well
+                return None
+
+        contexts = list(mapper(context_of, chunk))
+        batched = handler.run_batch([c for c in contexts if c is not None])
+        prepared = [None if c is None else (c, batched.get(c.config.entity_id)) for c in contexts]
+        return list(mapper(lambda i: self._run_well(tier, chunk[i], now_ms, prepared[i]), range(len(chunk))))
+
+    def _run_well(self, tier: Tier, config: WellConfig, now_ms: int,
+                  prepared: tuple[WellContext, Mapping[str, Any] | None] | None = None) -> tuple[list[str], dict[str, Any]]:
+        """Run one well's steps and write its results; ``prepared`` is its context and batch-step outcomes
+        when the chunk's batch steps already ran (:meth:`_run_chunk`)."""
         started_at = datetime.now(timezone.utc)
         handler = handler_for(config.lift_type)
-        context = self._well_context(tier, config, now_ms)
-        output = handler.run(context)
+        context, precomputed = prepared if prepared is not None else (self._well_context(tier, config, now_ms), None)
+        output = handler.run(context, precomputed)
         attributes = dict(output.attributes)
         attributes["opt_last_run_ts"] = now_ms
         attributes["opt_last_tier"] = tier
@@ -191,6 +241,7 @@ class Service:
             latest_text=self.router.latest_text(config.entity_id),
             state=self._well_state.setdefault(config.entity_id, {}),
             history_source=self._history_source(now_ms),
+            field_state=self._field_state.setdefault(config.lift_type, {}),
         )
 
     def _run_field_steps(self, tier: Tier, now_ms: int, report: TierReport) -> None:
@@ -235,6 +286,21 @@ class Service:
                     details={"kind": change.kind, **change.details})
             except Exception:
                 log.exception("history store failed for the alarm event of %s", well_id)
+
+    def _on_operator_alarm_event(self, event: WellEvent) -> None:
+        """Router hook: an operator's ack / clear / shelve / suppress / out-of-service from ThingsBoard goes to
+        the well's AlarmBank (``alarm_steps.apply_operator_event``); its changes go the way of the tier's."""
+        from tb_bridge.handlers.alarm_steps import apply_operator_event
+
+        config = self.registry.config(event.well_id)
+        if config is None:
+            log.warning("alarm action for %s ignored: no valid configuration", event.well_id)
+            return
+        changes, attributes = apply_operator_event(self._well_state.setdefault(event.well_id, {}),
+                                                   config.lift_type, event)
+        if changes:
+            self._handle_alarms(event.well_id, changes)
+            self.write_attributes(event.well_id, attributes)
 
     def _history_source(self, now_ms: int):
         reader = self.history_reader

@@ -53,6 +53,21 @@ class RobustBaseline:
         """Robust sigma of ``key`` per well, (n_wells,)."""
         return self.sigma[:, self.keys.index(key)]
 
+    def take(self, rows) -> "RobustBaseline":
+        """The baseline of the wells ``rows`` (an index, slice or index array), rows kept 2-D."""
+        rows = [rows] if isinstance(rows, (int, np.integer)) else rows
+        return RobustBaseline(self.keys, self.median[rows], self.sigma[rows], self.n_samples[rows], self.loc[rows],
+                              self.scale[rows])
+
+    @staticmethod
+    def stack(baselines: "list[RobustBaseline]") -> "RobustBaseline":
+        """One baseline for many wells from per-well (or per-group) baselines over the same keys."""
+        keys = baselines[0].keys
+        if any(b.keys != keys for b in baselines):
+            raise ValueError("baselines to stack must have the same keys in the same order")
+        cat = lambda name: np.concatenate([getattr(b, name) for b in baselines], axis=0)  # noqa: E731
+        return RobustBaseline(keys, cat("median"), cat("sigma"), cat("n_samples"), cat("loc"), cat("scale"))
+
 
 def fit_baseline(history: dict[str, np.ndarray], keys=None, exclude: np.ndarray | None = None,
                  min_rel_sigma: float = 1e-3) -> RobustBaseline:

@@ -74,6 +74,18 @@ class TierState:
     def zeros(cls, n_wells: int, n_keys: int) -> "TierState":
         return cls(CusumState.zeros((n_wells, n_keys)), EwmaState.zeros((n_wells, n_keys)))
 
+    def take(self, rows) -> "TierState":
+        """The state of the wells ``rows`` (an index, slice or index array), rows kept 2-D."""
+        rows = [rows] if isinstance(rows, (int, np.integer)) else rows
+        return TierState(CusumState(self.cusum.c_plus[rows], self.cusum.c_minus[rows]), EwmaState(self.ewma.z[rows]))
+
+    @staticmethod
+    def stack(states: "list[TierState]") -> "TierState":
+        """One state for many wells from per-well (or per-group) states over the same keys."""
+        cat = lambda arrays: np.concatenate(arrays, axis=0)  # noqa: E731
+        return TierState(CusumState(cat([s.cusum.c_plus for s in states]), cat([s.cusum.c_minus for s in states])),
+                         EwmaState(cat([s.ewma.z for s in states])))
+
 
 @dataclass(frozen=True)
 class DiagnosisResult:
@@ -98,6 +110,17 @@ class DiagnosisResult:
     spc_ewma_keys: tuple[tuple[str, ...], ...]
     cusum_alarm: np.ndarray
     state: TierState | None = dc_field(default=None, repr=False)
+
+    def take(self, i: int) -> "DiagnosisResult":
+        """Well ``i`` alone, as the one-well result ``diagnose_window`` returns for that well's inputs
+        (the diagnosis is computed row by row, so the values are those of a one-well call)."""
+        sl = slice(i, i + 1)
+        return DiagnosisResult(
+            self.lift_type, self.anomaly_detected[sl], self.anomaly_score[sl], self.anomaly_type[sl],
+            self.anomaly_severity[sl], self.evidence[sl], self.rule_names, self.rule_scores[sl], self.health_score[sl],
+            self.health_status[sl], {c: v[sl] for c, v in self.health_components.items()}, self.health_trend[sl],
+            self.health_change_7d[sl], self.spc_t2[sl], self.spc_spe[sl], self.spc_ewma_alarm[sl], self.spc_ewma_keys[sl],
+            self.cusum_alarm[sl], self.state.take(sl) if self.state is not None else None)
 
 
 def _evidence_item(key, feats, baseline, i):

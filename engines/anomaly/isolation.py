@@ -75,6 +75,22 @@ def window_features(lift_type: str, window: dict[str, np.ndarray]) -> np.ndarray
     return np.nan_to_num(np.stack(cols, axis=1))
 
 
+def feature_keys(lift_type: str) -> tuple[str, ...]:
+    """The telemetry keys the fallback features of ``lift_type`` read (in first-use order)."""
+    if lift_type not in FALLBACK_FEATURES:
+        raise ValueError(f"unknown lift type {lift_type!r}")
+    seen: dict[str, None] = {}
+
+    class _Recorder(dict):
+        def __getitem__(self, key):
+            seen[key] = None
+            return np.ones((1, 2))
+
+    for feature in FALLBACK_FEATURES[lift_type].values():
+        feature(_Recorder())
+    return tuple(seen)
+
+
 @dataclass(frozen=True)
 class FieldForest:
     """A fitted forest for one lift type; ``score`` maps a window to s in (0, 1) per well."""

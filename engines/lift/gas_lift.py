@@ -214,8 +214,14 @@ def detect_casing_heading(time_min, casing_psi, tubing_psi, min_amplitude_psi: f
         basis = np.column_stack([np.sin(2 * np.pi * freq * tu), np.cos(2 * np.pi * freq * tu)])
         return float(np.hypot(*np.linalg.lstsq(basis, y, rcond=None)[0]))
 
+    def amplitudes(trial_freqs, y):  # fit() at every trial frequency at once: stacked pseudo-inverses with
+        arg = 2 * np.pi * trial_freqs[:, None] * tu[None, :]  # lstsq's singular-value cutoff (eps max(M, N))
+        basis = np.stack([np.sin(arg), np.cos(arg)], axis=-1)
+        coef = np.linalg.pinv(basis, rcond=np.finfo(float).eps * max(basis.shape[1:])) @ y
+        return np.hypot(coef[:, 0], coef[:, 1])
+
     trial = np.linspace(freqs[max(k - 1, 1)], freqs[min(k + 1, freqs.size - 1)], 81)
-    f_peak = float(trial[int(np.argmax([fit(fr, xc) for fr in trial]))])
+    f_peak = float(trial[int(np.argmax(amplitudes(trial, xc)))])
     amp_c, amp_t = fit(f_peak, xc), fit(f_peak, xt)
     cross = fc[sl] * np.conj(ft[sl])
     coh = float(np.abs(cross.sum()) ** 2 / (np.sum(np.abs(fc[sl]) ** 2) * np.sum(np.abs(ft[sl]) ** 2) + 1e-30))

@@ -9,6 +9,7 @@ samples are placed by timestamp.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol, runtime_checkable
 
@@ -64,6 +65,17 @@ class BufferWindow:
     @classmethod
     def from_rows(cls, ts_ms: list[int], rows: list[Mapping[str, float]]) -> "BufferWindow":
         """Build from ascending timestamps and one ``{key: value}`` mapping per timestamp."""
+        if rows and len(rows[0]) > 0:
+            # Common case: every row holds the same keys (one telemetry message per timestamp). One C-level
+            # itemgetter per row and one 2-D array instead of a lookup per key and row; same result.
+            first = tuple(rows[0])
+            getter = operator.itemgetter(*first) if len(first) > 1 else (lambda row: (row[first[0]],))
+            try:
+                if all(len(row) == len(first) for row in rows):
+                    table = np.array([getter(row) for row in rows], dtype=np.float64).reshape(len(rows), len(first))
+                    return cls(np.asarray(ts_ms, dtype=np.int64), {key: table[:, j].copy() for j, key in enumerate(first)})
+            except KeyError:
+                pass  # rows with different keys: the general path below
         keys: dict[str, None] = {}
         for row in rows:
             keys.update(dict.fromkeys(row))

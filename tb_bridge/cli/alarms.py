@@ -1,13 +1,17 @@
-"""`atilax alarms kpi LOG.csv`: ISA-18.2 / EEMUA 191 alarm-system metrics from an alarm log.
+"""`atilax alarms kpi LOG.csv | --db URL`: ISA-18.2 / EEMUA 191 alarm-system metrics from an alarm log.
 
 CSV columns (header required): ``timestamp`` (epoch seconds or ISO-8601), ``tag`` and ``event``
 (ACTIVE, RTN; other events such as ACK or SHELVE are read and ignored by the metrics).
+
+``--db URL`` reads the log from the history store instead: the ISA-18.2 state changes the service keeps
+(``alarm_event`` rows; the event is the row's ``details.kind``, the tag ``<well id>/<alarm type>``), within
+``--start`` / ``--end`` when given (which are then also the period of the metrics).
 """
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timezone
 
 from tb_bridge.cli.io import CliInputError, format_table, print_json, print_key_values, read_text
 
@@ -16,7 +20,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("alarms", help="alarm management (ISA-18.2 / EEMUA 191)")
     sub = parser.add_subparsers(dest="alarms_command", required=True)
     p = sub.add_parser("kpi", help="alarm-log performance metrics (rates, floods, bad actors, chattering, stale)")
-    p.add_argument("input", help="CSV alarm log (timestamp,tag,event), or - for stdin")
+    p.add_argument("input", nargs="?", help="CSV alarm log (timestamp,tag,event), or - for stdin")
+    p.add_argument("--db", metavar="URL", help="read the alarm state changes from this history store instead "
+                                               "(sqlite:///... or postgresql://...)")
+    p.add_argument("--well", help="with --db: only this well's alarms (entity id)")
     p.add_argument("--operators", type=int, default=1, help="number of operators sharing the alarms (default 1)")
     p.add_argument("--start", help="period start (epoch s or ISO-8601); default first event")
     p.add_argument("--end", help="period end (epoch s or ISO-8601); default last event")
@@ -56,12 +63,61 @@ def read_log(source: str):
     return ts, tags, events
 
 
+def tag_of(well_id: str, alarm_type: str) -> str:
+    """The KPI tag of one alarm point of one well."""
+    return f"{well_id}/{alarm_type}"
+
+
+def read_history_log(url: str, start_s: float | None = None, end_s: float | None = None, well_id: str | None = None):
+    """(ts_s, tags, events) of the alarm state changes in the history store at ``url`` with
+    ``start_s <= ts < end_s``, oldest first; a row without ``details.kind`` (not written by the service's
+    alarm step) is read as ``ACTIVE`` when its state is UNACK and skipped otherwise."""
+    from tb_bridge.config import mask_url_password
+    from tb_bridge.history.store import HistoryStore
+
+    when = lambda s: None if s is None else datetime.fromtimestamp(s, timezone.utc)  # noqa: E731
+    store = HistoryStore(url)
+    try:
+        if store.schema_revision() is None:
+            raise CliInputError(f"{mask_url_password(url)}: not an Atilax history store (no schema; run `atilax db migrate`)")
+        rows = store.alarm_log(when(start_s), when(end_s), well_id)
+    finally:
+        store.close()
+    ts, tags, events = [], [], []
+    for row in rows:
+        kind = (row.details or {}).get("kind") if isinstance(row.details, dict) else None
+        if kind is None:
+            if str(row.state).upper() != "UNACK":
+                continue
+            kind = "ACTIVE"
+        ts.append(row.ts.timestamp())
+        tags.append(tag_of(row.well_id, row.alarm_type))
+        events.append(str(kind).upper())
+    return ts, tags, events
+
+
 def _kpi(args) -> int:
     from engines.alarms.kpi import TARGETS, alarm_kpis
+    from tb_bridge.config import mask_url_password
 
-    ts, tags, events = read_log(args.input)
     start = _time(args.start, "--start") if args.start else None
     end = _time(args.end, "--end") if args.end else None
+    if (args.input is None) == (args.db is None):
+        raise CliInputError("give either an alarm log (LOG.csv or -) or --db URL")
+    if args.well and not args.db:
+        raise CliInputError("--well needs --db")
+    if args.db:
+        try:
+            ts, tags, events = read_history_log(args.db, start, end, args.well)
+        except CliInputError:
+            raise
+        except Exception as exc:  # unreachable server, bad URL: a clear message, not a traceback
+            raise CliInputError(f"{mask_url_password(args.db)}: cannot read the alarm log: {type(exc).__name__}: "
+                              f"{(str(exc).splitlines() or [''])[0]}") from exc
+        if not ts:
+            raise CliInputError(f"{mask_url_password(args.db)}: no alarm state changes in the period")
+    else:
+        ts, tags, events = read_log(args.input)
     if args.operators < 1:
         raise CliInputError("--operators must be >= 1")
     k = alarm_kpis(ts, tags, events, start, end, args.operators)

@@ -1,13 +1,16 @@
 """What a lift-type handler is: which engine steps run at which tier, for one lift type."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from tb_bridge.buffer.base import BufferWindow
 from tb_bridge.wells.model import WellConfig
+
+log = logging.getLogger(__name__)
 
 Tier = Literal["fast", "hourly", "daily", "weekly", "monthly"]
 TIERS: tuple[Tier, ...] = ("fast", "hourly", "daily", "weekly", "monthly")
@@ -18,7 +21,7 @@ class WellContext:
     """Everything a step may use for one well at one tier run. Steps do no I/O of their own:
     ``history_source(entity_id, key, days)`` (when given) is the shell's accessor for longer history
     (e.g. 180 days of rates from ThingsBoard for DCA), returning ``(ts_ms, values)``; ``state`` is this
-    well's memory between runs (kept by the service, per well)."""
+    well's memory between runs (kept by the service, per well); ``field_state`` that of its lift type's wells."""
 
     config: WellConfig
     window: BufferWindow
@@ -29,6 +32,9 @@ class WellContext:
     latest_text: Mapping[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     history_source: Callable[[str, str, int], tuple[np.ndarray, np.ndarray]] | None = None
+    #: memory shared by the wells of this lift type within one service (e.g. models fitted on the field's wells
+    #: by a field step and used by a per-well step); the same dict object in every context of that lift type
+    field_state: dict[str, Any] = field(default_factory=dict)
 
     def series(self, key: str) -> np.ndarray:
         """Buffered values of telemetry ``key`` aligned with ``window.ts_ms`` (all NaN when absent)."""
@@ -57,6 +63,27 @@ class StepOutput:
 
 
 Step = Callable[[WellContext], StepOutput]
+
+
+@runtime_checkable
+class BatchStep(Protocol):
+    """A per-well step that can also run over many wells of one lift type in one call (vectorized engines).
+
+    ``step(context)`` is the per-well path; ``step.run_batch(contexts)`` must return, for every context's
+    ``entity_id``, exactly what the per-well call would have returned or raised for it (as a value: a
+    ``StepOutput`` or the exception), and leave each well's ``context.state`` as the per-well call would.
+    One well's bad input gives that well its exception; the other wells still get their results. The
+    service runs a tier's batch steps for all wells before the per-well steps, so a batch step may read
+    only a well's window, configuration and state from earlier runs, never the output of another step of
+    the same tier run (the per-well steps placed after it may read what it left in ``context.state``)."""
+
+    __name__: str
+
+    def __call__(self, context: WellContext) -> StepOutput: ...
+
+    def run_batch(self, contexts: Sequence[WellContext]) -> dict[str, StepOutput | Exception]: ...
+
+
 #: A field-level step: all valid wells of one lift type at one tier run (their contexts, in registry order) and the
 #: service settings (field limits such as the available lift gas) -> {entity_id: StepOutput}.
 FieldStep = Callable[[Sequence[WellContext], Any], dict[str, StepOutput]]
@@ -86,6 +113,29 @@ class LiftHandler:
     def field_steps(self, tier: Tier) -> Sequence[FieldStep]:
         return self.field_steps_by_tier.get(tier, ())
 
+    def batch_steps(self, tier: Tier) -> Sequence[BatchStep]:
+        """The tier's steps that can run over many wells at once (:class:`BatchStep`)."""
+        return tuple(step for step in self.steps(tier) if callable(getattr(step, "run_batch", None)))
+
+    def run_batch(self, contexts: Sequence[WellContext]) -> dict[str, dict[str, StepOutput | Exception]]:
+        """Run the tier's batch steps over ``contexts`` (one tier, this lift type): ``{entity_id: {step name:
+        outcome}}`` for :meth:`run`. A batch call that raises as a whole leaves its step out, so that
+        :meth:`run` calls the per-well step for each well instead (same results, one well at a time)."""
+        outcomes: dict[str, dict[str, StepOutput | Exception]] = {c.config.entity_id: {} for c in contexts}
+        if not contexts:
+            return outcomes
+        for step in self.batch_steps(contexts[0].tier):
+            name = getattr(step, "__name__", str(step))
+            try:
+                results = step.run_batch(contexts)
+            except Exception:  # a bug in the batch path: the per-well path still gives every well its answer
+                log.exception("batch step %s failed for %d %s wells; running it per well", name, len(contexts),
+                              self.lift_type)
+                continue
+            for entity_id, outcome in results.items():
+                outcomes[entity_id][name] = outcome
+        return outcomes
+
     def run_field(self, contexts: Sequence[WellContext], settings: Any) -> dict[str, StepOutput]:
         """Run the tier's field steps over ``contexts`` (one tier for all); a step that raises reports its
         error on every well it was given, one that lacks data reports ``waiting`` on every well."""
@@ -105,12 +155,21 @@ class LiftHandler:
                     out.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         return outputs
 
-    def run(self, context: WellContext) -> StepOutput:
+    def run(self, context: WellContext, precomputed: Mapping[str, StepOutput | Exception] | None = None) -> StepOutput:
+        """Run the tier's steps for one well in order; ``precomputed`` holds this well's outcomes of batch
+        steps already run by :meth:`run_batch` (by step name), used in place of calling those steps."""
         output = StepOutput()
+        precomputed = precomputed or {}
         for step in self.steps(context.tier):
             name = getattr(step, "__name__", str(step))
             try:
-                output.merge(step(context))
+                if name in precomputed:
+                    outcome = precomputed[name]
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    output.merge(outcome)
+                else:
+                    output.merge(step(context))
             except InsufficientData as exc:
                 output.waiting.append(f"{name}: {exc}")
             except Exception as exc:  # one failing engine must not stop the others

@@ -8,7 +8,7 @@ object (a process-wide cache of curves that depend only on a well's configuratio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -22,8 +22,10 @@ def nodal_step(context: WellContext) -> StepOutput:
     """Natural-flow nodal analysis (IPR x VLP): operating point, AOF, PI, 100-point curves.
 
     For a lifted well the natural-flow answer is usually "does not flow" (``opt_nodal_flowing`` false);
-    the lift step gives the lifted operating point. The answer depends only on the well's
-    configuration, so it is recomputed only when the configuration changes."""
+    the lift step gives the lifted operating point. The VLP correlation is the well's
+    ``vlp_correlation`` attribute (``payne_correction`` for Beggs & Brill), traversed by the compiled
+    kernel. The answer depends only on the well's configuration, so it is recomputed only when the
+    configuration changes."""
     from tb_bridge.adapters.nodal import solve_well
 
     cached = context.state.get("nodal")
@@ -125,51 +127,286 @@ class _DiagnosticsState:
     anomaly_active: bool = False
     health_history: list[float] = field(default_factory=list)
     last_result: Any = None  #: the latest DiagnosisResult (read by the alarm step, tb_bridge.handlers.alarm_steps)
+    #: [start_ms, end_ms] spans of telemetry diagnosed as anomalous (the whole diagnostic window of a run that
+    #: detected an anomaly): kept out of the baseline refresh and the monthly refit
+    anomaly_spans: list[list[int]] = field(default_factory=list)
+    params: tuple[Any, dict] | None = None  #: (config, config.model_dump()) for the health score's nameplates
 
 
 #: Samples (5-minute) the fast tier diagnoses and the fewest needed to fit a first baseline.
 DIAGNOSTIC_WINDOW_SAMPLES = 72
 MIN_BASELINE_SAMPLES = 288  # one day: engines.anomaly.baseline.RobustBaseline.ready
+#: Days of history the monthly baseline refit reads (issue 8: 30-day adaptive baselines).
+BASELINE_REFIT_DAYS = 30
+#: Anomaly spans older than this are forgotten (the monthly refit reads 30 days).
+ANOMALY_SPAN_KEEP_MS = (BASELINE_REFIT_DAYS + 1) * DAY_MS
+#: Telemetry key prefixes never diagnosed nor learnt into a baseline: the service's own and simulated outputs.
+_NOT_TELEMETRY = ("opt_", "sim_")
+#: Field models (Isolation-Forest fallback for wells without a baseline, PCA monitor): the fewest wells of one lift
+#: type with a clean buffered day to fit them, and the forest's seed. A new well is scored by the forest once it has
+#: one diagnostic window of samples.
+FOREST_MIN_WELLS = 8
+FOREST_SEED = 0
+#: Confidence of the PCA monitor's T^2 and SPE limits (a false-alarm rate of 1 % per well-window).
+PCA_CONFIDENCE = 0.99
 
 
-def diagnostics_step(context: WellContext) -> StepOutput:
-    """Anomaly detection (CUSUM/EWMA + 24 lift rules), health score and SPC for one well.
+@dataclass
+class _DiagnosisJob:
+    """One well's prepared inputs to ``diagnose_window`` (one row of a batch)."""
 
-    Baseline: fitted on the well's first ``MIN_BASELINE_SAMPLES`` (24 h) of buffered data when none is
-    stored yet (until then the step reports insufficient data), and refreshed by the daily tier."""
-    from engines.anomaly.baseline import fit_baseline
-    from engines.anomaly.diagnosis import MONITORED_KEYS, diagnose_window
+    context: WellContext
+    state: _DiagnosticsState
+    window: dict[str, np.ndarray]  # key -> (1, n_steps)
+    new_steps: int
+    history: np.ndarray | None  # (1, n_days) or None
+    params: dict
+    forest: Any = None  #: the field's Isolation Forest when the well has no baseline yet (else None)
+    pca: Any = None  #: the lift type's PCA monitor (``engines.spc.pca.PcaModel``) for a well with a baseline
 
-    lift_type = context.config.lift_type
-    state: _DiagnosticsState = context.state.setdefault("diagnostics", _DiagnosticsState())
-    ts = context.window.ts_ms
-    arrays = {key: context.series(key)[None, :] for key in context.window.values}
-    missing = [key for key in MONITORED_KEYS[lift_type] if key not in arrays]
-    if missing:
-        raise InsufficientData(f"no telemetry yet for {missing}")
-    if state.baseline is None:
-        if ts.size < MIN_BASELINE_SAMPLES:
-            raise InsufficientData(f"{ts.size} of {MIN_BASELINE_SAMPLES} samples needed for a first baseline")
-        state.baseline = fit_baseline({k: v[:, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
-    window = {k: v[:, -DIAGNOSTIC_WINDOW_SAMPLES:] for k, v in arrays.items()}
-    new_steps = int(np.count_nonzero(ts[-DIAGNOSTIC_WINDOW_SAMPLES:] > state.last_ts_ms))
-    if new_steps == 0:
-        raise InsufficientData("no new samples since the last run")
-    history = np.asarray(state.health_history[-7:], dtype=float)[None, :] if state.health_history else None
-    result = diagnose_window(lift_type, [context.config.model_dump()], window, state.baseline, state=state.tier_state,
-                             health_history=history, new_steps=new_steps)
-    state.tier_state = result.state
-    state.last_ts_ms = int(ts[-1])
-    state.last_health = float(result.health_score[0])
-    state.anomaly_active = bool(result.anomaly_detected[0])
-    state.last_result = result
-    return StepOutput(attributes=keys.diagnosis_attributes(result, 0))
+    def group_key(self) -> tuple:
+        """Wells whose inputs stack into one batch call (same lift type, window shape, new samples, health
+        history length, telemetry keys, baseline keys or the same fallback forest)."""
+        shape = next(iter(self.window.values())).shape
+        base_keys = self.state.baseline.keys if self.state.baseline is not None else None
+        return (self.context.config.lift_type, shape, self.new_steps, 0 if self.history is None else self.history.shape[1],
+                tuple(sorted(self.window)), base_keys, id(self.forest), id(self.pca))
+
+
+def _telemetry_arrays(context: WellContext) -> dict[str, np.ndarray]:
+    return {key: context.series(key)[None, :] for key in context.window.values if not key.startswith(_NOT_TELEMETRY)}
+
+
+def _in_spans(ts_ms: np.ndarray, spans: list[list[int]]) -> np.ndarray:
+    """Samples whose timestamp falls in one of the [start, end] spans."""
+    mask = np.zeros(ts_ms.shape, bool)
+    for start, end in spans:
+        mask |= (ts_ms >= start) & (ts_ms <= end)
+    return mask
+
+
+class DiagnosticsStep:
+    """Anomaly detection (CUSUM/EWMA + 24 lift rules), health score and SPC (EWMA) for the 5-minute tier.
+
+    Per well (``step(context)``) or for many wells of one lift type in one vectorized
+    ``engines.anomaly.diagnose_window`` call (``step.run_batch(contexts)``, the service's path): both give a
+    well the same attributes and leave the same state, since the engine computes every well's row from that
+    well's inputs only. Baseline: fitted on the well's first ``MIN_BASELINE_SAMPLES`` (24 h) of buffered data
+    when none is stored yet (until then the step reports insufficient data), updated daily
+    (:func:`baseline_refresh_step`) and refitted monthly over 30 days (:func:`baseline_refit_step`), both
+    without the spans diagnosed as anomalous."""
+
+    __name__ = "diagnostics_step"
+
+    # -- per well ---------------------------------------------------------------------------------------
+    def __call__(self, context: WellContext) -> StepOutput:
+        job = self._prepare(context)
+        return self._finish(job, self._diagnose([job]))
+
+    # -- the field models (a daily field step) ------------------------------------------------------------
+    def train_field_models(self, contexts: Sequence[WellContext], settings: Any = None) -> dict[str, StepOutput]:
+        """Fit one lift type's field models on its wells' buffered day, each well with a full day contributing
+        its four 6-hour windows (windows that overlap a span diagnosed as anomalous are left out):
+
+        - the Isolation Forest, the fallback for wells that have no baseline yet (issue 8; Liu, Ting & Zhou
+          2008), on the windows' cross-well features;
+        - the PCA monitor (Hotelling T^2 / SPE at 99 %, ``engines.spc.pca``) on the wells with a baseline, one
+          row per window: the window medians of the baseline-standardized monitored keys, i.e. exactly the
+          vector ``diagnose_window`` charts every 5 minutes.
+
+        Needs ``FOREST_MIN_WELLS`` wells; until then the previous models (or none) stay."""
+        from engines.anomaly.diagnosis import MONITORED_KEYS
+        from engines.anomaly.isolation import feature_keys, fit_field_forest
+        from engines.spc.pca import fit_pca
+
+        if not contexts:
+            return {}
+        lift_type = contexts[0].config.lift_type
+        needed = feature_keys(lift_type)
+        monitored = MONITORED_KEYS[lift_type]
+        rows: list[dict[str, np.ndarray]] = []
+        z_rows: list[np.ndarray] = []
+        wells = 0
+        for context in contexts:
+            ts = context.window.ts_ms
+            if ts.size < MIN_BASELINE_SAMPLES or any(k not in context.window.values for k in needed):
+                continue
+            ts = ts[-MIN_BASELINE_SAMPLES:]
+            state = self._state(context)
+            spans = state.anomaly_spans
+            base = state.baseline if state.baseline is not None and all(
+                k in context.window.values for k in monitored) else None
+            used = False
+            for start in range(0, MIN_BASELINE_SAMPLES - DIAGNOSTIC_WINDOW_SAMPLES + 1, DIAGNOSTIC_WINDOW_SAMPLES):
+                part = slice(start, start + DIAGNOSTIC_WINDOW_SAMPLES)
+                if _in_spans(ts[part], spans).any():
+                    continue
+                window = {k: context.series(k)[-MIN_BASELINE_SAMPLES:][part] for k in needed}
+                if all(np.isfinite(v).all() for v in window.values()):
+                    rows.append(window)
+                    used = True
+                if base is not None:
+                    cols = [base.column(k) for k in monitored]
+                    x = np.stack([context.series(k)[-MIN_BASELINE_SAMPLES:][part] for k in monitored])  # (K, T)
+                    z_rows.append(np.median((x - base.loc[0, cols][:, None]) / base.scale[0, cols][:, None], axis=1))
+            wells += used
+        if wells < FOREST_MIN_WELLS:
+            raise InsufficientData(f"{wells} of {FOREST_MIN_WELLS} {lift_type} wells with a clean buffered day "
+                                   f"to train the Isolation-Forest fallback and the PCA monitor")
+        stacked = {k: np.stack([r[k] for r in rows]) for k in needed}
+        models = {"forest": fit_field_forest(lift_type, [stacked], seed=FOREST_SEED)}
+        z = np.asarray(z_rows)
+        if len(z_rows) > 2 * len(monitored) and np.isfinite(z).all():
+            models["pca"] = fit_pca(z, monitored, confidence=PCA_CONFIDENCE)
+        for shared in {id(c.field_state): self.field_models(c) for c in contexts}.values():
+            shared.update(models)
+        return {}
+
+    # -- many wells ---------------------------------------------------------------------------------------
+    def run_batch(self, contexts: Sequence[WellContext]) -> dict[str, StepOutput | Exception]:
+        """Outcome per ``entity_id``: the attributes, or the exception the per-well call raises for that well.
+        A group whose batch call fails (one well's inputs break the vectorized call) is rerun per well, so
+        only the bad well gets the error."""
+        outcomes: dict[str, StepOutput | Exception] = {}
+        self._fit_first_baselines(contexts)
+        groups: dict[tuple, list[_DiagnosisJob]] = {}
+        for context in contexts:
+            try:
+                job = self._prepare(context)
+            except Exception as exc:  # InsufficientData or a bad input: this well only
+                outcomes[context.config.entity_id] = exc
+                continue
+            groups.setdefault(job.group_key(), []).append(job)
+        for jobs in groups.values():
+            try:
+                result = self._diagnose(jobs)
+                rows = [result.take(i) for i in range(len(jobs))]
+            except Exception:
+                rows = None
+            for i, job in enumerate(jobs):
+                entity_id = job.context.config.entity_id
+                try:
+                    outcomes[entity_id] = self._finish(job, rows[i] if rows is not None else self._diagnose([job]))
+                except Exception as exc:
+                    outcomes[entity_id] = exc
+        return outcomes
+
+    # -- the phases ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _state(context: WellContext) -> _DiagnosticsState:
+        return context.state.setdefault("diagnostics", _DiagnosticsState())
+
+    @staticmethod
+    def field_models(context: WellContext) -> dict[str, Any]:
+        """The lift type's field models in ``context.field_state`` (shared by the wells of one lift type in one
+        service, so the per-well and the batched path read the same ones): ``forest``, the Isolation Forest
+        (``engines.anomaly.isolation.FieldForest``), and ``pca``, the PCA monitor (``engines.spc.pca.PcaModel``),
+        each None until :meth:`train_field_models` has fitted it."""
+        return context.field_state.setdefault("diagnostics", {"forest": None, "pca": None})
+
+    def _fit_first_baselines(self, contexts: Sequence[WellContext]) -> None:
+        """Fit the first baseline of every well that has none and enough samples, one vectorized
+        ``fit_baseline`` per set of telemetry keys (a row's fit depends on that row only); a group that fails
+        is left to the per-well fit in :meth:`_prepare`."""
+        from engines.anomaly.baseline import fit_baseline
+        from engines.anomaly.diagnosis import MONITORED_KEYS
+
+        groups: dict[tuple[str, ...], list[tuple[_DiagnosticsState, dict[str, np.ndarray]]]] = {}
+        for context in contexts:
+            state = self._state(context)
+            if state.baseline is not None or context.window.ts_ms.size < MIN_BASELINE_SAMPLES:
+                continue
+            arrays = _telemetry_arrays(context)
+            if any(key not in arrays for key in MONITORED_KEYS.get(context.config.lift_type, ())):
+                continue
+            groups.setdefault(tuple(arrays), []).append((state, arrays))
+        for keys_, members in groups.items():
+            try:
+                base = fit_baseline({k: np.concatenate([a[k][:, :MIN_BASELINE_SAMPLES] for _, a in members]) for k in keys_})
+            except Exception:
+                continue
+            for i, (state, _) in enumerate(members):
+                state.baseline = base.take(i)
+
+    def _prepare(self, context: WellContext) -> _DiagnosisJob:
+        from engines.anomaly.baseline import fit_baseline
+        from engines.anomaly.diagnosis import MONITORED_KEYS
+
+        lift_type = context.config.lift_type
+        state = self._state(context)
+        ts = context.window.ts_ms
+        arrays = _telemetry_arrays(context)
+        missing = [key for key in MONITORED_KEYS[lift_type] if key not in arrays]
+        if missing:
+            raise InsufficientData(f"no telemetry yet for {missing}")
+        forest = None
+        if state.baseline is None:
+            if ts.size < MIN_BASELINE_SAMPLES:
+                forest = self.field_models(context)["forest"]
+                if forest is None or ts.size < DIAGNOSTIC_WINDOW_SAMPLES:
+                    raise InsufficientData(f"{ts.size} of {MIN_BASELINE_SAMPLES} samples needed for a first baseline")
+            else:
+                state.baseline = fit_baseline({k: v[:, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
+        window = {k: v[:, -DIAGNOSTIC_WINDOW_SAMPLES:] for k, v in arrays.items()}
+        new_steps = int(np.count_nonzero(ts[-DIAGNOSTIC_WINDOW_SAMPLES:] > state.last_ts_ms))
+        if new_steps == 0:
+            raise InsufficientData("no new samples since the last run")
+        history = np.asarray(state.health_history[-7:], dtype=float)[None, :] if state.health_history else None
+        if state.params is None or state.params[0] is not context.config:
+            state.params = (context.config, context.config.model_dump())
+        pca = self.field_models(context)["pca"] if state.baseline is not None else None
+        return _DiagnosisJob(context, state, window, new_steps, history, state.params[1], forest, pca)
+
+    @staticmethod
+    def _diagnose(jobs: Sequence[_DiagnosisJob]):
+        """One ``diagnose_window`` call over the jobs' wells (all of one group)."""
+        from engines.anomaly.baseline import RobustBaseline
+        from engines.anomaly.diagnosis import MONITORED_KEYS, TierState, diagnose_window
+
+        first = jobs[0]
+        lift_type = first.context.config.lift_type
+        if len(jobs) == 1:
+            window, baseline, tier_state, history = first.window, first.state.baseline, first.state.tier_state, first.history
+        else:
+            n_keys = len(MONITORED_KEYS[lift_type])
+            window = {k: np.concatenate([j.window[k] for j in jobs]) for k in first.window}
+            baseline = None if first.state.baseline is None else RobustBaseline.stack([j.state.baseline for j in jobs])
+            tier_state = TierState.stack([j.state.tier_state or TierState.zeros(1, n_keys) for j in jobs])
+            history = None if first.history is None else np.concatenate([j.history for j in jobs])
+        return diagnose_window(lift_type, [j.params for j in jobs], window, baseline, state=tier_state,
+                               pca=first.pca, forest=first.forest, health_history=history, new_steps=first.new_steps)
+
+    @staticmethod
+    def _finish(job: _DiagnosisJob, result) -> StepOutput:
+        """Keep one well's result in its state and turn it into attributes."""
+        state, ts = job.state, job.context.window.ts_ms
+        state.tier_state = result.state
+        state.last_ts_ms = int(ts[-1])
+        state.last_health = float(result.health_score[0])
+        state.anomaly_active = bool(result.anomaly_detected[0])
+        state.last_result = result
+        if state.anomaly_active:  # the window whose statistics raised it stays out of the baseline
+            start, end = int(ts[-DIAGNOSTIC_WINDOW_SAMPLES:][0]), int(ts[-1])
+            if state.anomaly_spans and start <= state.anomaly_spans[-1][1]:
+                state.anomaly_spans[-1][1] = end
+            else:
+                state.anomaly_spans.append([start, end])
+        state.anomaly_spans = [s for s in state.anomaly_spans if s[1] >= int(ts[-1]) - ANOMALY_SPAN_KEEP_MS]
+        output = StepOutput(attributes=keys.diagnosis_attributes(result, 0))
+        if job.forest is not None:  # no baseline yet: the field's Isolation Forest stands in for it
+            output.waiting.append(f"diagnostics_step: {ts.size} of {MIN_BASELINE_SAMPLES} samples needed for a first "
+                                  f"baseline; Isolation-Forest fallback trained on the field's {job.forest.lift_type} wells")
+        return output
+
+
+#: The diagnostics step every handler schedules in its fast tier (per well, or batched by the service).
+diagnostics_step = DiagnosticsStep()
 
 
 def baseline_refresh_step(context: WellContext) -> StepOutput:
-    """Daily: fold the day's samples into the well's baseline (incremental robust update) unless an
-    anomaly is active (alarm periods stay out of the baseline), and log the day's health score for the
-    7-day trend."""
+    """Daily: fold the samples since the last refresh into the well's baseline (incremental robust update,
+    ``engines.anomaly.baseline.update_baseline``), leaving out the spans diagnosed as anomalous (alarm
+    periods), and log the day's health score for the 7-day trend."""
     from engines.anomaly.baseline import update_baseline
 
     state: _DiagnosticsState | None = context.state.get("diagnostics")
@@ -177,14 +414,56 @@ def baseline_refresh_step(context: WellContext) -> StepOutput:
         raise InsufficientData("no baseline yet")
     if state.last_health is not None:
         state.health_history = (state.health_history + [state.last_health])[-30:]
-    if not state.anomaly_active:
-        since = context.window.ts_ms > state.last_refresh_ms
-        if since.any():
-            window = {k: context.series(k)[since][None, :] for k in state.baseline.keys if k in context.window.values}
-            if len(window) == len(state.baseline.keys):
-                state.baseline = update_baseline(state.baseline, window, eta=0.01)
-                state.last_refresh_ms = int(context.window.ts_ms[-1])
+    ts = context.window.ts_ms
+    since = ts > state.last_refresh_ms
+    if since.any() and all(k in context.window.values for k in state.baseline.keys):
+        window = {k: context.series(k)[since][None, :] for k in state.baseline.keys}
+        state.baseline = update_baseline(state.baseline, window, eta=0.01,
+                                         exclude=_in_spans(ts[since], state.anomaly_spans)[None, :])
+        state.last_refresh_ms = int(ts[-1])
     return StepOutput()
+
+
+def baseline_refit_step(context: WellContext) -> StepOutput:
+    """Monthly: refit the well's robust baseline (median / MAD, trimmed mean / sd) on the last 30 days of its
+    telemetry from ThingsBoard (``context.history_source``; the buffered day when ThingsBoard is not
+    configured or has fewer samples), leaving out the spans diagnosed as anomalous. Only real telemetry
+    keys are read, so simulated (``sim_*``) values never enter it. Keeps the previous baseline when fewer
+    than ``MIN_BASELINE_SAMPLES`` samples remain."""
+    from engines.anomaly.baseline import fit_baseline
+
+    state: _DiagnosticsState | None = context.state.get("diagnostics")
+    if state is None or state.baseline is None:
+        raise InsufficientData("no baseline yet")
+    keys_ = state.baseline.keys
+    ts, arrays, source = _refit_history(context, keys_)
+    exclude = _in_spans(ts, state.anomaly_spans)
+    usable = int(np.count_nonzero(~exclude & np.all([np.isfinite(arrays[k]) for k in keys_], axis=0)))
+    if usable < MIN_BASELINE_SAMPLES:
+        raise InsufficientData(f"{usable} of {MIN_BASELINE_SAMPLES} samples outside anomalies in the {source} "
+                               f"for the monthly baseline refit")
+    state.baseline = fit_baseline({k: arrays[k][None, :] for k in keys_}, exclude=exclude[None, :])
+    state.last_refresh_ms = int(ts[-1])
+    return StepOutput()
+
+
+def _refit_history(context: WellContext, keys_: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """(ts_ms, {key: values on ts_ms, NaN where absent}, source) for the monthly refit."""
+    if context.history_source is not None:
+        try:
+            series = {k: context.history_source(context.config.entity_id, k, BASELINE_REFIT_DAYS) for k in keys_}
+        except Exception:  # ThingsBoard unreachable: the buffered day
+            series = None
+        if series is not None:
+            ts = np.unique(np.concatenate([np.asarray(t, dtype=np.int64) for t, _ in series.values()]))
+            if ts.size >= MIN_BASELINE_SAMPLES:
+                arrays = {}
+                for k, (t, v) in series.items():
+                    col = np.full(ts.shape, np.nan)
+                    col[np.searchsorted(ts, np.asarray(t, dtype=np.int64))] = np.asarray(v, dtype=float)
+                    arrays[k] = col
+                return ts, arrays, "ThingsBoard history"
+    return context.window.ts_ms, {k: context.series(k) for k in keys_}, "buffer"
 
 
 #: One lift-optimizer step (and curve cache) shared by every handler in the process.

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from tb_bridge.handlers.alarm_steps import alarm_step
 from tb_bridge.handlers.base import LiftHandler
-from tb_bridge.handlers.engine_steps import LIFT_OPTIMIZER, baseline_refresh_step, dca_step, diagnostics_step, nodal_step
+from tb_bridge.handlers.engine_steps import (LIFT_OPTIMIZER, baseline_refit_step, baseline_refresh_step, dca_step,
+                                            diagnostics_step, nodal_step)
 from tb_bridge.handlers.lift_steps import gas_allocation_field_step, gas_lift_heading_step, gas_lift_valve_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
 
@@ -16,6 +17,8 @@ HANDLER = LiftHandler(
         "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step, alarm_step, gas_lift_heading_step),
         "hourly": (nodal_step, LIFT_OPTIMIZER, gas_lift_valve_step),
         "daily": (dca_step, baseline_refresh_step),
+        "monthly": (baseline_refit_step,),
     },
-    field_steps_by_tier={"hourly": (gas_allocation_field_step,)},
+    field_steps_by_tier={"hourly": (gas_allocation_field_step,),
+                         "daily": (diagnostics_step.train_field_models,)},  # Isolation-Forest fallback, PCA monitor
 )

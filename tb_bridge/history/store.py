@@ -162,7 +162,10 @@ class HistoryStore:
             ))
             result_rows = [{"run_id": run_id, **result} for run_id, (_, results) in zip(ids, prepared) for result in results]
             if result_rows:
-                session.execute(insert(OptimizationResult), result_rows)
+                # A Core executemany on the table: one statement for all rows. (The ORM bulk insert splits the rows
+                # into one statement per run of equal "None-ness" of the JSON value, in practice one per row.) A
+                # None value is stored as JSON null and reads back as None, as before.
+                session.execute(insert(OptimizationResult.__table__), result_rows)
         return ids
 
     @staticmethod
@@ -308,6 +311,22 @@ class HistoryStore:
                 AlarmEventRecord(r.id, r.well_id, r.alarm_type, r.severity, r.state, r.ts, r.details)
                 for r in session.scalars(query.limit(_check_limit(limit)))
             ]
+
+    def alarm_log(self, start: datetime | None = None, end: datetime | None = None,
+                  well_id: str | None = None) -> list[AlarmEventRecord]:
+        """Every alarm state change with ``start <= ts < end`` (either bound optional), optionally of one well,
+        oldest first (by ``ts``, then id): the ISA-18.2 alarm log the KPI calculator reads."""
+        start, end = _aware(start, "start"), _aware(end, "end")
+        query = select(AlarmEvent).order_by(AlarmEvent.ts, AlarmEvent.id)
+        if start is not None:
+            query = query.where(AlarmEvent.ts >= start)
+        if end is not None:
+            query = query.where(AlarmEvent.ts < end)
+        if well_id is not None:
+            query = query.where(AlarmEvent.well_id == well_id)
+        with self._sessions() as session:
+            return [AlarmEventRecord(r.id, r.well_id, r.alarm_type, r.severity, r.state, r.ts, r.details)
+                    for r in session.scalars(query)]
 
     # -- forecasts ----------------------------------------------------------------------------------
     def save_forecast(

@@ -60,8 +60,9 @@ def time_window(timewindow: dict[str, Any], now_ms: int) -> tuple[int, int]:
 
 
 def xy_series(values: list[tuple[str, Any]]) -> list[tuple[str, list[float], list[float]]]:
-    """Curves as the dashboards' markdown function draws them: ``[[x, y], ...]`` arrays, objects with two
-    arrays (``{"position_in": [...], "load_lbf": [...]}``), and the first two scalars as one point.
+    """Curves as the dashboards' markdown function draws them: ``[[x, y], ...]`` arrays, a flat array of numbers
+    against its index (e.g. the best NPV per generation), objects with two arrays
+    (``{"position_in": [...], "load_lbf": [...]}``), and the first two scalars as one point.
     Returns ``(label, xs, ys)``; a data key with ``settings.atilaxMarkers`` is drawn as points."""
     series, nums = [], []
     for label, value in values:
@@ -71,7 +72,10 @@ def xy_series(values: list[tuple[str, Any]]) -> list[tuple[str, list[float], lis
             nums.append(float(value))
             continue
         pts: list[tuple[float, float]] = []
-        if isinstance(value, list):
+        if isinstance(value, list) and value and all(isinstance(p, (int, float)) and not isinstance(p, bool)
+                                                     for p in value):
+            pts = [(float(i), float(p)) for i, p in enumerate(value)]
+        elif isinstance(value, list):
             pts = [(float(p[0]), float(p[1])) for p in value if isinstance(p, (list, tuple)) and len(p) >= 2]
         elif isinstance(value, dict):
             arrays = [v for v in value.values() if isinstance(v, list)]
@@ -203,12 +207,35 @@ class DashboardRenderer:
         entity = self._first_entity(cfg)
         keys = cfg["datasources"][0]["dataKeys"]
         values = {} if entity is None else self._values(entity, keys)
+        if any((k.get("settings") or {}).get("atilaxHeatmap") for k in keys):
+            return self._map_card(keys, values)
         fig, points = go.Figure(), 0
         markers = {k.get("label") or k["name"] for k in keys if (k.get("settings") or {}).get("atilaxMarkers")}
         for label, xs, ys in xy_series([(k.get("label") or k["name"], values.get(k["name"])) for k in keys]):
             mode = "markers" if len(xs) == 1 or label in markers else "lines"
             fig.add_trace(go.Scatter(x=xs, y=ys, mode=mode, name=label, marker=dict(size=10)))
             points += len(xs)
+        return _fig_html(fig), points
+
+    def _map_card(self, keys: list[dict[str, Any]], values: dict[str, Any]) -> tuple[str, int]:
+        """A grid map as the field-development card draws it: the ``atilaxHeatmap`` key's ``[row][col]`` values
+        as a heat map (row 0 on top), the ``atilaxMarkers`` keys' ``[row, col]`` cells as points over it."""
+        fig, points = go.Figure(), 0
+        for k in keys:
+            settings, value = k.get("settings") or {}, values.get(k["name"])
+            if isinstance(value, str) and value[:1] in "[{":
+                value = json.loads(value)
+            if settings.get("atilaxHeatmap") and isinstance(value, list) and value and isinstance(value[0], list):
+                fig.add_trace(go.Heatmap(z=value, colorscale="YlGnBu", name=k.get("label") or k["name"],
+                                         colorbar=dict(title=k.get("label") or k["name"])))
+                points += sum(len(r) for r in value)
+            elif settings.get("atilaxMarkers") and isinstance(value, list):
+                cells = [c for c in value if isinstance(c, list) and len(c) >= 2]
+                fig.add_trace(go.Scatter(x=[c[1] for c in cells], y=[c[0] for c in cells], mode="markers",
+                                         name=k.get("label") or k["name"], marker=dict(size=12, color="#e53935")))
+                points += len(cells)
+        fig.update_yaxes(autorange="reversed", title="row")
+        fig.update_xaxes(title="col")
         return _fig_html(fig), points
 
     def _alarms_table(self, cfg: dict[str, Any]) -> tuple[str, int]:

@@ -59,6 +59,13 @@ MSG_TYPE_RELATIONS: dict[str, str] = {
 }
 OTHER = "Other"
 
+#: Originator-type switch relations: EntityType.getNormalName() (common/data/.../EntityType.java), as
+#: TbOriginatorTypeSwitchNode emits them.
+ORIGINATOR_TYPE_RELATIONS: dict[str, str] = {
+    "DEVICE": "Device", "ASSET": "Asset", "ENTITY_VIEW": "Entity View", "TENANT": "Tenant", "CUSTOMER": "Customer",
+    "USER": "User", "DASHBOARD": "Dashboard", "RULE_CHAIN": "Rule chain", "RULE_NODE": "Rule node", "EDGE": "Edge",
+}
+
 _SCRIPT_KEYS = frozenset({"scriptLang", "jsScript", "tbelScript"})
 _ALARM_KEYS = frozenset({"alarmType", "scriptLang", "alarmDetailsBuildJs", "alarmDetailsBuildTbel"})
 
@@ -85,10 +92,13 @@ _SF = {"Success", "Failure"}
 NODE_SPECS: dict[str, RuleNodeSpec] = {s.cls: s for s in (
     _spec("filter.TbMsgTypeSwitchNode", {"version"}, 0, set(MSG_TYPE_RELATIONS.values()) | {OTHER, "Failure"}),
     _spec("filter.TbDeviceTypeSwitchNode", {"version"}, 0, None),
+    _spec("filter.TbAssetTypeSwitchNode", {"version"}, 0, None),
+    _spec("filter.TbOriginatorTypeSwitchNode", {"version"}, 0, set(ORIGINATOR_TYPE_RELATIONS.values()) | {"Failure"}),
     _spec("filter.TbJsFilterNode", _SCRIPT_KEYS, 0, {"True", "False", "Failure"}),
     _spec("filter.TbJsSwitchNode", _SCRIPT_KEYS, 0, None),
     _spec("filter.TbCheckMessageNode", {"messageNames", "metadataNames", "checkAllKeys"}, 0, {"True", "False", "Failure"}),
     _spec("transform.TbTransformMsgNode", _SCRIPT_KEYS, 0, _SF),
+    _spec("transform.TbDeleteKeysNode", {"deleteFrom", "keys"}, 1, _SF),
     _spec("metadata.TbGetOriginatorFieldsNode", {"dataMapping", "ignoreNullStrings", "fetchTo"}, 1, _SF),
     _spec("telemetry.TbMsgTimeseriesNode", {"defaultTTL", "useServerTs", "processingSettings"}, 1, _SF),
     _spec("telemetry.TbMsgAttributesNode", {"processingSettings", "scope", "notifyDevice",

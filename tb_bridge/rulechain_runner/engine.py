@@ -9,10 +9,18 @@ it). The side effects (saving, publishing, alarms, HTTP) go to an :class:`Output
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol
 
-from tb_bridge.rulechain_runner.chain import MSG_TYPE_RELATIONS, OTHER, RuleChain, RuleChainError, RuleNode
+from tb_bridge.rulechain_runner.chain import (
+    MSG_TYPE_RELATIONS,
+    ORIGINATOR_TYPE_RELATIONS,
+    OTHER,
+    RuleChain,
+    RuleChainError,
+    RuleNode,
+)
 from tb_bridge.rulechain_runner.patterns import process_pattern
 from tb_bridge.rulechain_runner.scripts import ScriptError, TbScript
 from tb_bridge.standin.messages import TbMsg
@@ -20,10 +28,11 @@ from tb_bridge.standin.messages import TbMsg
 
 ALARM_SEVERITIES = ("CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE")
 ATTRIBUTE_SCOPES = ("CLIENT_SCOPE", "SERVER_SCOPE", "SHARED_SCOPE")
-#: Message types TbMsgPushToEdgeNode forwards (rule-engine/.../edge/AbstractTbMsgPushNode.java).
+#: Message types TbMsgPushToEdgeNode forwards (rule-engine/.../edge/AbstractTbMsgPushNode.java, isSupportedMsgType).
 EDGE_MSG_TYPES = frozenset({
     "POST_TELEMETRY_REQUEST", "POST_ATTRIBUTES_REQUEST", "ATTRIBUTES_UPDATED", "ATTRIBUTES_DELETED",
-    "TIMESERIES_UPDATED", "ALARM", "CONNECT_EVENT", "DISCONNECT_EVENT", "ACTIVITY_EVENT", "INACTIVITY_EVENT",
+    "TIMESERIES_UPDATED", "ALARM", "ALARM_CREATED", "ALARM_UPDATED", "ALARM_SEVERITY_UPDATED", "ALARM_ACK",
+    "ALARM_CLEAR", "CONNECT_EVENT", "DISCONNECT_EVENT", "ACTIVITY_EVENT", "INACTIVITY_EVENT",
     "TO_SERVER_RPC_REQUEST"})
 
 
@@ -185,6 +194,14 @@ class RuleEngine:
             raise RuleChainError(f"{where}: invalid scope {c.get('scope')!r}")
         if short == "TbRuleChainInputNode" and c.get("ruleChainId") not in self.chains:
             raise RuleChainError(f"{where}: ruleChainId {c.get('ruleChainId')!r} is not a loaded chain")
+        if short == "TbDeleteKeysNode":
+            if c.get("deleteFrom") not in ("DATA", "METADATA"):
+                raise RuleChainError(f"{where}: deleteFrom must be DATA or METADATA")
+            for key in c.get("keys") or []:
+                try:
+                    re.compile(key)
+                except re.error as exc:
+                    raise RuleChainError(f"{where}: key pattern {key!r}: {exc}") from None
         if short == "TbGetOriginatorFieldsNode" and c.get("fetchTo") not in ("METADATA", "DATA"):
             raise RuleChainError(f"{where}: fetchTo must be METADATA or DATA")
         anonymous = (c.get("credentials") or {"type": "anonymous"}).get("type") == "anonymous"
@@ -252,6 +269,27 @@ class RuleEngine:
             if not profile:
                 raise NodeFailure(f"Device profile of {msg.originator_id} is not found")
             return [(str(profile), msg)]
+        if short == "TbAssetTypeSwitchNode":  # TbAbstractTypeSwitchNode: relation = the asset profile name
+            if msg.originator_type != "ASSET":
+                raise NodeFailure(f"Unsupported originator type: {msg.originator_type}")
+            profile = self.outputs.originator_fields(msg.originator_id, msg.originator_type).get("type")
+            if not profile:
+                raise NodeFailure(f"Asset profile of {msg.originator_id} is not found")
+            return [(str(profile), msg)]
+        if short == "TbOriginatorTypeSwitchNode":
+            relation = ORIGINATOR_TYPE_RELATIONS.get(msg.originator_type)
+            if relation is None:
+                raise NodeFailure(f"Unsupported originator type: {msg.originator_type}")
+            return [(relation, msg)]
+        if short == "TbDeleteKeysNode":
+            # a key is deleted when one of the patterns matches it whole (java.util.regex Matcher.matches())
+            patterns = [re.compile(k) for k in c.get("keys") or []]
+            gone = lambda key: any(p.fullmatch(key) for p in patterns)  # noqa: E731
+            if c.get("deleteFrom") == "METADATA":
+                return [("Success", _with(msg, metadata={k: v for k, v in msg.metadata.items() if not gone(k)}))]
+            if isinstance(data, dict):
+                return [("Success", _with(msg, data={k: v for k, v in data.items() if not gone(k)}))]
+            return [("Success", msg)]
         if short == "TbJsFilterNode":
             result = self._script(cid, node).call(data, msg.metadata, msg.type)
             if not isinstance(result, bool):

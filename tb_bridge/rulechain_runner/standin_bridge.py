@@ -30,10 +30,10 @@ class StandInOutputs(RecordingOutputs):
         self._mqtt_sink = mqtt_sink
 
     def originator_fields(self, originator_id: str, originator_type: str) -> Mapping[str, Any]:
-        if originator_type != "DEVICE":
+        if originator_type not in ("DEVICE", "ASSET"):
             return {}
-        device = self._tb.store.device(originator_id)
-        return {"id": device.id, "name": device.name, "type": device.type, "label": getattr(device, "label", None)}
+        entity = self._tb.store.device(originator_id) if originator_type == "DEVICE" else self._tb.store.asset(originator_id)
+        return {"id": entity.id, "name": entity.name, "type": entity.type, "label": getattr(entity, "label", None)}
 
     def save_timeseries(self, originator_id, entries, ttl_s) -> None:
         super().save_timeseries(originator_id, entries, ttl_s)

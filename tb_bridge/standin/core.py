@@ -12,6 +12,8 @@ from typing import Any, Callable, Iterable, Mapping
 from tb_bridge.standin.auth import Authenticator, User
 from tb_bridge.standin.json_telemetry import attribute_values, parse_json_body, telemetry_entries
 from tb_bridge.standin.messages import (
+    ALARM_ACK,
+    ALARM_CLEAR,
     ATTRIBUTES_DELETED,
     ATTRIBUTES_UPDATED,
     POST_ATTRIBUTES_REQUEST,
@@ -21,7 +23,7 @@ from tb_bridge.standin.messages import (
     TbMsg,
 )
 from tb_bridge.standin.pipeline import MessagePipeline
-from tb_bridge.standin.store import Asset, Device, EntityStore
+from tb_bridge.standin.store import Alarm, Asset, Device, EntityStore
 
 TENANT_ADMIN_EMAIL = "tenant@thingsboard.org"
 TENANT_ADMIN_PASSWORD = "tenant"
@@ -95,6 +97,34 @@ class StandIn:
         """Create an asset (e.g. a field); returns its id. Attribute saves on it emit ATTRIBUTES_UPDATED
         with originator type ``ASSET`` (metadata ``assetName``, ``assetType``)."""
         return self.store.create_asset(name, asset_type).id
+
+    # --- alarm actions of a user (AlarmController ack / clear) -------------------------------------
+    def ack_alarm(self, alarm_id: str, user: User | None = None) -> Alarm:
+        """Acknowledge an alarm as ``user`` (the tenant administrator when None) and emit ALARM_ACK: originator
+        = the alarm's originator, data = the Alarm JSON, metadata = the user (DefaultTbAlarmService.ack ->
+        EntityActionService.pushEntityActionToRuleEngine)."""
+        alarm = self.store.ack_alarm(alarm_id, self.clock_ms())
+        self._emit_alarm_action(ALARM_ACK, alarm, user)
+        return alarm
+
+    def clear_alarm(self, alarm_id: str, user: User | None = None) -> Alarm:
+        """Clear an alarm as ``user`` and emit ALARM_CLEAR (as :meth:`ack_alarm`); an alarm already cleared
+        is returned unchanged and nothing is emitted (ThingsBoard's clear of a cleared alarm is a no-op)."""
+        current = self.store.alarm(alarm_id)
+        if current.status.startswith("CLEARED"):
+            return current
+        alarm = self.store.clear_alarm(alarm_id, self.clock_ms())
+        self._emit_alarm_action(ALARM_CLEAR, alarm, user)
+        return alarm
+
+    def _emit_alarm_action(self, msg_type: str, alarm: Alarm, user: User | None) -> None:
+        user = user or self.tenant_admin
+        now = self.clock_ms()
+        device = self.store.device(alarm.originator_id)
+        metadata = self._device_metadata(device, userId=user.id, userName=user.email, userFirstName=user.first_name,
+                                         userLastName=user.last_name, entityName=alarm.type, entityType="DEVICE",
+                                         ts=str(now))
+        self.pipeline.publish(TbMsg(msg_type, alarm.originator_id, metadata, json.dumps(alarm.to_json()), ts_ms=now))
 
     # --- device API ingress (POST /api/v1/{token}/telemetry and /attributes) ----------------------
     def post_device_telemetry(self, token: str, payload: Any) -> int:
@@ -195,6 +225,10 @@ class StandIn:
     def assign_device_to_edge(self, device_id: str, edge_id: str) -> None:
         """Assign a device to an edge: its telemetry and attribute updates are pushed to that edge."""
         self.edges.assign(device_id, edge_id)
+
+    def assign_asset_to_edge(self, asset_id: str, edge_id: str) -> None:
+        """Assign an asset (a field) to an edge: its attribute updates are pushed to that edge."""
+        self.edges.assign_asset(asset_id, edge_id)
 
     def start_edge_server(self, host: str = "127.0.0.1", port: int = 0, *, server_credentials=None,
                           pack_size: int = 100, ack_timeout_s: float = 10.0) -> int:

@@ -11,7 +11,14 @@ EdgeGrpcService.java and EdgeGrpcSession.java, Apache-2.0):
   resends the pack after ``ack_timeout_s``; the queue position only moves past acknowledged events, so a
   dropped session or a restarted server loses nothing (at-least-once, as ThingsBoard's persisted
   ``edge_event`` table with its per-edge ``queueStartTs``/seqId);
-- ``UplinkMsg{entityData}`` is applied to the store and answered by ``UplinkResponseMsg{success, uplinkMsgId}``.
+- ``UplinkMsg{entityData, alarmUpdateMsg}`` is applied to the store and answered by
+  ``UplinkResponseMsg{success, uplinkMsgId}``; an ``AlarmUpdateMsg`` creates (or, same originator and type,
+  updates) the active alarm with the edge's alarm id, acknowledges or clears the alarm with that id
+  (BaseAlarmProcessor.processAlarmMsg);
+- alarm actions taken in ThingsBoard on a device of the edge (ALARM_ACK, ALARM_CLEAR) go to the edge as
+  ``DownlinkMsg{alarmUpdateMsg}`` with the Alarm JSON (AlarmEdgeProcessor: ThingsBoard notifies the edges of
+  the alarm's originator; the push-to-edge node does the same for these message types);
+- attribute updates of an asset assigned to the edge go as ``EntityDataProto{entityType: "ASSET"}``.
 """
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ import grpc
 
 from tb_bridge.standin.auth import NULL_UUID
 from tb_bridge.standin.messages import (
+    ALARM_ACK,
+    ALARM_CLEAR,
     ATTRIBUTES_DELETED,
     ATTRIBUTES_UPDATED,
     POST_ATTRIBUTES_REQUEST,
@@ -47,7 +56,10 @@ log = logging.getLogger(__name__)
 
 #: Message types the stand-in's root rule chain pushes to edges (the ``push to edge`` node after a
 #: message-type switch on these types, as in ThingsBoard's default edge-aware root rule chain).
-PUSHED_TYPES = frozenset({POST_TELEMETRY_REQUEST, ATTRIBUTES_UPDATED, POST_ATTRIBUTES_REQUEST, ATTRIBUTES_DELETED})
+PUSHED_TYPES = frozenset({POST_TELEMETRY_REQUEST, ATTRIBUTES_UPDATED, POST_ATTRIBUTES_REQUEST, ATTRIBUTES_DELETED,
+                          ALARM_ACK, ALARM_CLEAR})
+#: ``UpdateMsgType`` of the alarm-action downlinks.
+_ALARM_UPDATE_TYPES = {ALARM_ACK: "ALARM_ACK_RPC_MESSAGE", ALARM_CLEAR: "ALARM_CLEAR_RPC_MESSAGE"}
 
 
 @dataclass
@@ -145,6 +157,11 @@ class EdgeHub:
         downlink.deviceUpdateMsg.append(self._device_update(device_id))
         edge.events.append(downlink.SerializeToString())
 
+    def assign_asset(self, asset_id: str, edge_id: str) -> None:
+        """Assign an asset to an edge (its attribute updates are then pushed to it)."""
+        self.edge(edge_id)
+        self._tb.store.assign_to_edge(asset_id, edge_id)
+
     def wait_acknowledged(self, timeout_s: float = 5.0) -> bool:
         """Block until every edge with a live session acknowledged all downlinks queued for it."""
         server = self.server
@@ -161,14 +178,17 @@ class EdgeHub:
             self.push_to_edge(msg)
 
     def push_to_edge(self, msg: TbMsg) -> None:
-        """Queue ``msg`` for every edge its originator device is assigned to (not back to the edge it came from)."""
-        if msg.type not in PUSHED_TYPES or msg.originator_type != "DEVICE":
+        """Queue ``msg`` for every edge its originator (device, or asset for attribute updates) is assigned to
+        (not back to the edge it came from)."""
+        if msg.type not in PUSHED_TYPES or msg.originator_type not in ("DEVICE", "ASSET"):
+            return
+        if msg.originator_type == "ASSET" and msg.type != ATTRIBUTES_UPDATED:
             return
         try:
-            device = self._tb.store.device(msg.originator_id)
+            entity = self._tb.store.entity(msg.originator_id)
         except KeyError:
             return
-        targets = [e for e in device.edge_ids if e != msg.metadata.get("edgeId")]
+        targets = [e for e in entity.edge_ids if e != msg.metadata.get("edgeId")]
         if not targets:
             return
         payload = self._downlink_for(msg).SerializeToString()
@@ -179,7 +199,15 @@ class EdgeHub:
         edge_pb, queue_pb = self.pb.edge_pb2, self.pb.queue_pb2
         data = msg.data_json()
         ts = int(msg.metadata.get("ts", msg.ts_ms))
-        if msg.type == POST_TELEMETRY_REQUEST:
+        if msg.type in _ALARM_UPDATE_TYPES:
+            downlink = edge_pb.DownlinkMsg()
+            downlink.alarmUpdateMsg.append(edge_codec.alarm_update_msg(edge_pb, _ALARM_UPDATE_TYPES[msg.type], data))
+            return downlink
+        if msg.originator_type == "ASSET":
+            entity = edge_codec.attributes_entity_data(edge_pb, queue_pb, msg.originator_id, data,
+                                                       msg.metadata.get("scope", "SERVER_SCOPE"), updated=True,
+                                                       ts_ms=ts, entity_type="ASSET")
+        elif msg.type == POST_TELEMETRY_REQUEST:
             entity = edge_codec.telemetry_entity_data(edge_pb, queue_pb, msg.originator_id, [(ts, data)])
         elif msg.type == ATTRIBUTES_DELETED:
             msb, lsb = edge_codec.uuid_to_bits(msg.originator_id)
@@ -250,9 +278,36 @@ class EdgeHub:
                                                         {"deviceName": device.name, "deviceType": device.type,
                                                          "scope": scope, "ts": str(now), "edgeId": edge.id},
                                                         json.dumps(values), ts_ms=now))
+            for update in uplink.alarmUpdateMsg:
+                self._apply_alarm_update(update)
         except (KeyError, ValueError) as exc:
             return False, f"{type(exc).__name__}: {exc}"
         return True, ""
+
+    def _apply_alarm_update(self, update) -> None:
+        edge_pb = self.pb.edge_pb2
+        alarm_id = edge_codec.bits_to_uuid(update.idMSB, update.idLSB)
+        alarm = json.loads(update.entity)
+        kind = edge_pb.UpdateMsgType.Name(update.msgType)
+        store = self._tb.store
+        if kind in ("ENTITY_CREATED_RPC_MESSAGE", "ENTITY_UPDATED_RPC_MESSAGE"):
+            originator = alarm.get("originator") or {}
+            if not originator.get("id") or not alarm.get("type"):
+                raise ValueError("alarm without originator or type")
+            if alarm.get("severity") not in ("CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE"):
+                raise ValueError(f"invalid alarm severity {alarm.get('severity')!r}")
+            details = alarm.get("details") if isinstance(alarm.get("details"), dict) else {}
+            store.create_alarm(originator["id"], str(alarm["type"]), alarm["severity"],
+                               int(alarm.get("startTs") or self._tb.clock_ms()), details, alarm_id=alarm_id)
+            return
+        try:
+            current = store.alarm(alarm_id)
+        except KeyError:  # ThingsBoard ignores an ack/clear of an alarm it does not have
+            return
+        if kind == "ALARM_CLEAR_RPC_MESSAGE" and not current.status.startswith("CLEARED"):
+            store.clear_alarm(alarm_id, int(alarm.get("clearTs") or self._tb.clock_ms()))
+        elif kind == "ALARM_ACK_RPC_MESSAGE":
+            store.ack_alarm(alarm_id, int(alarm.get("ackTs") or self._tb.clock_ms()))
 
 
 class _Session:

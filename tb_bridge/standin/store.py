@@ -37,11 +37,12 @@ class Device:
 @dataclass(slots=True)
 class Asset:
     """An asset (e.g. a field carrying its reservoir description as attributes). ``type`` is the asset
-    profile name."""
+    profile name; ``edge_ids`` the edges it is assigned to."""
 
     id: str
     name: str
     type: str
+    edge_ids: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,18 @@ class Alarm:
     status: str
     start_ts_ms: int
     details: Mapping[str, Any]
+    ack_ts_ms: int = 0
+    clear_ts_ms: int = 0
+
+    def to_json(self, entity_type: str = "DEVICE") -> dict[str, Any]:
+        """ThingsBoard's Alarm JSON (common/data/.../alarm/Alarm.java): the body of ALARM_ACK / ALARM_CLEAR
+        rule-engine messages and of Edge ``AlarmUpdateMsg.entity``."""
+        return {"id": {"entityType": "ALARM", "id": self.id}, "createdTime": self.start_ts_ms,
+                "originator": {"entityType": entity_type, "id": self.originator_id}, "type": self.type,
+                "name": self.type, "severity": self.severity, "status": self.status,
+                "acknowledged": self.status.endswith("_ACK"), "cleared": self.status.startswith("CLEARED"),
+                "startTs": self.start_ts_ms, "endTs": self.start_ts_ms, "ackTs": self.ack_ts_ms,
+                "clearTs": self.clear_ts_ms, "propagate": False, "details": dict(self.details)}
 
 
 class _Series:
@@ -175,9 +188,10 @@ class EntityStore:
                 raise NotFound(f"Entity with id [{entity_id}] is not found")
             return found
 
-    def assign_to_edge(self, device_id: str, edge_id: str) -> None:
+    def assign_to_edge(self, entity_id: str, edge_id: str) -> None:
+        """Assign a device or an asset to an edge."""
         with self._lock:
-            self.device(device_id).edge_ids.add(edge_id)
+            self.entity(entity_id).edge_ids.add(edge_id)
 
     # attributes
     def save_attributes(self, entity_id: str, scope: str, values: Mapping[str, Any], ts_ms: int) -> None:
@@ -273,32 +287,32 @@ class EntityStore:
 
     # alarms
     def create_alarm(self, originator_id: str, alarm_type: str, severity: str, start_ts_ms: int,
-                     details: Mapping[str, Any] | None = None) -> Alarm:
+                     details: Mapping[str, Any] | None = None, alarm_id: str | None = None) -> Alarm:
         """Create or update the active alarm of this type on the originator (ThingsBoard keeps one
-        active alarm per originator and type)."""
+        active alarm per originator and type); a new alarm gets ``alarm_id`` when given (an edge's)."""
         with self._lock:
             self.device(originator_id)
             for alarm in self._alarms.values():
                 if alarm.originator_id == originator_id and alarm.type == alarm_type and alarm.status.startswith("ACTIVE"):
                     updated = Alarm(alarm.id, originator_id, alarm_type, severity, alarm.status, alarm.start_ts_ms,
-                                    dict(details or {}))
+                                    dict(details or {}), alarm.ack_ts_ms, alarm.clear_ts_ms)
                     self._alarms[alarm.id] = updated
                     return updated
-            alarm = Alarm(str(uuid.uuid4()), originator_id, alarm_type, severity, "ACTIVE_UNACK", start_ts_ms,
-                          dict(details or {}))
+            alarm = Alarm(alarm_id or str(uuid.uuid4()), originator_id, alarm_type, severity, "ACTIVE_UNACK",
+                          start_ts_ms, dict(details or {}))
             self._alarms[alarm.id] = alarm
             return alarm
 
-    def clear_alarm(self, alarm_id: str) -> Alarm:
+    def clear_alarm(self, alarm_id: str, ts_ms: int = 0) -> Alarm:
         with self._lock:
             alarm = self._alarms[alarm_id]
             status = "CLEARED_ACK" if alarm.status.endswith("_ACK") and not alarm.status.endswith("UNACK") else "CLEARED_UNACK"
             cleared = Alarm(alarm.id, alarm.originator_id, alarm.type, alarm.severity, status, alarm.start_ts_ms,
-                            alarm.details)
+                            alarm.details, alarm.ack_ts_ms, int(ts_ms))
             self._alarms[alarm_id] = cleared
             return cleared
 
-    def ack_alarm(self, alarm_id: str) -> Alarm:
+    def ack_alarm(self, alarm_id: str, ts_ms: int = 0) -> Alarm:
         """Acknowledge: ACTIVE_UNACK -> ACTIVE_ACK, CLEARED_UNACK -> CLEARED_ACK (no change otherwise)."""
         with self._lock:
             try:
@@ -307,7 +321,7 @@ class EntityStore:
                 raise NotFound(f"Alarm with id [{alarm_id}] is not found") from None
             status = alarm.status.replace("_UNACK", "_ACK")
             acked = Alarm(alarm.id, alarm.originator_id, alarm.type, alarm.severity, status, alarm.start_ts_ms,
-                          alarm.details)
+                          alarm.details, int(ts_ms) or alarm.ack_ts_ms, alarm.clear_ts_ms)
             self._alarms[alarm_id] = acked
             return acked
 

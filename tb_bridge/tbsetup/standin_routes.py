@@ -76,12 +76,12 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
     router = APIRouter()
     router.resources = res  # type: ignore[attr-defined]
 
-    def auth(request: Request) -> None:
+    def auth(request: Request) -> Any:
         header = request.headers.get("X-Authorization") or ""
         if not header.startswith("Bearer "):
             raise ApiError(401, "Authentication failed", 10)
         try:
-            tb.auth.verify(header[len("Bearer "):].strip())
+            return tb.auth.verify(header[len("Bearer "):].strip())
         except AuthError as exc:
             raise ApiError(401, str(exc), exc.error_code) from None
 
@@ -358,18 +358,17 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
 
     @router.post("/api/alarm/{alarm_id}/clear")
     async def clear_alarm(request: Request, alarm_id: str) -> JSONResponse:
-        auth(request)
-        try:
-            tb.store.alarm(alarm_id)
-            return JSONResponse(alarm_json(tb.store.clear_alarm(alarm_id)))
+        user = auth(request)
+        try:  # emits ALARM_CLEAR with the user, as ThingsBoard's entity action does
+            return JSONResponse(alarm_json(tb.clear_alarm(alarm_id, user)))
         except NotFound:
             raise ApiError(404, f"Alarm with id [{alarm_id}] is not found", 32) from None
 
     @router.post("/api/alarm/{alarm_id}/ack")
     async def ack_alarm(request: Request, alarm_id: str) -> JSONResponse:
-        auth(request)
-        try:
-            return JSONResponse(alarm_json(tb.store.ack_alarm(alarm_id)))
+        user = auth(request)
+        try:  # emits ALARM_ACK with the user
+            return JSONResponse(alarm_json(tb.ack_alarm(alarm_id, user)))
         except NotFound:
             raise ApiError(404, f"Alarm with id [{alarm_id}] is not found", 32) from None
 

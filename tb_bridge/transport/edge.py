@@ -9,8 +9,10 @@ we ignore), after the events it carried were handed to the sink (at-least-once).
 :class:`~tb_bridge.writeback.edge.EdgeWriteback`) is answered by ``UplinkResponseMsg`` with the same id.
 
 Telemetry and attribute updates reach the edge for devices assigned to it, through the rule chain's
-``push to edge`` node. The device names and types come from the ``DeviceUpdateMsg`` downlinks of the sync
-(and of later assignments). Reconnects use exponential backoff with full jitter.
+``push to edge`` node, and so do asset attribute updates (field assets assigned to the edge: placement runs)
+and the operator's alarm actions (``DownlinkMsg.alarmUpdateMsg`` with ALARM_ACK / ALARM_CLEAR). The device
+names and types come from the ``DeviceUpdateMsg`` downlinks of the sync (and of later assignments).
+Reconnects use exponential backoff with full jitter.
 """
 from __future__ import annotations
 
@@ -135,8 +137,8 @@ class EdgeTransport:
         return self._connected.is_set()
 
     # --- uplink --------------------------------------------------------------------------------------
-    def uplink(self, entity_data: Sequence[Any], timeout_s: float = 10.0) -> None:
-        """Send ``UplinkMsg{entityData}`` and wait for its ``UplinkResponseMsg``. Raises
+    def uplink(self, entity_data: Sequence[Any], timeout_s: float = 10.0, *, alarm_updates: Sequence[Any] = ()) -> None:
+        """Send ``UplinkMsg{entityData, alarmUpdateMsg}`` and wait for its ``UplinkResponseMsg``. Raises
         :class:`EdgeUnavailable` (not connected / session lost / no answer in time) or
         ``ValueError`` when ThingsBoard answered ``success=false``."""
         with self._state:
@@ -149,7 +151,8 @@ class EdgeTransport:
             self._uplinks[uplink_id] = future
         edge_pb = self.pb.edge_pb2
         request = edge_pb.RequestMsg(msgType=edge_pb.UPLINK_RPC_MESSAGE,
-                                     uplinkMsg=edge_pb.UplinkMsg(uplinkMsgId=uplink_id, entityData=list(entity_data)))
+                                     uplinkMsg=edge_pb.UplinkMsg(uplinkMsgId=uplink_id, entityData=list(entity_data),
+                                                                 alarmUpdateMsg=list(alarm_updates)))
         outq.put(request)
         try:
             response = future.result(timeout=timeout_s)
@@ -285,6 +288,19 @@ class EdgeTransport:
             for event in events:
                 if self.loop_guard is not None and not self.loop_guard.admit(event):
                     continue
+                if self._sink is not None:
+                    self.events_delivered += 1
+                    self._sink(event)
+        for update in downlink.alarmUpdateMsg:  # operator alarm actions (ack / clear) on our devices
+            try:
+                events = edge_codec.events_from_alarm_update(self.pb.edge_pb2, update, now_ms=now_ms, source=self.name)
+            except EventError as exc:
+                success, error = False, str(exc)
+                log.warning("Edge alarm downlink %d dead-lettered: %s", downlink.downlinkMsgId, exc)
+                if self._dead_letter is not None:
+                    self._dead_letter(self.name, update.SerializeToString(), str(exc))
+                continue
+            for event in events:
                 if self._sink is not None:
                     self.events_delivered += 1
                     self._sink(event)

@@ -99,15 +99,20 @@ def attributes_entity_data(edge_pb, queue_pb, entity_id: str, values: Mapping[st
 def events_from_entity_data(queue_pb, data, *, now_ms: int, devices: Mapping[str, tuple[str, str]],
                             source: str) -> list[WellEvent]:
     """WellEvents carried by one ``EntityDataProto`` (telemetry: one per timestamp; attribute updates
-    and posted attributes: one each). Attribute deletes and non-device entities give none.
+    and posted attributes: one each). Attribute deletes and entities other than devices and assets give
+    none; an asset's attribute update carries metadata ``entityType=ASSET`` (the router's asset hook).
     ``devices`` maps device id -> (name, type) as learnt from DeviceUpdateMsg downlinks."""
-    if data.entityType and data.entityType != "DEVICE":
+    if data.entityType and data.entityType not in ("DEVICE", "ASSET"):
         return []
     entity_id = bits_to_uuid(data.entityIdMSB, data.entityIdLSB)
-    name, device_type = devices.get(entity_id, (None, None))
-    meta = {k: v for k, v in (("deviceName", name), ("deviceType", device_type)) if v}
+    if data.entityType == "ASSET":
+        name, device_type = None, None
+        meta = {"entityType": "ASSET"}
+    else:
+        name, device_type = devices.get(entity_id, (None, None))
+        meta = {k: v for k, v in (("deviceName", name), ("deviceType", device_type)) if v}
     events: list[WellEvent] = []
-    if data.HasField("postTelemetryMsg"):
+    if data.HasField("postTelemetryMsg") and data.entityType != "ASSET":
         for entry in data.postTelemetryMsg.tsKvList:
             values = kv_dict(queue_pb, entry.kv)
             if values:
@@ -123,3 +128,36 @@ def events_from_entity_data(queue_pb, data, *, now_ms: int, devices: Mapping[str
                                         device_type, scope, source,
                                         {**meta, "ts": str(ts_ms), **({"scope": scope} if scope else {})}))
     return events
+
+
+#: ``UpdateMsgType`` names of alarm actions -> the rule-engine message type they stand for.
+ALARM_ACTIONS = {"ALARM_ACK_RPC_MESSAGE": "ALARM_ACK", "ALARM_CLEAR_RPC_MESSAGE": "ALARM_CLEAR"}
+
+
+def alarm_update_msg(edge_pb, msg_type: str, alarm: Mapping[str, Any]):
+    """``AlarmUpdateMsg{msgType, idMSB, idLSB, entity}`` with ThingsBoard's Alarm JSON (``alarm["id"]["id"]``
+    is the alarm's UUID); ``msg_type`` an ``UpdateMsgType`` name (ENTITY_CREATED_RPC_MESSAGE, ...)."""
+    msb, lsb = uuid_to_bits(str(alarm["id"]["id"]))
+    return edge_pb.AlarmUpdateMsg(msgType=edge_pb.UpdateMsgType.Value(msg_type), idMSB=msb, idLSB=lsb,
+                                  entity=json.dumps(alarm, separators=(",", ":")))
+
+
+def events_from_alarm_update(edge_pb, update, *, now_ms: int, source: str) -> list[WellEvent]:
+    """The WellEvent of an alarm action downlink (ALARM_ACK / ALARM_CLEAR of an alarm on a device); other
+    alarm updates (created, updated, deleted) give none. Raises :class:`EventError` when malformed."""
+    name = edge_pb.UpdateMsgType.Name(update.msgType) if update.msgType in edge_pb.UpdateMsgType.values() else None
+    if name not in ALARM_ACTIONS:
+        return []
+    try:
+        alarm = json.loads(update.entity)
+    except ValueError as exc:
+        raise EventError(f"AlarmUpdateMsg entity is not JSON ({exc})") from None
+    originator = alarm.get("originator") if isinstance(alarm, dict) else None
+    if not isinstance(originator, dict) or not originator.get("id"):
+        raise EventError("AlarmUpdateMsg entity without originator")
+    if originator.get("entityType", "DEVICE") != "DEVICE":
+        return []
+    kind = EventKind.ALARM_ACK if name == "ALARM_ACK_RPC_MESSAGE" else EventKind.ALARM_CLEAR
+    ts = int(alarm.get("ackTs" if kind is EventKind.ALARM_ACK else "clearTs") or 0) or int(now_ms)
+    return [WellEvent(kind, str(originator["id"]), ts, alarm, None, None, None, source,
+                      {"entityType": "DEVICE", "ts": str(ts), "msgType": ALARM_ACTIONS[name]})]

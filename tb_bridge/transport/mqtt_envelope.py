@@ -4,11 +4,13 @@ ThingsBoard's external MQTT node (``org.thingsboard.rule.engine.mqtt.TbMqttNode`
 message body, so the rule chain (rulechains/well_optimization.json, node "Envelope for MQTT") first
 wraps the message in::
 
-    {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "<device uuid>", "deviceName": "W-1",
+    {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "<device uuid>", "entityType": "DEVICE", "deviceName": "W-1",
      "deviceType": "ESP", "ts": "1700000000000", "metadata": {...}, "data": {"flow_rate_bpd": 812.5}}
 
-and publishes it to ``atilax/v1/${deviceType}/${deviceName}``. ``ts`` may be a string (metadata values
-are strings in ThingsBoard) or a number; ``metadata`` is optional.
+and publishes it to ``atilax/v1/<profile>/<name>``. ``ts`` may be a string (metadata values
+are strings in ThingsBoard) or a number; ``metadata`` is optional. ``entityType`` ``ASSET`` marks a field
+asset's attribute update (placement runs; default ``DEVICE``); ALARM_ACK / ALARM_CLEAR carry the Alarm JSON
+as ``data``.
 """
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ from tb_bridge.transport.tb_messages import event_from_tb_message, is_forwarded_
 DEFAULT_TOPIC_FILTER = "atilax/v1/+/+"
 
 
-def build_envelope(msg_type: str, entity_id: str, metadata: dict[str, str], data: Any) -> dict[str, Any]:
+def build_envelope(msg_type: str, entity_id: str, metadata: dict[str, str], data: Any,
+                   entity_type: str = "DEVICE") -> dict[str, Any]:
     """The envelope the rule chain's transform script builds (used by the stand-in's publish step)."""
-    return {"msgType": msg_type, "entityId": entity_id, "deviceName": metadata.get("deviceName"),
+    return {"msgType": msg_type, "entityId": entity_id, "entityType": entity_type, "deviceName": metadata.get("deviceName"),
             "deviceType": metadata.get("deviceType"), "ts": metadata.get("ts"), "metadata": dict(metadata),
             "data": data}
 
@@ -55,7 +58,9 @@ def parse_envelope(payload: bytes | str, *, source: str, topic: str | None = Non
     for key in ("deviceName", "deviceType", "ts"):
         if body.get(key) is not None:
             meta[key] = str(body[key])
-    if topic and ("deviceName" not in meta or "deviceType" not in meta):
+    if body.get("entityType") == "ASSET":
+        meta["entityType"] = "ASSET"
+    elif topic and ("deviceName" not in meta or "deviceType" not in meta):
         parts = topic.split("/")
         if len(parts) >= 2:
             meta.setdefault("deviceType", parts[-2])

@@ -15,6 +15,10 @@ _KINDS = {
     "POST_TELEMETRY_REQUEST": EventKind.TELEMETRY,
     "ATTRIBUTES_UPDATED": EventKind.ATTRIBUTES_UPDATED,
     "POST_ATTRIBUTES_REQUEST": EventKind.ATTRIBUTES_UPDATED,
+    # alarm actions (AlarmController ack/clear -> EntityActionService: originator = the alarm's originator,
+    # data = the Alarm JSON, metadata userId/userName of the operator)
+    "ALARM_ACK": EventKind.ALARM_ACK,
+    "ALARM_CLEAR": EventKind.ALARM_CLEAR,
 }
 
 
@@ -27,7 +31,8 @@ def event_from_tb_message(msg_type: str, entity_id: str, metadata: Mapping[str, 
                           *, source: str, default_ts_ms: int | None = None) -> WellEvent:
     """Build the event for one forwarded message.
 
-    ``data`` is the message body (JSON text or an already-decoded object): ``{key: value}``.
+    ``data`` is the message body (JSON text or an already-decoded object): ``{key: value}`` (for
+    ALARM_ACK / ALARM_CLEAR the Alarm JSON).
     The timestamp is metadata ``ts`` (ms), else ``default_ts_ms``; POST_ATTRIBUTES_REQUEST (device
     client attributes) gets scope CLIENT_SCOPE. Raises :class:`EventError` when malformed.
     """

@@ -32,12 +32,14 @@ class WellRegistry:
         self._lock = threading.Lock()
 
     def update(self, entity_id: str, attributes: Mapping[str, Any], name: str | None = None,
-               device_type: str | None = None, replace: bool = False) -> WellConfig:
+               device_type: str | None = None, replace: bool = False, keep_last_good: bool = False) -> WellConfig:
         """Merge ``attributes`` into the well's raw map and re-validate.
 
         ``replace=True`` (an attribute snapshot) starts from an empty map. Returns the new config or
-        raises :class:`WellConfigError` (the previous valid config is dropped: stale parameters would
-        give wrong answers)."""
+        raises :class:`WellConfigError`. On that error the previous valid config is dropped, unless
+        ``keep_last_good`` (a live change made in ThingsBoard): then the well keeps running on its last
+        valid config while ``error`` names the rejected change (the merged raw map is kept, so a later
+        update that completes the change validates)."""
         with self._lock:
             entry = self._entries.get(entity_id)
             if entry is None:
@@ -55,7 +57,8 @@ class WellRegistry:
                 entry.error = None
                 return entry.config
             except WellConfigError as exc:
-                entry.config = None
+                if not keep_last_good:
+                    entry.config = None
                 entry.error = exc
                 raise
 

@@ -5,15 +5,28 @@ as ``postTelemetryMsg`` with one ``TsKvListProto`` per (possibly future) timesta
 to ``wells_per_uplink`` wells travel in one ``UplinkMsg``, answered by ``UplinkResponseMsg{success,
 uplinkMsgId}`` (``success=false`` dead-letters those wells). Writes are idempotent (attributes overwrite;
 a point is keyed by entity, key and ts).
+
+Alarms go as ``UplinkMsg{alarmUpdateMsg}`` (``AlarmUpdateMsg{msgType, idMSB, idLSB, entity}``, the entity
+being ThingsBoard's Alarm JSON): ``ENTITY_CREATED_RPC_MESSAGE`` raises (or, for the same originator and
+type, updates) the active alarm, ``ALARM_CLEAR_RPC_MESSAGE`` clears the alarm with that id
+(BaseAlarmProcessor.processAlarmMsg in ThingsBoard's edge RPC service). The edge chooses the alarm's id, so
+this writer remembers the id of each (device, type) it raised; an alarm raised by an earlier process is
+not known after a restart and cannot be cleared over the uplink (REST can: it looks the active alarm up).
 """
 from __future__ import annotations
 
+import collections
+import logging
+import threading
+import uuid
 from typing import Any
 
 from tb_bridge.transport import edge_codec
 from tb_bridge.transport.edge import EdgeTransport, EdgeUnavailable
 from tb_bridge.writeback.batching import BatchingWriteback, PermanentWriteError, TransientWriteError
 from tb_bridge.writeback.outbox import WellBatch
+
+log = logging.getLogger(__name__)
 
 
 class EdgeWriteback(BatchingWriteback):
@@ -28,6 +41,63 @@ class EdgeWriteback(BatchingWriteback):
         self._wells_per_uplink = int(wells_per_uplink)
         self._transport = transport
         self._timeout_s = float(uplink_timeout_s)
+        self._alarm_ops: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self._alarm_lock = threading.Lock()
+        self._alarm_ids: dict[tuple[str, str], str] = {}
+        self.alarm_dead_letters: collections.deque = collections.deque(maxlen=1000)
+
+    # --- alarms ------------------------------------------------------------------------------------------
+    def create_alarm(self, entity_id: str, alarm_type: str, severity: str, details: dict[str, Any] | None = None,
+                     start_ts_ms: int | None = None) -> None:
+        """Raise (or update) the active alarm ``alarm_type`` on the device ``entity_id`` (sent at the next flush)."""
+        key = (entity_id, alarm_type)
+        with self._alarm_lock:
+            alarm_id = self._alarm_ids.setdefault(key, str(uuid.uuid4()))
+        ts = int(start_ts_ms) if start_ts_ms is not None else 0
+        alarm = {"id": {"entityType": "ALARM", "id": alarm_id}, "originator": {"entityType": "DEVICE", "id": entity_id},
+                 "type": alarm_type, "name": alarm_type, "severity": severity, "status": "ACTIVE_UNACK",
+                 "acknowledged": False, "cleared": False, "startTs": ts, "endTs": ts, "ackTs": 0, "clearTs": 0,
+                 "propagate": False, "details": dict(details or {})}
+        self._alarm_ops.append(("ENTITY_CREATED_RPC_MESSAGE", alarm))
+
+    def clear_alarm(self, entity_id: str, alarm_type: str, clear_ts_ms: int | None = None) -> None:
+        """Clear the alarm this writer raised for (device, type); nothing when it raised none."""
+        with self._alarm_lock:
+            alarm_id = self._alarm_ids.pop((entity_id, alarm_type), None)
+        if alarm_id is None:
+            log.info("no alarm %r of %s raised by this process to clear", alarm_type, entity_id)
+            return
+        alarm = {"id": {"entityType": "ALARM", "id": alarm_id}, "originator": {"entityType": "DEVICE", "id": entity_id},
+                 "type": alarm_type, "name": alarm_type, "status": "CLEARED_UNACK", "cleared": True,
+                 "clearTs": int(clear_ts_ms) if clear_ts_ms is not None else 0}
+        self._alarm_ops.append(("ALARM_CLEAR_RPC_MESSAGE", alarm))
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        delivered = super().flush(timeout_s)
+        return self._deliver_alarms() and delivered
+
+    def pending_items(self) -> int:
+        return super().pending_items() + len(self._alarm_ops)
+
+    def _deliver_alarms(self) -> bool:
+        """Send the queued alarm operations in order, up to ``wells_per_uplink`` per UplinkMsg; False when a
+        transient failure kept some (retried at the next flush)."""
+        edge_pb = self._transport.pb.edge_pb2
+        while self._alarm_ops:
+            ops = [self._alarm_ops[i] for i in range(min(self._wells_per_uplink, len(self._alarm_ops)))]
+            try:
+                self._transport.uplink([], timeout_s=self._timeout_s,
+                                       alarm_updates=[edge_codec.alarm_update_msg(edge_pb, t, a) for t, a in ops])
+            except EdgeUnavailable as exc:
+                self.last_error = str(exc)
+                log.warning("alarm uplink failed (%s); %d operations kept", exc, len(self._alarm_ops))
+                return False
+            except ValueError as exc:  # refused by ThingsBoard: dead-letter this uplink's operations
+                log.error("alarm uplink refused, dead-lettered: %s", exc)
+                self.alarm_dead_letters.extend((op, str(exc)) for op in ops)
+            for _ in ops:
+                self._alarm_ops.popleft()
+        return True
 
     def _deliver_round(self, batches: list[WellBatch]) -> list[Exception | None]:
         """All wells of the round in ``UplinkMsg``s of at most ``wells_per_uplink`` wells each."""

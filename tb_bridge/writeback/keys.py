@@ -117,6 +117,9 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_placement_economics", "attribute", "json", "M$", "revenue, royalty, opex, tax, capex, PVI, IRR, utility index"),
     _spec("opt_placement_convergence", "attribute", "json", "M$", "best NPV per generation"),
     _spec("opt_placement_status", "attribute", "string", None, "running | done | stopped | error"),
+    _spec("opt_placement_permeability_md", "attribute", "json", "md",
+          "[row][col] kx of the mapped layer (row = grid j, col = grid i, as opt_placement_cells)"),
+    _spec("opt_placement_grid", "attribute", "json", None, "{nx, ny, nz, layer, dx_ft, dy_ft} of the permeability map"),
     _spec("opt_placement_oil_rate_bpd", "timeseries", "number", "bbl/d", "production profile of the best plan"),
     # --- interactive simulation ---
     _spec("sim_status", "attribute", "string", None, "idle | running | done | error"),
@@ -135,6 +138,12 @@ KEY_PREFIXES: dict[str, KeySpec] = {
 
 #: Keys the service reads but never writes: dashboard sliders write these.
 INPUT_PREFIXES: tuple[str, ...] = ("sim_param_",)
+
+#: Operator alarm requests (shared or server attribute of a well, written from ThingsBoard): a JSON object or
+#: a list of them, ``{"alarm_type": "<rule name>" | "*", "action": "shelve" | "unshelve" | "suppress" |
+#: "unsuppress" | "out_of_service" | "return_to_service", "duration_min": <shelving time, 1 to 1440>,
+#: "reason": "<text>"}``; applied to the well's ISA-18.2 alarm bank (``tb_bridge.handlers.alarm_steps``).
+ALARM_REQUEST_KEY = "alarm_operator_request"
 
 #: Anything we write starts with one of these; used for loop protection.
 OWN_PREFIXES: tuple[str, ...] = ("opt_", "sim_original_", "sim_compare_", "sim_status", "sim_session_id", "sim_q_", "sim_pwf_")
@@ -344,6 +353,19 @@ def placement_attributes(result: "PlacementResult") -> dict[str, Any]:
         "opt_placement_economics": economics,
         "opt_placement_convergence": [float(v) / 1e6 for v in result.history_best_npv_usd],
     }
+
+
+def placement_map_attributes(reservoir: Any, layer: int = 0) -> dict[str, Any]:
+    """The permeability map of a placement case: ``kx`` (md) of grid layer ``layer`` as a JSON 2D array
+    ``[row][col]`` (row = j, col = i; cells are ordered ``i + nx * (j + ny * k)``, engines/reservoir/reservoir.py),
+    and the grid dimensions, for the field-development dashboard's well map."""
+    nx, ny, nz = int(reservoir.nx), int(reservoir.ny), int(reservoir.nz)
+    if not 0 <= int(layer) < nz:
+        raise ValueError(f"layer {layer} outside 0..{nz - 1}")
+    kx = [[float(v) for v in row] for row in reservoir.kx_md.reshape(nz, ny, nx)[int(layer)]]
+    return {"opt_placement_permeability_md": kx,
+            "opt_placement_grid": {"nx": nx, "ny": ny, "nz": nz, "layer": int(layer),
+                                   "dx_ft": float(reservoir.dx_ft), "dy_ft": float(reservoir.dy_ft)}}
 
 
 def placement_profile_points(result: "PlacementResult", start_ms: int) -> list[tuple[int, dict[str, Any]]]:

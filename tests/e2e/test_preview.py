@@ -1,6 +1,6 @@
 """Dashboard preview end to end: a device posts telemetry to the stand-in, the installed rule chains run,
-the service's results (written here as the service's writeback writes them) and the anomaly alarm raised by
-the chain show up in the plotly preview; headless Chromium renders every widget non-empty."""
+the service's results and its ISA-18.2 alarm (written here as the service's writeback writes them) show up in
+the plotly preview; headless Chromium renders every widget non-empty."""
 from __future__ import annotations
 
 import datetime as dt
@@ -74,9 +74,10 @@ def field():
                                                       "opt_dca_forecast_p90_bpd": 740 - d}) for d in range(1, 60)], user=service)
     tb.save_timeseries(well, [(NOW + h * HOUR, {"sim_q_bpd": 790 - h, "sim_pwf_psi": 1450.0 + h}) for h in range(1, 12)],
                        user=service)
-    # The service flags an anomaly: the rule chain raises the ThingsBoard alarm.
+    # The service flags an anomaly and raises its ThingsBoard alarm (POST /api/alarm through its writeback).
     tb.save_attributes(well, "SERVER_SCOPE", {"opt_anomaly_detected": True, "opt_anomaly_severity": "MAJOR",
                                               "opt_anomaly_type": "gas_interference"}, user=service)
+    tb.store.create_alarm(well, "Atilax: gas_lock", "MAJOR", NOW - HOUR, {"score": 0.9})
     assert tb.wait_idle(20)
     with TbClient(server.base_url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
         dashboards = {k: v for k, v in bundled_dashboards().items() if k in SHOWN}
@@ -118,8 +119,8 @@ def test_preview_numbers_match_the_data(field):
     assert 'data-points="213"><h3>Decline' in page
     # Projection chart: 36 history points, 11 projected hours ending before midnight (CURRENT_DAY).
     assert 'data-points="47"><h3>Liquid rate: history and 12-hour projection' in page
-    # The alarm raised by the rule chain and the anomaly type in the overview table.
-    assert ">MAJOR<" in page and ">Atilax anomaly<" in page and ">gas_interference<" in page
+    # The service's alarm and the anomaly type in the overview table.
+    assert ">MAJOR<" in page and ">Atilax: gas_lock<" in page and ">gas_interference<" in page
 
 
 def test_time_windows_follow_thingsboard():

@@ -58,3 +58,51 @@ def test_cli_alarms_kpi(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bad.csv"
     bad.write_text("time,tag\n1,A\n")
     assert main(["alarms", "kpi", str(bad)]) == 2
+
+
+STATE_AFTER = {"ACTIVE": "UNACK", "RTN": "RTNUN", "ACK": "ACKED"}  # AlarmBank state after each kind of change
+
+
+@pytest.mark.integration
+def test_cli_alarms_kpi_from_the_history_store(postgres_db_url, capsys, monkeypatch):
+    """The same scripted log, kept as the service keeps ISA-18.2 state changes (one ``alarm_event`` row each, the
+    change's kind in ``details``), read back from PostgreSQL: the same hand-computed values."""
+    from datetime import datetime, timezone
+
+    import tb_bridge.cli.main as cli_main
+    from tb_bridge.history.store import HistoryStore
+
+    if "alarms" not in cli_main.COMMAND_FAMILIES:
+        monkeypatch.setattr(cli_main, "COMMAND_FAMILIES", cli_main.COMMAND_FAMILIES + ("alarms",))
+    at = lambda t: datetime.fromtimestamp(t, timezone.utc)  # noqa: E731
+    with HistoryStore(postgres_db_url) as store:
+        store.migrate()
+        for t, tag, kind in reversed(scripted_log()):  # stored out of order: the query orders by time
+            store.record_alarm_event("W-1", tag, "MAJOR", STATE_AFTER[kind], ts=at(t), details={"kind": kind, "score": 0.7})
+        store.record_alarm_event("W-2", "gas_lock", "MAJOR", "UNACK", ts=at(20), details={"kind": "ACTIVE"})
+        log = store.alarm_log(at(0), at(600), well_id="W-1")
+        assert [(r.ts.timestamp(), r.alarm_type) for r in log][:3] == [(10.0, "A"), (15.0, "A"), (30.0, "A")]
+        assert len(log) == 8 and all(r.ts < at(600) for r in log)
+    rc = main(["alarms", "kpi", "--db", postgres_db_url, "--well", "W-1", "--start", "0",
+               "--end", "1970-01-01T01:00:00+00:00", "--json"])
+    assert rc == 0
+    k = json.loads(capsys.readouterr().out)["kpi"]
+    assert k["n_alarms"] == 16
+    assert k["alarms_per_operator_per_10min"] == pytest.approx(16 / 6)
+    assert k["alarms_per_operator_per_hour"] == pytest.approx(16.0)
+    assert (k["peak_alarms_per_10min"], k["flood_periods"], k["n_periods"]) == (12, 1, 6)
+    assert k["pct_time_in_flood"] == pytest.approx(100 / 6)
+    assert k["top_bad_actors"][0] == ["W-1/A", 3, pytest.approx(100 * 3 / 16)]
+    assert k["top10_share_pct"] == pytest.approx(75.0)
+    assert (k["chattering_tags"], k["stale_tags"]) == (["W-1/A"], [])
+    # A window: the second 10 minutes hold the 12 flood activations only (their returns at 700-810 s too).
+    assert main(["alarms", "kpi", "--db", postgres_db_url, "--well", "W-1", "--start", "600", "--end", "1200", "--json"]) == 0
+    k = json.loads(capsys.readouterr().out)["kpi"]
+    assert (k["n_alarms"], k["n_periods"], k["flood_periods"], k["peak_alarms_per_10min"]) == (12, 1, 1, 12)
+    assert k["alarms_per_operator_per_hour"] == pytest.approx(72.0) and k["pct_time_in_flood"] == pytest.approx(100.0)
+    assert k["top10_share_pct"] == pytest.approx(100 * 10 / 12) and k["chattering_tags"] == []
+    # Without --well both wells count; a readable table too.
+    assert main(["alarms", "kpi", "--db", postgres_db_url, "--start", "0", "--end", "3600"]) == 0
+    assert "W-2/gas_lock" in capsys.readouterr().out
+    assert main(["alarms", "kpi", "--db", postgres_db_url, "--start", "7200", "--end", "9000"]) == 2  # empty period
+    assert main(["alarms", "kpi", "log.csv", "--db", postgres_db_url]) == 2  # one source only

@@ -42,7 +42,8 @@ def test_markov_chain_matches_table_9_3(h):
         assert cusum_arl(0.5, h, shift) == pytest.approx(published, rel=0.006, abs=0.006)
 
 
-@pytest.mark.parametrize("h,shift,runs", [(4.0, 0.0, 3000), (5.0, 0.0, 3000), (4.0, 1.0, 4000), (5.0, 1.0, 4000), (5.0, 0.5, 3000)])
+@pytest.mark.parametrize("h,shift,runs", [(4.0, 0.0, 3000), (5.0, 0.0, 3000), (4.0, 0.5, 3000), (5.0, 0.5, 3000),
+                                          (4.0, 1.0, 4000), (5.0, 1.0, 4000), (4.0, 2.0, 4000), (5.0, 2.0, 4000)])
 def test_simulated_arl_matches_table_within_simulation_error(h, shift, runs):
     rl = simulate_run_lengths(h, shift, runs, seed=int(10 * h + 100 * shift))
     se = rl.std(ddof=1) / np.sqrt(runs)

@@ -237,14 +237,47 @@ def test_curve_cards_draw_json_curves_and_the_operating_point_in_javascript():
     assert ctx.eval("markdown([{entityName: 'W-1'}])") == "<div>No curve data yet</div>"
 
 
-def test_placement_map_draws_one_marker_per_producer():
+def test_placement_map_draws_the_permeability_field_and_one_marker_per_producer():
+    """The field-development map (ThingsBoard runs the function in the browser) in QuickJS: one cell per kx value
+    coloured on a log scale (max/min > 10) from rgb(255,247,188) to rgb(8,48,107), producers at cell centres."""
     import quickjs
 
     widgets = _widgets(ROOT / "dashboards" / "field_development.json").values()
     card = next(w for w in widgets if w["config"]["title"].startswith("Well placement"))
-    key = card["config"]["datasources"][0]["dataKeys"][0]
+    keys = card["config"]["datasources"][0]["dataKeys"]
+    assert [k["name"] for k in keys] == ["opt_placement_permeability_md", "opt_placement_cells", "opt_placement_grid"]
+    label = {k["name"]: k["label"] for k in keys}
     ctx = quickjs.Context()
     ctx.eval("function markdown(data, ctx) {\n" + card["config"]["settings"]["markdownTextFunction"] + "\n}")
-    widget_ctx = {"datasources": [{"dataKeys": [key]}]}
-    svg = ctx.eval(f"markdown([{{'{key['label']}': '[[1,2],[3,4],[0,4]]'}}], {json.dumps(widget_ctx)})")
-    assert svg.count("<circle") == 3 and "<polyline" not in svg
+    widget_ctx = json.dumps({"datasources": [{"dataKeys": keys}]})
+    row = {label["opt_placement_permeability_md"]: "[[10,20,30],[40,50,1000]]",  # as ThingsBoard hands JSON attributes
+           label["opt_placement_cells"]: [[1, 2], [0, 0]],
+           label["opt_placement_grid"]: {"nx": 3, "ny": 2, "nz": 1, "layer": 0, "dx_ft": 100, "dy_ft": 100}}
+    svg = ctx.eval(f"markdown([{json.dumps(row)}], {widget_ctx})")
+    fills = re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="120" height="120" fill="([^"]+)"', svg)
+    # cell size = min((400 - 40) / 3, (400 - 50) / 2) = 120 px; row j at y = 10 + 120 j, column i at x = 30 + 120 i
+    assert [(float(x), float(y)) for x, y, _ in fills] == [(30 + 120 * i, 10 + 120 * j) for j in range(2) for i in range(3)]
+    # f = ln(k / 10) / ln(100): 10 -> 0, 20 -> 0.1505, 1000 -> 1
+    assert [f for _x, _y, f in fills][:2] == ["rgb(255,247,188)", "rgb(218,217,176)"] and fills[-1][2] == "rgb(8,48,107)"
+    circles = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"', svg)
+    assert [(float(x), float(y)) for x, y in circles] == [(30 + 2.5 * 120, 10 + 1.5 * 120), (30 + 0.5 * 120, 10 + 0.5 * 120)]
+    assert "kx 10 to 1000 md (log colour scale)" in svg and "cells 100 x 100 ft, layer 0" in svg
+    assert ctx.eval(f"markdown([{{}}], {widget_ctx})").startswith("<div>No permeability map yet")
+
+
+def test_convergence_card_draws_the_best_npv_against_the_generation():
+    import quickjs
+
+    from tb_bridge.preview.render import xy_series
+
+    widgets = _widgets(ROOT / "dashboards" / "field_development.json").values()
+    card = next(w for w in widgets if w["config"]["title"].startswith("Optimizer convergence"))
+    key = card["config"]["datasources"][0]["dataKeys"][0]
+    assert key["name"] == "opt_placement_convergence"
+    ctx = quickjs.Context()
+    ctx.eval("function markdown(data, ctx) {\n" + card["config"]["settings"]["markdownTextFunction"] + "\n}")
+    svg = ctx.eval(f"markdown([{{'{key['label']}': '[10.0, 12.5, 12.5, 15.0]'}}], {{datasources: []}})")
+    (line,) = re.findall(r'<polyline[^>]*points="([^"]+)"', svg)
+    # generations 0..3 -> x 30..390 px; NPV 10..15 M$ -> y 220..10 px (W=400, H=240 in the function)
+    assert line == "30,220 150,115 270,115 390,10"
+    assert xy_series([("npv", [10.0, 12.5, 12.5, 15.0])]) == [("npv", [0.0, 1.0, 2.0, 3.0], [10.0, 12.5, 12.5, 15.0])]

@@ -97,6 +97,12 @@ THINGSBOARD_FIELDS = {
     ("edge.DownlinkMsg", "syncCompletedMsg"): (2, MSG, ONE),
     ("edge.DownlinkMsg", "entityData"): (3, MSG, REP),
     ("edge.DownlinkMsg", "deviceUpdateMsg"): (5, MSG, REP),
+    ("edge.DownlinkMsg", "alarmUpdateMsg"): (13, MSG, REP),
+    ("edge.UplinkMsg", "alarmUpdateMsg"): (5, MSG, REP),
+    ("edge.AlarmUpdateMsg", "msgType"): (1, ENUM, ONE),
+    ("edge.AlarmUpdateMsg", "idMSB"): (2, I64, ONE),
+    ("edge.AlarmUpdateMsg", "idLSB"): (3, I64, ONE),
+    ("edge.AlarmUpdateMsg", "entity"): (18, STR, ONE),
     ("edge.DownlinkMsg", "edgeConfiguration"): (25, MSG, ONE),
 }
 THINGSBOARD_ENUMS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tb_bridge.buffer.memory import MemoryBuffer
-from tb_bridge.events import EventKind, WellEvent
+from tb_bridge.events import EventError, EventKind, WellEvent
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router, validate_telemetry
 from tb_bridge.sessions import RecordingSimulationSessions
@@ -122,3 +122,47 @@ def test_raw_payloads_from_transports_are_kept(rig):
 def test_validate_telemetry_keeps_strings_apart():
     numbers, others = validate_telemetry({"spm": 8, "surface_card": "{}", "running": True})
     assert numbers == {"spm": 8.0} and others == {"surface_card": "{}", "running": True}
+
+
+def test_a_live_change_that_does_not_validate_keeps_the_last_good_config(rig):
+    router, registry, _, store, _, errors = rig
+    router.handle(attributes("w1", CONFIG, well_name="ESP-01"))
+    router.handle(attributes("w1", {"reservoir_pressure_psi": 2800}))
+    assert registry.config("w1").reservoir_pressure_psi == 2800  # a change made in ThingsBoard, live
+    router.handle(attributes("w1", {"lift_type": "plunger"}))
+    assert errors == [("w1", errors[0][1])] and "unknown lift type 'plunger'" in errors[0][1]
+    assert "plunger" in store.dead_letters(limit=5)[0].error
+    config = registry.config("w1")
+    assert (config.lift_type, config.reservoir_pressure_psi) == ("esp", 2800)  # still running on the last good one
+    assert [w.entity_id for w in registry.valid_wells()] == ["w1"]
+    router.handle(attributes("w1", {"reservoir_pressure_psi": 2700}))  # ThingsBoard still says plunger
+    assert registry.config("w1").reservoir_pressure_psi == 2800 and len(errors) == 2
+    router.handle(attributes("w1", {"lift_type": "esp"}))  # the operator fixes it: the pending change applies
+    assert registry.config("w1").reservoir_pressure_psi == 2700 and registry.get("w1").error is None
+    # a snapshot (start-up, Edge sync) that does not validate leaves no stale config
+    router.handle(WellEvent(EventKind.ATTRIBUTES_SNAPSHOT, "w1", T0, {**CONFIG, "lift_type": "plunger"}, source="test"))
+    assert registry.config("w1") is None
+
+
+def test_operator_alarm_actions_go_to_the_alarm_hook_and_own_ones_do_not(rig):
+    router, registry, _, store, _, errors = rig
+    seen = []
+    router.alarm_hook = seen.append
+    router.handle(attributes("w1", CONFIG))
+    alarm = {"id": {"entityType": "ALARM", "id": "a-1"}, "type": "Atilax: gas_lock"}
+    router.handle(WellEvent(EventKind.ALARM_ACK, "w1", T0, alarm, source="test", metadata={"userId": "op-1"}))
+    router.handle(WellEvent(EventKind.ALARM_CLEAR, "w1", T0, alarm, source="test", metadata={"userId": "service-user"}))
+    request = {"alarm_type": "gas_lock", "action": "shelve", "duration_min": 30}
+    router.handle(attributes("w1", {"alarm_operator_request": request, "pump_depth_ft": 7000}, scope="SHARED_SCOPE"))
+    assert [(e.kind.value, dict(e.values)) for e in seen] == [
+        ("alarm_ack", alarm), ("attributes_updated", {"alarm_operator_request": request})]
+    assert registry.config("w1").pump_depth_ft == 7000  # the rest of the update is configuration
+    assert router.stats.alarm_actions == 2 and router.stats.own_writes_dropped == 1
+
+    def refuse(event):
+        raise EventError("alarm_operator_request[0]: unknown alarm_type 'x'")
+
+    router.alarm_hook = refuse
+    router.handle(attributes("w1", {"alarm_operator_request": {"alarm_type": "x", "action": "shelve"}}))
+    assert "unknown alarm_type" in store.dead_letters(limit=5)[0].error and errors[-1][0] == "w1"
+    assert registry.config("w1") is not None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tb_bridge.writeback.keys import INPUT_PREFIXES, spec_for
+from tb_bridge.writeback.keys import ALARM_REQUEST_KEY, INPUT_PREFIXES, OWN_PREFIXES, is_own_key, spec_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN_FILES = sorted((ROOT / "rulechains").glob("*.json"))
@@ -28,6 +28,13 @@ ALARM = {"alarmType", "scriptLang", "alarmDetailsBuildJs", "alarmDetailsBuildTbe
 TB_NODES = {
     P + "filter.TbMsgTypeSwitchNode": ({"version"}, 0, None),  # relations: TbMsgType labels + "Other"
     P + "filter.TbDeviceTypeSwitchNode": ({"version"}, 0, None),  # relations: device profile names
+    P + "filter.TbAssetTypeSwitchNode": ({"version"}, 0, None),  # relations: asset profile names
+    # relations: EntityType.getNormalName() (common/data/.../EntityType.java)
+    P + "filter.TbOriginatorTypeSwitchNode": ({"version"}, 0, {"Device", "Asset", "Entity View", "Tenant", "Customer",
+                                                               "User", "Dashboard", "Rule chain", "Rule node", "Edge",
+                                                               "Failure"}),
+    # TbDeleteKeysNodeConfiguration: deleteFrom (TbMsgSource DATA | METADATA), keys (regular expressions)
+    P + "transform.TbDeleteKeysNode": ({"deleteFrom", "keys"}, 1, {"Success", "Failure"}),
     P + "filter.TbJsFilterNode": (SCRIPT, 0, {"True", "False", "Failure"}),
     P + "filter.TbJsSwitchNode": (SCRIPT, 0, None),
     P + "filter.TbCheckMessageNode": ({"messageNames", "metadataNames", "checkAllKeys"}, 0, {"True", "False", "Failure"}),
@@ -54,8 +61,10 @@ TB_NODES = {
 }
 MSG_TYPE_LABELS = {"Post attributes", "Post telemetry", "RPC Request from Device", "Attributes Updated",
                    "Attributes Deleted", "Timeseries Updated", "RPC Request to Device", "Alarm", "Other",
-                   "Connect Event", "Disconnect Event", "Activity Event", "Inactivity Event", "Entity Created"}
+                   "Connect Event", "Disconnect Event", "Activity Event", "Inactivity Event", "Entity Created",
+                   "Alarm Acknowledged", "Alarm Cleared"}
 LIFT_PROFILES = {"ESP", "SRP", "PCP", "GasLift"}
+FIELD_PROFILES = {"Field"}
 TRANSPORT_RELATIONS = {"gRPC Edge", "MQTT", "REST"}
 # JavaScript-only constructs TBEL rejects, and TBEL-only constructs JavaScript rejects.
 JS_ONLY = re.compile(r"===|!==|=>|\blet\b|\bconst\b|\btypeof\b|\bundefined\b|\bnew\b|\bfor\s*\(.*\bin\b")
@@ -124,6 +133,8 @@ def test_connections_reference_nodes_with_valid_relations(path):
             assert rel in MSG_TYPE_LABELS, rel
         elif cls.endswith("TbDeviceTypeSwitchNode"):
             assert rel in LIFT_PROFILES, rel
+        elif cls.endswith("TbAssetTypeSwitchNode"):
+            assert rel in FIELD_PROFILES, rel
         elif nodes[a]["name"] == "Select transport":
             assert rel in TRANSPORT_RELATIONS, rel
         reached.add(b)
@@ -135,7 +146,7 @@ def test_connections_reference_nodes_with_valid_relations(path):
 def test_every_lift_profile_is_routed_for_telemetry_and_attributes():
     meta = _load(ROOT / "rulechains" / "well_optimization.json")["metadata"]
     switches = [i for i, n in enumerate(meta["nodes"]) if n["type"].endswith("TbDeviceTypeSwitchNode")]
-    assert len(switches) == 2
+    assert len(switches) == 3  # telemetry, attribute updates, alarm actions
     for i in switches:
         assert {c["type"] for c in meta["connections"] if c["fromIndex"] == i} == LIFT_PROFILES
 
@@ -153,7 +164,12 @@ def test_scripts_are_in_the_tbel_subset_that_is_valid_javascript(path):
 
 
 def test_every_opt_and_sim_key_used_by_the_chains_is_in_the_writeback_table():
-    text = "\n".join(p.read_text(encoding="utf-8") for p in CHAIN_FILES)
+    chains = [_load(p) for p in CHAIN_FILES]
+    for chain in chains:  # the delete-keys patterns are prefixes, checked against the key table below
+        for node in chain["metadata"]["nodes"]:
+            if node["type"].endswith("TbDeleteKeysNode"):
+                node["configuration"]["keys"] = []
+    text = "\n".join(json.dumps(c) for c in chains)
     keys = set(re.findall(r"\b((?:opt|sim)_[a-z0-9_]+)", text))
     assert keys, "the chains name service keys"
     for key in keys:
@@ -177,3 +193,27 @@ def test_root_chain_is_thingsboards_default_plus_our_chain():
     conns = {(nodes[c["fromIndex"]]["name"], c["type"], nodes[c["toIndex"]]["name"]) for c in data["metadata"]["connections"]}
     assert ("Save Timeseries", "Success", call["name"]) in conns
     assert ("Message Type Switch", "Attributes Updated", call["name"]) in conns
+    assert ("Message Type Switch", "Alarm Acknowledged", call["name"]) in conns
+    assert ("Message Type Switch", "Alarm Cleared", call["name"]) in conns
+
+
+def test_the_chain_drops_exactly_the_service_keys_of_the_key_table():
+    import re as regex
+
+    nodes = _load(ROOT / "rulechains" / "well_optimization.json")["metadata"]["nodes"]
+    (drop,) = [n for n in nodes if n["type"].endswith("TbDeleteKeysNode")]
+    assert drop["configuration"]["deleteFrom"] == "DATA"
+    patterns = [regex.compile(k) for k in drop["configuration"]["keys"]]
+    assert drop["configuration"]["keys"] == [prefix + ".*" for prefix in OWN_PREFIXES]
+    samples = ["opt_status", "opt_placement_npv_musd", "sim_original_water_cut_frac", "sim_compare_q_bpd", "sim_status",
+               "sim_session_id", "sim_q_bpd", "sim_pwf_psi", "sim_param_water_cut_frac", "reservoir_pressure_psi",
+               "pump_depth_ft", ALARM_REQUEST_KEY, "optimal_flag", "simulation_note"]
+    for key in samples:  # a key is dropped exactly when the key table calls it the service's own
+        assert any(p.fullmatch(key) for p in patterns) is is_own_key(key), key
+
+
+def test_no_alarm_is_created_or_cleared_by_the_chains():
+    """The service raises and clears its alarms through its writeback; a chain alarm would duplicate them."""
+    for path in CHAIN_FILES:
+        types = {n["type"].rsplit(".", 1)[1] for n in _load(path)["metadata"]["nodes"]}
+        assert not types & {"TbCreateAlarmNode", "TbClearAlarmNode"}, path.name

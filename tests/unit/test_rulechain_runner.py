@@ -193,8 +193,9 @@ def test_mqtt_transport_publishes_the_envelope():
     (host, port, topic, payload, retain), = out.mqtt
     assert (host, port, topic, retain) == ("localhost", 1883, "atilax/v1/ESP/W-1", False)
     body = json.loads(payload)
-    assert body == {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "dev-1", "deviceName": "W-1", "deviceType": "ESP",
-                    "ts": "1700000000000", "metadata": body["metadata"], "data": {"flow_rate_bpd": 812.5}}
+    assert body == {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "dev-1", "entityType": "DEVICE", "deviceName": "W-1",
+                    "deviceType": "ESP", "ts": "1700000000000", "metadata": body["metadata"],
+                    "data": {"flow_rate_bpd": 812.5}}
     assert body["metadata"]["deviceName"] == "W-1"
 
 
@@ -234,18 +235,107 @@ def test_rest_failure_goes_to_the_failure_log():
     assert "Log failure" in [s.node for s in steps] and len(out.logs) == 1
 
 
-def test_service_anomaly_attributes_create_and_clear_the_alarm():
-    eng, out = bundled("grpc")
-    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_anomaly_detected": True, "opt_anomaly_severity": "MAJOR",
-                                           "opt_anomaly_type": "gas_interference", "opt_anomaly_score": 0.91},
+FIELD = {"id": "asset-1", "name": "North field", "type": "Field"}
+
+
+def sent_events(out, transport):
+    """The WellEvents the service's transport would build from what the chain sent."""
+    from tb_bridge.transport.tb_messages import event_from_tb_message
+
+    if transport == "grpc":
+        return [event_from_tb_message(m.type, m.originator_id, {**m.metadata, **(
+            {"entityType": "ASSET"} if m.originator_type == "ASSET" else {})}, m.data, source="edge") for m in out.edge]
+    events = []  # the envelope as tb_bridge.transport.mqtt_envelope.parse_envelope reads it (ids here are not UUIDs)
+    for _h, _p, _topic, payload, _r in out.mqtt:
+        body = json.loads(payload)
+        meta = {**body["metadata"], **({"entityType": "ASSET"} if body["entityType"] == "ASSET" else {})}
+        events.append(event_from_tb_message(body["msgType"], body["entityId"], meta, body["data"], source="mqtt"))
+    return events
+
+
+@pytest.mark.parametrize("transport", ["grpc", "mqtt"])
+def test_configuration_changes_are_forwarded_without_the_service_keys(transport):
+    eng, out = bundled(transport)
+    eng.process(msg("ATTRIBUTES_UPDATED", {"reservoir_pressure_psi": 2900.0}, scope="SERVER_SCOPE", userId="u-1"))
+    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_status": "ok", "pump_depth_ft": 7400, "sim_status": "done"},
                     scope="SERVER_SCOPE"))
-    alarm = out.alarms[("dev-1", "Atilax anomaly")]
-    assert (alarm["severity"], alarm["cleared"]) == ("MAJOR", False)
-    assert alarm["details"] == {"anomalyType": "gas_interference", "anomalyScore": 0.91}
-    assert out.edge == []  # an own write is not forwarded
-    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_anomaly_detected": False, "opt_anomaly_severity": "NONE"},
-                    scope="SERVER_SCOPE"))
-    assert out.alarms[("dev-1", "Atilax anomaly")]["cleared"] is True
+    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_status": "ok", "sim_q_bpd": 1.0}, scope="SERVER_SCOPE"))  # ours only
+    eng.process(msg("ATTRIBUTES_UPDATED", {"alarm_operator_request": {"alarm_type": "gas_lock", "action": "shelve",
+                                                                      "duration_min": 30}}, scope="SHARED_SCOPE"))
+    events = sent_events(out, transport)
+    assert [dict(e.values) for e in events] == [{"reservoir_pressure_psi": 2900.0}, {"pump_depth_ft": 7400},
+                                                {"alarm_operator_request": {"alarm_type": "gas_lock", "action": "shelve",
+                                                                            "duration_min": 30}}]
+    assert {(e.well_id, e.kind.value) for e in events} == {("dev-1", "attributes_updated")}
+    assert events[0].metadata["userId"] == "u-1" and events[2].scope == "SHARED_SCOPE"
+
+
+@pytest.mark.parametrize("transport", ["grpc", "mqtt"])
+def test_placement_keys_of_field_assets_are_forwarded(transport):
+    from tb_bridge.router import is_asset_event
+
+    eng, out = bundled(transport)
+    out.fields.update({"asset-1": FIELD, "asset-2": {"id": "asset-2", "name": "Tank 4", "type": "Tank"}})
+
+    def asset_msg(asset_id, values):
+        return TbMsg("ATTRIBUTES_UPDATED", asset_id, {"scope": "SERVER_SCOPE", "ts": "1700000000000", "userId": "u-1"},
+                     json.dumps(values), originator_type="ASSET")
+
+    eng.process(asset_msg("asset-1", {"placement_run_requested": True}))
+    eng.process(asset_msg("asset-1", {"opt_placement_status": "running"}))  # the service's own write
+    eng.process(asset_msg("asset-1", {"field_note": "no placement key"}))
+    eng.process(asset_msg("asset-2", {"placement_run_requested": True}))  # not a field
+    (event,) = sent_events(out, transport)
+    assert (event.well_id, dict(event.values), is_asset_event(event)) == ("asset-1", {"placement_run_requested": True},
+                                                                          True)
+    if transport == "mqtt":
+        assert out.mqtt[0][2] == "atilax/v1/Field/North field"
+
+
+@pytest.mark.parametrize("transport", ["grpc", "mqtt"])
+def test_operator_alarm_actions_on_atilax_alarms_are_forwarded(transport):
+    eng, out = bundled(transport)
+    alarm = {"id": {"entityType": "ALARM", "id": "a-1"}, "originator": {"entityType": "DEVICE", "id": "dev-1"},
+             "type": "Atilax: gas_lock", "severity": "MAJOR", "status": "ACTIVE_ACK", "ackTs": 1700000000500}
+    for msg_type in ("ALARM_ACK", "ALARM_CLEAR"):
+        eng.process(msg(msg_type, alarm, userId="op-7", entityType="DEVICE"))
+    eng.process(msg("ALARM_ACK", {**alarm, "type": "High temperature"}, userId="op-7"))  # not ours
+    eng.process(msg("ALARM_CREATED", alarm))  # only operator actions are forwarded
+    events = sent_events(out, transport)
+    assert [(e.kind.value, e.well_id, e.values["type"], e.metadata["userId"]) for e in events] == [
+        ("alarm_ack", "dev-1", "Atilax: gas_lock", "op-7"), ("alarm_clear", "dev-1", "Atilax: gas_lock", "op-7")]
+
+
+def test_rest_transport_carries_only_the_slider_writes():
+    eng, out = bundled("rest")
+    eng.process(msg("ATTRIBUTES_UPDATED", {"reservoir_pressure_psi": 2900.0}, scope="SERVER_SCOPE"))
+    eng.process(msg("ALARM_ACK", {"type": "Atilax: gas_lock", "id": {"id": "a-1"}}))
+    assert out.rest == [] and out.edge == [] and out.mqtt == []
+
+
+def test_delete_keys_node_matches_whole_keys_like_java_matcher():
+    export = chain([("transform.TbDeleteKeysNode", "drop", 1, {"deleteFrom": "DATA", "keys": ["opt_.*", "x"]})], [])
+    eng, _ = engine(export)
+    (step,) = eng.process(msg(data={"opt_a": 1, "xy": 2, "x": 3, "b_opt_c": 4}))
+    assert step.relations == ("Success",) and json.loads(step.msg.data) == {"xy": 2, "b_opt_c": 4}
+    export = chain([("transform.TbDeleteKeysNode", "drop", 1, {"deleteFrom": "METADATA", "keys": ["device.*"]})], [])
+    eng, _ = engine(export)
+    (step,) = eng.process(msg())
+    assert set(step.msg.metadata) == {"ts"}
+    with pytest.raises(RuleChainError, match="deleteFrom"):
+        engine(chain([("transform.TbDeleteKeysNode", "drop", 1, {"deleteFrom": "BODY", "keys": []})], []))
+
+
+def test_originator_and_asset_type_switches():
+    export = chain([("filter.TbOriginatorTypeSwitchNode", "who", 0, {"version": 0}),
+                    ("filter.TbAssetTypeSwitchNode", "asset type", 0, {"version": 0})], [(0, 1, "Asset")])
+    out = RecordingOutputs(fields={"dev-1": WELL, "asset-1": FIELD})
+    eng, _ = engine(export, out)
+    asset = TbMsg("ATTRIBUTES_UPDATED", "asset-1", {}, "{}", originator_type="ASSET")
+    assert [s.relations for s in eng.process(asset)] == [("Asset",), ("Field",)]
+    assert [s.relations for s in eng.process(msg())] == [("Device",)]
+    (step,) = eng.process(TbMsg("ATTRIBUTES_UPDATED", "x", {}, "{}", originator_type="API_USAGE_STATE"))
+    assert step.relations == ("Failure",)
 
 
 def test_root_chain_needs_the_linked_chain():
@@ -264,3 +354,24 @@ def test_root_chain_needs_the_linked_chain():
 def test_known_keys_with_unsupported_values_are_errors_not_silent_passes(node):
     with pytest.raises(RuleChainError, match="not supported"):
         engine(chain([node], []))
+
+
+def test_mqtt_envelopes_of_assets_and_alarm_actions_parse_into_router_events():
+    import uuid
+
+    from tb_bridge.events import EventKind
+    from tb_bridge.router import is_asset_event
+    from tb_bridge.transport.mqtt_envelope import parse_envelope
+
+    well_id, field_id = str(uuid.uuid4()), str(uuid.uuid4())
+    eng, out = bundled("mqtt")
+    out.fields.update({well_id: {**WELL, "id": well_id}, field_id: {**FIELD, "id": field_id}})
+    eng.process(TbMsg("ATTRIBUTES_UPDATED", field_id, {"scope": "SERVER_SCOPE", "ts": "5"},
+                      json.dumps({"placement_stop_requested": True}), originator_type="ASSET"))
+    eng.process(TbMsg("ALARM_CLEAR", well_id, {"deviceName": "W-1", "deviceType": "ESP", "ts": "6", "userName": "op"},
+                      json.dumps({"id": {"entityType": "ALARM", "id": str(uuid.uuid4())}, "type": "Atilax: gas_lock",
+                                  "clearTs": 6})))
+    asset, clear = [parse_envelope(payload, source="mqtt", topic=topic) for _h, _p, topic, payload, _r in out.mqtt]
+    assert (asset.well_id, is_asset_event(asset), dict(asset.values)) == (field_id, True, {"placement_stop_requested": True})
+    assert (clear.kind, clear.well_id, clear.ts_ms, clear.metadata["userName"], is_asset_event(clear)) == (
+        EventKind.ALARM_CLEAR, well_id, 6, "op", False)

@@ -37,6 +37,16 @@ def test_simulated_arl_default_design(shift, runs):
     assert abs(rl.mean() - PUBLISHED_ARL[(0.10, 2.814)][shift]) < 4.0 * se + 0.05
 
 
+@pytest.mark.parametrize("design,shift,runs", [((0.05, 2.615), 0.0, 2500), ((0.05, 2.615), 1.0, 3000),
+                                               ((0.20, 2.962), 0.0, 2500), ((0.20, 2.962), 1.0, 3000)])
+def test_simulated_arl_other_published_designs(design, shift, runs):
+    """The small-lambda (0.05) and larger-lambda (0.20) designs of the same table, in and out of control."""
+    lam, L = design
+    rl = simulate(lam, L, shift, runs, seed=int(1000 * lam + 10 * shift))
+    se = rl.std(ddof=1) / np.sqrt(runs)
+    assert abs(rl.mean() - PUBLISHED_ARL[design][shift]) < 4.0 * se + 0.05
+
+
 def test_limit_for_target_arl0():
     assert L_for_arl0(500.0, 0.10) == pytest.approx(2.814, abs=0.004)
     assert L_for_arl0(500.0, 0.05) == pytest.approx(2.615, abs=0.004)
