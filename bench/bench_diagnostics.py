@@ -1,6 +1,6 @@
 """Diagnostics benchmark: the service's 5-minute tier throughput, rule confusion matrix, ARL agreement, false alarms.
 
-Run: python bench/bench_diagnostics.py [--wells 10000] [--cycles 3] [--history sqlite|none] [--seeds 3]
+Run: python bench/bench_diagnostics.py [--wells 10000] [--cycles 3] [--history sqlite|none] [--seeds 3] [--tier-only]
 Prints: (1) the full 5-minute tier through the service (``Service.run_tier("fast")``: monitoring, both
 anomaly layers, health, SPC (EWMA) update, ISA-18.2 alarm evaluation, gas-lift heading, the writeback payloads
 checked against the key table, and the run records in the history store) for the field, in wells/s, beside
@@ -243,7 +243,7 @@ def healthy_month(n_per: int) -> None:
     for lift in LIFT_TYPES:
         a = field.arrays(lift, hist + month)
         base = fit_baseline({k: v[:, :hist] for k, v in a.items()})
-        st, rule_fires, cusum_wells, ewma_wells = None, 0, np.zeros(n_per, bool), np.zeros(n_per, bool)
+        st, rule_fires = None, 0
         cusum_n = ewma_n = 0
         for end in range(hist + W, hist + month + 1, step):
             r = diagnose_window(lift, None, {k: v[:, end - W:end] for k, v in a.items()}, base, state=st,
@@ -264,8 +264,11 @@ if __name__ == "__main__":
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--arl-runs", type=int, default=4000)
     ap.add_argument("--month-wells", type=int, default=20)
+    ap.add_argument("--tier-only", action="store_true", help="only (1), the tier throughput")
     args = ap.parse_args()
     tier_throughput(args.wells, args.cycles, args.history)
+    if args.tier_only:
+        raise SystemExit(0)
     confusion(args.seeds)
     arl_tables(args.arl_runs)
     healthy_month(args.month_wells)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-TransportName = Literal["grpc", "mqtt", "inprocess"]
+TransportName = Literal["grpc", "mqtt", "rest", "inprocess"]
 WritebackName = Literal["rest", "grpc"]
 
 
@@ -42,6 +42,16 @@ class MqttSettings(BaseModel):
     shared_group: str | None = Field(default="atilax", description="MQTT 5 shared-subscription group; None = plain")
     client_id: str | None = None
     tls: bool = False
+
+
+class RestIngressSettings(BaseModel):
+    """The service's REST ingress (transport ``rest``): what our rule chain's REST node posts to."""
+
+    host: str = Field(default="127.0.0.1", description="listen address (0.0.0.0: every interface)")
+    port: int = Field(default=8090, ge=0, le=65535, description="listen port (the chain's default URL uses 8090)")
+    token: SecretStr = Field(default=SecretStr(""), description="bearer token the REST node sends (`atilax tb setup "
+                             "--service-token`)")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies are refused (413)")
 
 
 class SchedulerSettings(BaseModel):
@@ -78,6 +88,7 @@ class Settings(BaseSettings):
     writeback: WritebackName = Field(default="rest", description="how results go back to ThingsBoard")
     tb: ThingsBoardSettings = Field(default_factory=ThingsBoardSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    rest_ingress: RestIngressSettings = Field(default_factory=RestIngressSettings)
     redis_url: str | None = Field(default=None, description="Redis URL for the buffer; None = in-process buffer")
     database_url: str = Field(default="sqlite:///atilax.db", description="history store (SQLAlchemy URL)")
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)

@@ -48,7 +48,7 @@ def load_inventory(base_url: str, username: str, password: str, timeout_s: float
 
 
 def build_transport(settings: Settings):
-    """The configured inbound transport (gRPC Edge or MQTT)."""
+    """The configured inbound transport (gRPC Edge, MQTT or the REST ingress)."""
     if settings.transport == "grpc":
         from tb_bridge.transport.edge import EdgeTls, EdgeTransport
 
@@ -67,6 +67,18 @@ def build_transport(settings: Settings):
                              client_id=mqtt.client_id, username=mqtt.username,
                              password=mqtt.password.get_secret_value() if mqtt.password else None,
                              tls=ssl.create_default_context() if mqtt.tls else None)
+    if settings.transport == "rest":
+        from tb_bridge.transport.loop_guard import LoopGuard
+        from tb_bridge.transport.rest_ingress import RestIngressTransport
+        from tb_bridge.writeback.keys import OWN_PREFIXES
+
+        rest = settings.rest_ingress
+        if not rest.token.get_secret_value():
+            raise ValueError("transport rest needs rest_ingress.token (the bearer token `atilax tb setup "
+                             "--service-token` puts into the chain's REST node)")
+        return RestIngressTransport(rest.host, rest.port, token=rest.token.get_secret_value(),
+                                    loop_guard=LoopGuard(own_key_prefixes=OWN_PREFIXES),
+                                    max_body_bytes=rest.max_body_bytes)
     raise ValueError(f"transport {settings.transport!r} is only for the in-process stand-in (demo, tests)")
 
 
@@ -94,6 +106,9 @@ def build_service(settings: Settings):
 
     transport = build_transport(settings)
     writeback, user_id = build_writeback(settings, transport)
+    guard = getattr(transport, "loop_guard", None)
+    if guard is not None:  # the writeback user's own saves are echoes too
+        guard.add_user_id(settings.service_user_id or user_id)
     password = settings.tb.password.get_secret_value()
     service = Service(settings, writeback, own_user_id=user_id,
                       history_reader=ThingsBoardHistory(settings.tb.url, settings.tb.username, password))

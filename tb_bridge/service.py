@@ -242,7 +242,12 @@ class Service:
             state=self._well_state.setdefault(config.entity_id, {}),
             history_source=self._history_source(now_ms),
             field_state=self._field_state.setdefault(config.lift_type, {}),
+            run_history=self._run_history,
         )
+
+    def _run_history(self, entity_ids: Sequence[str], tier: str, key: str, limit: int) -> dict[str, list[Any]]:
+        """``WellContext.run_history``: the last ``limit`` values of result ``key`` of the wells' ``tier`` runs."""
+        return self.history.latest_results(entity_ids, key, tier=tier, limit=limit)
 
     def _run_field_steps(self, tier: Tier, now_ms: int, report: TierReport) -> None:
         """Field-level steps (all valid wells of one lift type together, e.g. gas allocation), after the
@@ -306,7 +311,13 @@ class Service:
         reader = self.history_reader
         if reader is None:
             return None
-        return lambda entity_id, key, days: reader.series(entity_id, key, days, end_ms=now_ms)
+
+        def source(entity_id, key, days):  # one key -> (ts, values); several keys -> {key: (ts, values)}, one read
+            if isinstance(key, str):
+                return reader.series(entity_id, key, days, end_ms=now_ms)
+            return reader.series_many(entity_id, key, days, end_ms=now_ms)
+
+        return source
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_scheduler(self) -> None:

@@ -24,6 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("--mqtt-host", help="broker host for the MQTT node")
     p.add_argument("--mqtt-port", type=int, help="broker port for the MQTT node")
     p.add_argument("--service-url", help="service base URL for the REST node, e.g. http://atilax:8090")
+    p.add_argument("--service-token", help="bearer token of the service's REST ingress, needed with --transport rest "
+                   "(default: $ATILAX_REST_INGRESS__TOKEN)")
+    p.add_argument("--no-field-assignment", action="store_true",
+                   help="do not assign the assets of the Field profile to the Edge (gRPC transport)")
     p.add_argument("--edge-name", default="Atilax Edge", help="Edge entity name (gRPC transport)")
     p.add_argument("--edge-routing-key", help="Edge routing key (default: generated on creation)")
     p.add_argument("--edge-secret", help="Edge secret (default: generated on creation)")
@@ -58,7 +62,11 @@ def _setup(args) -> int:
     options = SetupOptions(transport=args.transport, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
                            service_url=args.service_url, edge_name=args.edge_name,
                            edge_routing_key=args.edge_routing_key, edge_secret=args.edge_secret,
-                           make_root=args.make_root)
+                           make_root=args.make_root, assign_fields=not args.no_field_assignment,
+                           service_token=args.service_token or os.environ.get("ATILAX_REST_INGRESS__TOKEN") or None)
+    if options.transport == "rest" and not options.service_token:
+        raise CliInputError("--transport rest needs --service-token (or $ATILAX_REST_INGRESS__TOKEN): the service's "
+                            "rest_ingress.token")
     with _client(args) as client:
         actions = run_setup(client, options, dry_run=args.dry_run)
     if args.json:

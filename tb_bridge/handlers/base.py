@@ -20,7 +20,8 @@ TIERS: tuple[Tier, ...] = ("fast", "hourly", "daily", "weekly", "monthly")
 class WellContext:
     """Everything a step may use for one well at one tier run. Steps do no I/O of their own:
     ``history_source(entity_id, key, days)`` (when given) is the shell's accessor for longer history
-    (e.g. 180 days of rates from ThingsBoard for DCA), returning ``(ts_ms, values)``; ``state`` is this
+    (e.g. 180 days of rates from ThingsBoard for DCA), returning ``(ts_ms, values)``, or for a list of keys
+    ``{key: (ts_ms, values)}`` read together (one ThingsBoard request per page for all of them); ``state`` is this
     well's memory between runs (kept by the service, per well); ``field_state`` that of its lift type's wells."""
 
     config: WellConfig
@@ -35,6 +36,10 @@ class WellContext:
     #: memory shared by the wells of this lift type within one service (e.g. models fitted on the field's wells
     #: by a field step and used by a per-well step); the same dict object in every context of that lift type
     field_state: dict[str, Any] = field(default_factory=dict)
+    #: the shell's accessor for values the service recorded in its history store:
+    #: ``run_history(entity_ids, tier, key, limit) -> {entity_id: [value, ...]}``, the last ``limit`` values of result
+    #: ``key`` of each well's runs of ``tier``, oldest first (``HistoryStore.latest_results``)
+    run_history: Callable[[Sequence[str], str, str, int], dict[str, list[Any]]] | None = None
 
     def series(self, key: str) -> np.ndarray:
         """Buffered values of telemetry ``key`` aligned with ``window.ts_ms`` (all NaN when absent)."""

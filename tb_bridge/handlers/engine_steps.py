@@ -7,6 +7,7 @@ object (a process-wide cache of curves that depend only on a well's configuratio
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -16,6 +17,7 @@ from tb_bridge.handlers.base import InsufficientData, StepOutput, WellContext
 from tb_bridge.writeback import keys
 
 DAY_MS = 86_400_000
+log = logging.getLogger(__name__)
 
 
 def nodal_step(context: WellContext) -> StepOutput:
@@ -131,6 +133,8 @@ class _DiagnosticsState:
     #: detected an anomaly): kept out of the baseline refresh and the monthly refit
     anomaly_spans: list[list[int]] = field(default_factory=list)
     params: tuple[Any, dict] | None = None  #: (config, config.model_dump()) for the health score's nameplates
+    #: whether health_history was restored from the history store (once per service process: after a restart)
+    history_restored: bool = False
 
 
 #: Samples (5-minute) the fast tier diagnoses and the fewest needed to fit a first baseline.
@@ -149,6 +153,11 @@ FOREST_MIN_WELLS = 8
 FOREST_SEED = 0
 #: Confidence of the PCA monitor's T^2 and SPE limits (a false-alarm rate of 1 % per well-window).
 PCA_CONFIDENCE = 0.99
+#: Daily health scores kept per well (the trend reads the last 7), and the result key and tier under which the
+#: daily baseline refresh logs each one in the history store (restored from there after a restart).
+HEALTH_HISTORY_DAYS = 30
+HEALTH_DAILY_KEY = "opt_health_daily_score"
+HEALTH_DAILY_TIER = "daily"
 
 
 @dataclass
@@ -200,6 +209,7 @@ class DiagnosticsStep:
 
     # -- per well ---------------------------------------------------------------------------------------
     def __call__(self, context: WellContext) -> StepOutput:
+        restore_health_histories([context])
         job = self._prepare(context)
         return self._finish(job, self._diagnose([job]))
 
@@ -268,6 +278,7 @@ class DiagnosticsStep:
         A group whose batch call fails (one well's inputs break the vectorized call) is rerun per well, so
         only the bad well gets the error."""
         outcomes: dict[str, StepOutput | Exception] = {}
+        restore_health_histories(contexts)
         self._fit_first_baselines(contexts)
         groups: dict[tuple, list[_DiagnosisJob]] = {}
         for context in contexts:
@@ -403,17 +414,49 @@ class DiagnosticsStep:
 diagnostics_step = DiagnosticsStep()
 
 
+def restore_health_histories(contexts: Sequence[WellContext]) -> None:
+    """At a well's first use in this process (after a restart), load its daily health scores (the 7-day trend's
+    input) from the history store: the last ``HEALTH_HISTORY_DAYS`` values the daily baseline refresh logged
+    (``HEALTH_DAILY_KEY`` of its ``daily`` runs), one ``context.run_history`` call for all the wells given. A
+    well with none stored starts an empty history; a failed read is retried at the next use."""
+    pending = []
+    for context in contexts:
+        state = DiagnosticsStep._state(context)
+        if not state.history_restored:
+            pending.append((context, state))
+    if not pending:
+        return
+    reader = next((c.run_history for c, _ in pending if c.run_history is not None), None)
+    stored: dict[str, list[Any]] = {}
+    if reader is not None:
+        try:
+            stored = reader([c.config.entity_id for c, _ in pending], HEALTH_DAILY_TIER, HEALTH_DAILY_KEY,
+                            HEALTH_HISTORY_DAYS)
+        except Exception:  # the history store is unreachable: the trend waits; try again next time
+            log.warning("health history not restored for %d wells (history store failed)", len(pending), exc_info=True)
+            return
+    for context, state in pending:
+        values = [float(v) for v in stored.get(context.config.entity_id, ()) if v is not None]
+        state.health_history = (values + state.health_history)[-HEALTH_HISTORY_DAYS:]
+        state.history_restored = True
+
+
 def baseline_refresh_step(context: WellContext) -> StepOutput:
     """Daily: fold the samples since the last refresh into the well's baseline (incremental robust update,
     ``engines.anomaly.baseline.update_baseline``), leaving out the spans diagnosed as anomalous (alarm
-    periods), and log the day's health score for the 7-day trend."""
+    periods), and log the day's health score for the 7-day trend: in the well's state and, as
+    ``opt_health_daily_score``, in this run's record in the history store (restored from there after a restart,
+    :func:`restore_health_histories`)."""
     from engines.anomaly.baseline import update_baseline
 
     state: _DiagnosticsState | None = context.state.get("diagnostics")
     if state is None or state.baseline is None:
         raise InsufficientData("no baseline yet")
+    output = StepOutput()
     if state.last_health is not None:
-        state.health_history = (state.health_history + [state.last_health])[-30:]
+        restore_health_histories([context])
+        state.health_history = (state.health_history + [state.last_health])[-HEALTH_HISTORY_DAYS:]
+        output.attributes[HEALTH_DAILY_KEY] = state.last_health
     ts = context.window.ts_ms
     since = ts > state.last_refresh_ms
     if since.any() and all(k in context.window.values for k in state.baseline.keys):
@@ -421,7 +464,7 @@ def baseline_refresh_step(context: WellContext) -> StepOutput:
         state.baseline = update_baseline(state.baseline, window, eta=0.01,
                                          exclude=_in_spans(ts[since], state.anomaly_spans)[None, :])
         state.last_refresh_ms = int(ts[-1])
-    return StepOutput()
+    return output
 
 
 def baseline_refit_step(context: WellContext) -> StepOutput:
@@ -451,7 +494,7 @@ def _refit_history(context: WellContext, keys_: Sequence[str]) -> tuple[np.ndarr
     """(ts_ms, {key: values on ts_ms, NaN where absent}, source) for the monthly refit."""
     if context.history_source is not None:
         try:
-            series = {k: context.history_source(context.config.entity_id, k, BASELINE_REFIT_DAYS) for k in keys_}
+            series = context.history_source(context.config.entity_id, list(keys_), BASELINE_REFIT_DAYS)
         except Exception:  # ThingsBoard unreachable: the buffered day
             series = None
         if series is not None:

@@ -46,15 +46,25 @@ def monitoring_step(context: WellContext, main_keys: tuple[str, ...]) -> StepOut
     window = context.window
     stats: dict[str, dict[str, float | str | None]] = {}
     received = 0
-    for key in main_keys:
-        series = context.series(key)
-        finite = series[np.isfinite(series)]
-        received += int(finite.size)
-        if finite.size:
-            stats[key] = {
-                "min": float(finite.min()), "mean": float(finite.mean()), "max": float(finite.max()),
-                "last": float(finite[-1]), "unit": TELEMETRY_UNITS.get(key),
-            }
+    table = np.stack([context.series(key) for key in main_keys]) if main_keys and window.ts_ms.size else None
+    if table is not None and np.isfinite(table).all():
+        # The usual window (every main key, every sample finite): one reduction per statistic over the (keys,
+        # samples) table; a row reduction of a C-contiguous table is the same pairwise sum as the 1-D one.
+        received = table.size
+        columns = zip(table.min(axis=1).tolist(), table.mean(axis=1).tolist(), table.max(axis=1).tolist(),
+                      table[:, -1].tolist())
+        for key, (lo, mean, hi, last) in zip(main_keys, columns):
+            stats[key] = {"min": lo, "mean": mean, "max": hi, "last": last, "unit": TELEMETRY_UNITS.get(key)}
+    else:
+        for key in main_keys:
+            series = context.series(key)
+            finite = series[np.isfinite(series)]
+            received += int(finite.size)
+            if finite.size:
+                stats[key] = {
+                    "min": float(finite.min()), "mean": float(finite.mean()), "max": float(finite.max()),
+                    "last": float(finite[-1]), "unit": TELEMETRY_UNITS.get(key),
+                }
     expected = expected_points(window.ts_ms, context.now_ms, context.interval_s, context.window_s) * len(main_keys)
     completeness = min(100.0, 100.0 * received / expected) if expected else 0.0
     attributes = {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -18,6 +19,15 @@ def to_json_value(obj: Any) -> Any:
     dicts, datetimes ISO 8601 strings, and non-finite floats ``None`` (JSON has no NaN/inf and
     PostgreSQL's JSONB rejects them). Mapping keys must be strings (or are converted with ``str``).
     """
+    kind = type(obj)  # the exact built-in types first (the bulk of a tier's results), same outcome as below
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is str or kind is int or kind is bool:
+        return obj
+    if kind is dict:
+        return {key if type(key) is str else str(key): to_json_value(value) for key, value in obj.items()}
+    if kind is list:
+        return [to_json_value(item) for item in obj]
     if obj is None or isinstance(obj, (bool, str, int)) and not isinstance(obj, Enum):
         return obj
     if isinstance(obj, float):
@@ -44,3 +54,9 @@ def to_json_value(obj: Any) -> Any:
     if callable(model_dump):
         return to_json_value(model_dump(mode="json"))
     raise TypeError(f"cannot store a {type(obj).__name__} as JSON")
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as the JSON text a JSON column stores: ``json.dumps(to_json_value(obj))``, which is what
+    SQLAlchemy's JSON type writes (its default serializer) for the same value."""
+    return json.dumps(to_json_value(obj))

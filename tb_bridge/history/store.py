@@ -12,13 +12,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import create_engine, event, insert, select, update
+from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from tb_bridge.history import migration
-from tb_bridge.history.json_values import to_json_value
+from tb_bridge.history.json_values import json_text, to_json_value
 from tb_bridge.history.models import (
     RUN_STATUSES,
     AlarmEvent,
@@ -151,22 +151,69 @@ class HistoryStore:
 
     def record_runs(self, runs: Iterable[Mapping[str, Any]]) -> list[int]:
         """Store many runs in one transaction (one tier run) with bulk INSERTs; each mapping holds
-        :meth:`record_run`'s arguments by name. Returns the ids in order."""
+        :meth:`record_run`'s arguments by name. Returns the ids in order.
+
+        The runs go in one bulk statement on every backend (:meth:`_insert_runs`), their results in one
+        Core executemany, values serialized once by :func:`~tb_bridge.history.json_values.json_text`."""
         prepared = [self._run_values(**dict(run)) for run in runs]
         if not prepared:
             return []
         with self._sessions.begin() as session:
-            ids = list(session.scalars(
-                insert(OptimizationRun).returning(OptimizationRun.id, sort_by_parameter_order=True),
-                [run_values for run_values, _ in prepared],
-            ))
-            result_rows = [{"run_id": run_id, **result} for run_id, (_, results) in zip(ids, prepared) for result in results]
+            connection = session.connection()
+            ids = self._insert_runs(connection, [run_values for run_values, _ in prepared])
+            result_rows = [(run_id, result["key"], result["value"], result["unit"])
+                           for run_id, (_, results) in zip(ids, prepared) for result in results]
             if result_rows:
-                # A Core executemany on the table: one statement for all rows. (The ORM bulk insert splits the rows
-                # into one statement per run of equal "None-ness" of the JSON value, in practice one per row.) A
-                # None value is stored as JSON null and reads back as None, as before.
-                session.execute(insert(OptimizationResult.__table__), result_rows)
+                self._insert_results(connection, result_rows)
         return ids
+
+    @staticmethod
+    def _insert_runs(connection: Any, rows: list[dict[str, Any]]) -> list[int]:
+        """INSERT the run rows in bulk and return their ids in the rows' order.
+
+        PostgreSQL: one INSERT ... RETURNING per 1,000 rows, ordered by SQLAlchemy's insertmanyvalues sentinel.
+        SQLite cannot order a multi-row RETURNING (SQLAlchemy then sends one statement per row), so the rows go in
+        one executemany without RETURNING: SQLite gives each new row the rowid max(rowid) + 1 (SQLite docs,
+        "ROWIDs and the INTEGER PRIMARY KEY"), and no other connection can write while this transaction holds the
+        write lock, so the ids are the ``len(rows)`` consecutive ones ending at ``last_insert_rowid()``. Reading
+        back the well ids over that range checks it (e.g. against a write interleaved on a shared in-memory
+        connection)."""
+        table = OptimizationRun.__table__
+        if connection.dialect.name != "sqlite":
+            return list(connection.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+        connection.execute(insert(table), rows)
+        last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        first = last - len(rows) + 1
+        found = connection.scalars(select(table.c.well_id).where(table.c.id.between(first, last))
+                                   .order_by(table.c.id)).all()
+        if found != [row["well_id"] for row in rows]:  # never store results under another run's id
+            raise RuntimeError(f"bulk run insert: the rows with ids {first}..{last} are not the ones just inserted")
+        return list(range(first, last + 1))
+
+    @classmethod
+    def _insert_results(cls, connection: Any, rows: list[tuple[int, str, str, str | None]]) -> None:
+        """Store ``(run_id, key, value JSON text, unit)`` rows: the values are already the text the JSON column's
+        bind processing would make (``json_text``; None is JSON null), so the rows go to the driver as they are:
+        PostgreSQL ``COPY ... FROM STDIN`` (psycopg 3; the text parsed into JSONB by the server), SQLite one
+        DB-API executemany."""
+        if connection.dialect.name == "postgresql":
+            sql = f"COPY {OptimizationResult.__tablename__} (run_id, key, value, unit) FROM STDIN"
+            with connection.connection.cursor() as cursor:  # the DB-API connection of this transaction
+                with cursor.copy(sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return
+        connection.exec_driver_sql(cls._result_insert_sql(connection.dialect), rows)
+
+    @staticmethod
+    def _result_insert_sql(dialect: Any) -> str:
+        """INSERT of ``(run_id, key, value JSON text, unit)`` tuples in the driver's parameter style (the text cast
+        to JSONB on PostgreSQL)."""
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        value = f"{marker}::jsonb" if dialect.name == "postgresql" else marker
+        key = dialect.identifier_preparer.quote("key")
+        return (f"INSERT INTO {OptimizationResult.__tablename__} (run_id, {key}, value, unit) "
+                f"VALUES ({marker}, {marker}, {value}, {marker})")
 
     @staticmethod
     def _run_values(
@@ -198,7 +245,7 @@ class HistoryStore:
             "started_at": started_at if started_at is not None else finished, "finished_at": finished,
             "status": status, "error": error, "simulated": bool(simulated),
         }
-        rows = [{"key": str(key), "value": to_json_value(value), "unit": units.get(key)} for key, value in results.items()]
+        rows = [{"key": str(key), "value": json_text(value), "unit": units.get(key)} for key, value in results.items()]
         return run, rows
 
     def runs(
@@ -238,6 +285,31 @@ class HistoryStore:
             results={r.key: r.value for r in row.results},
             units={r.key: r.unit for r in row.results if r.unit is not None},
         )
+
+    def latest_results(self, well_ids: Iterable[str], key: str, *, tier: str | None = None,
+                       limit: int = 30) -> dict[str, list[Any]]:
+        """The last ``limit`` values of result ``key`` of each well's (non-simulated) runs, optionally of one
+        tier, oldest first (by ``started_at``, then id): ``{well_id: [value, ...]}``, wells without one left
+        out. One query per 500 wells (a window function keeps the newest ``limit`` rows per well)."""
+        limit = _check_limit(limit)
+        wells = list(dict.fromkeys(well_ids))
+        out: dict[str, list[Any]] = {}
+        run, res = OptimizationRun.__table__, OptimizationResult.__table__
+        with self._sessions() as session:
+            for i in range(0, len(wells), 500):
+                rank = func.row_number().over(partition_by=run.c.well_id,
+                                              order_by=(run.c.started_at.desc(), run.c.id.desc())).label("rank")
+                inner = (select(run.c.well_id, run.c.started_at, run.c.id, res.c.value, rank)
+                         .join(res, res.c.run_id == run.c.id)
+                         .where(run.c.well_id.in_(wells[i:i + 500]), res.c.key == key, run.c.simulated.is_(False)))
+                if tier is not None:
+                    inner = inner.where(run.c.tier == tier)
+                inner = inner.subquery()
+                query = (select(inner.c.well_id, inner.c.value).where(inner.c.rank <= limit)
+                         .order_by(inner.c.well_id, inner.c.started_at, inner.c.id))
+                for well_id, value in session.execute(query):
+                    out.setdefault(well_id, []).append(value)
+        return out
 
     # -- dead letters -------------------------------------------------------------------------------
     def dead_letter(

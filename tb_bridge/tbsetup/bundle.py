@@ -15,6 +15,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RULECHAIN_DIR = REPO_ROOT / "rulechains"
 DASHBOARD_DIR = REPO_ROOT / "dashboards"
 LIFT_PROFILES: tuple[str, ...] = ("ESP", "SRP", "PCP", "GasLift")
+#: Asset profile of oil fields (placement runs; the chain's "Field asset" switch).
+FIELD_PROFILE = "Field"
+#: The REST node's header that carries the service's bearer token (a secret: export leaves it out).
+AUTH_HEADER = "Authorization"
 #: Relation names of the "Select transport" switch in well_optimization.json.
 TRANSPORTS: dict[str, str] = {"grpc": "gRPC Edge", "mqtt": "MQTT", "rest": "REST"}
 TRANSPORT_NODE = "Select transport"
@@ -70,8 +74,9 @@ def select_transport(export: Mapping[str, Any], transport: str) -> dict[str, Any
 
 
 def configure_endpoints(export: Mapping[str, Any], *, mqtt_host: str | None = None, mqtt_port: int | None = None,
-                        service_url: str | None = None) -> dict[str, Any]:
-    """A copy with the MQTT node's broker and the REST node's service base URL set."""
+                        service_url: str | None = None, service_token: str | None = None) -> dict[str, Any]:
+    """A copy with the MQTT node's broker, the REST node's service base URL (scheme, host and port replaced,
+    the path kept) and its ``Authorization: Bearer <service_token>`` header set."""
     out = copy.deepcopy(dict(export))
     for node in out["metadata"]["nodes"]:
         cfg = node["configuration"]
@@ -80,7 +85,21 @@ def configure_endpoints(export: Mapping[str, Any], *, mqtt_host: str | None = No
                 cfg["host"] = mqtt_host
             if mqtt_port is not None:
                 cfg["port"] = int(mqtt_port)
-        if node["type"].endswith("rest.TbRestApiCallNode") and service_url is not None:
-            path = cfg["restEndpointUrlPattern"].split("/simulation/", 1)[1]
-            cfg["restEndpointUrlPattern"] = service_url.rstrip("/") + "/simulation/" + path
+        if node["type"].endswith("rest.TbRestApiCallNode"):
+            if service_url is not None:
+                url = cfg["restEndpointUrlPattern"]
+                path = url[url.index("/", url.index("://") + 3):]
+                cfg["restEndpointUrlPattern"] = service_url.rstrip("/") + path
+            if service_token is not None:
+                cfg["headers"] = {**(cfg.get("headers") or {}), AUTH_HEADER: f"Bearer {service_token}"}
+    return out
+
+
+def without_secrets(export: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy without the REST node's ``Authorization`` header (what ``atilax tb export`` writes)."""
+    out = copy.deepcopy(dict(export))
+    for node in out["metadata"]["nodes"]:
+        if node["type"].endswith("rest.TbRestApiCallNode") and node["configuration"].get("headers"):
+            node["configuration"]["headers"] = {k: v for k, v in node["configuration"]["headers"].items()
+                                                if k.lower() != AUTH_HEADER.lower()}
     return out

@@ -4,7 +4,16 @@ what is installed back to the bundle's JSON format.
 Rule chains are imported as ThingsBoard's UI does: ``POST /api/ruleChain`` (the chain without metadata)
 then ``POST /api/ruleChain/metadata?updateRelated=true`` with the new ``ruleChainId``; a rule-chain node's
 ``ruleChainId`` is remapped to the installed chain it names. Entities are matched by name (rule chains,
-device profiles, edges) or title (dashboards); one that already matches the bundle is left unchanged.
+device and asset profiles, edges) or title (dashboards); one that already matches the bundle is left unchanged.
+
+The lift device profiles (``ESP``, ``SRP``, ``PCP``, ``GasLift``) and the ``Field`` asset profile get the bundled
+root chain ("Atilax Root Rule Chain": ThingsBoard's default root chain plus the optimization chain) as their
+``defaultRuleChainId``, so their messages reach the optimization chain whatever the tenant's root chain is
+(ThingsBoard routes a device's or asset's messages to its profile's default rule chain, else to the root chain).
+Profiles that ThingsBoard created by itself (it creates a profile named after the type of a new device or asset)
+are updated to point at it. With the gRPC transport, the wells and the ``Field`` assets are assigned to the Atilax
+Edge (``POST /api/edge/{edgeId}/device/{deviceId}``, ``POST /api/edge/{edgeId}/asset/{assetId}``): ThingsBoard
+pushes to an edge only the entities assigned to it.
 """
 from __future__ import annotations
 
@@ -16,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from tb_bridge.tbsetup.bundle import (
+    FIELD_PROFILE,
     LIFT_PROFILES,
     RULE_CHAIN_FILES,
     RULE_CHAIN_NODE,
@@ -24,6 +34,7 @@ from tb_bridge.tbsetup.bundle import (
     configure_endpoints,
     link_rule_chains,
     select_transport,
+    without_secrets,
 )
 from tb_bridge.tbsetup.client import TbClient
 
@@ -47,8 +58,9 @@ class Action:
 @dataclass(frozen=True, slots=True)
 class SetupOptions:
     """``transport``: grpc | mqtt | rest (what the optimization chain forwards with); the MQTT broker and
-    the service URL for the REST node; the Edge (gRPC only); ``make_root`` makes the bundled root chain
-    the tenant's root chain."""
+    the service URL and bearer token (``rest_ingress.token`` of the service) for the REST node; the Edge (gRPC
+    only); ``make_root`` makes the bundled root chain the tenant's root chain; ``assign_fields`` assigns the
+    assets of the ``Field`` profile to the Edge along with the wells (gRPC only)."""
 
     transport: str = "grpc"
     mqtt_host: str | None = None
@@ -58,6 +70,8 @@ class SetupOptions:
     edge_routing_key: str | None = None
     edge_secret: str | None = None
     make_root: bool = False
+    assign_fields: bool = True
+    service_token: str | None = None
 
 
 def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
@@ -67,7 +81,7 @@ def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
         if any(n["name"] == "Select transport" for n in export["metadata"]["nodes"]):
             export = select_transport(export, options.transport)
         out.append(configure_endpoints(export, mqtt_host=options.mqtt_host, mqtt_port=options.mqtt_port,
-                                       service_url=options.service_url))
+                                       service_url=options.service_url, service_token=options.service_token))
     return out
 
 
@@ -88,7 +102,8 @@ def _comparable_metadata(meta: Mapping[str, Any]) -> tuple:
     return node_set, conns, names[first] if isinstance(first, int) and 0 <= first < len(names) else None
 
 
-def _install_rule_chains(client: TbClient, options: SetupOptions, dry_run: bool) -> list[Action]:
+def _install_rule_chains(client: TbClient, options: SetupOptions, dry_run: bool) -> tuple[list[Action], dict[str, str]]:
+    """Returns the actions and ``{chain name: id}`` (``<new NAME>`` for a chain a dry run would create)."""
     actions: list[Action] = []
     ids: dict[str, str] = {}
     for export in desired_rule_chains(options):
@@ -127,23 +142,46 @@ def _install_rule_chains(client: TbClient, options: SetupOptions, dry_run: bool)
                                   "" if is_root else "set as the tenant's root rule chain"))
             if not is_root and not dry_run:
                 client.post(f"/api/ruleChain/{chain_id}/root")
-    return actions
+    return actions, ids
 
 
-def _install_device_profiles(client: TbClient, dry_run: bool) -> list[Action]:
+def profile_chain_name() -> str:
+    """The bundled chain the profiles default to: the one exported as a root chain."""
+    return next(e["ruleChain"]["name"] for e in bundled_rule_chains() if e["ruleChain"].get("root"))
+
+
+def _install_profiles(client: TbClient, chain_id: str, dry_run: bool) -> list[Action]:
+    """The lift device profiles (DeviceProfileController: ``GET /api/deviceProfiles``, ``POST /api/deviceProfile``)
+    and the ``Field`` asset profile (AssetProfileController: ``GET /api/assetProfiles``, ``POST /api/assetProfile``),
+    each with ``defaultRuleChainId`` = ``chain_id``."""
+    chain_ref = {"entityType": "RULE_CHAIN", "id": chain_id}
+    wanted: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("device_profile", "/api/deviceProfiles", "/api/deviceProfile", {
+            "name": name, "type": "DEFAULT", "transportType": "DEFAULT", "provisionType": "DISABLED",
+            "description": f"Atilax artificially lifted well ({name})", "default": False,
+            "profileData": {"configuration": {"type": "DEFAULT"}, "transportConfiguration": {"type": "DEFAULT"},
+                            "provisionConfiguration": {"type": "DISABLED"}, "alarms": None}})
+        for name in LIFT_PROFILES]
+    wanted.append(("asset_profile", "/api/assetProfiles", "/api/assetProfile", {
+        "name": FIELD_PROFILE, "description": "Atilax oil field (well placement and field development)",
+        "default": False, "image": None, "defaultDashboardId": None, "defaultQueueName": None}))
+    installed: dict[str, dict[str, dict[str, Any]]] = {}
     actions = []
-    installed = {p["name"] for p in client.pages("/api/deviceProfiles")}
-    for name in LIFT_PROFILES:
-        if name in installed:
-            actions.append(Action("device_profile", name, "unchanged"))
-            continue
-        actions.append(Action("device_profile", name, "create"))
-        if not dry_run:
-            client.post("/api/deviceProfile", {
-                "name": name, "type": "DEFAULT", "transportType": "DEFAULT", "provisionType": "DISABLED",
-                "description": f"Atilax artificially lifted well ({name})", "default": False,
-                "profileData": {"configuration": {"type": "DEFAULT"}, "transportConfiguration": {"type": "DEFAULT"},
-                                "provisionConfiguration": {"type": "DISABLED"}, "alarms": None}})
+    for kind, listing, save, body in wanted:
+        if listing not in installed:
+            installed[listing] = {p["name"]: p for p in client.pages(listing)}
+        name = body["name"]
+        existing = installed[listing].get(name)
+        if existing is None:
+            actions.append(Action(kind, name, "create", f"default rule chain {profile_chain_name()!r}"))
+            if not dry_run:
+                client.post(save, {**body, "defaultRuleChainId": chain_ref})
+        elif (existing.get("defaultRuleChainId") or {}).get("id") == chain_id:
+            actions.append(Action(kind, name, "unchanged"))
+        else:
+            actions.append(Action(kind, name, "update", f"default rule chain -> {profile_chain_name()!r}"))
+            if not dry_run:
+                client.post(save, {**existing, "defaultRuleChainId": chain_ref})
     return actions
 
 
@@ -196,17 +234,31 @@ def _install_edge(client: TbClient, options: SetupOptions, dry_run: bool) -> lis
             actions.append(Action("edge_assignment", device["name"], "create", f"{profile} well -> {options.edge_name}"))
             if not dry_run and edge_id is not None:
                 client.post(f"/api/edge/{edge_id}/device/{device['id']['id']}")
+    if options.assign_fields:
+        # AssetController: GET /api/edge/{edgeId}/assets, GET /api/tenant/assets?type=,
+        # POST /api/edge/{edgeId}/asset/{assetId}
+        assigned = set() if edge_id is None else {a["id"]["id"] for a in client.pages(f"/api/edge/{edge_id}/assets")}
+        for asset in client.pages("/api/tenant/assets", type=FIELD_PROFILE):
+            if asset["id"]["id"] in assigned:
+                continue
+            actions.append(Action("edge_assignment", asset["name"], "create",
+                                  f"{FIELD_PROFILE} asset -> {options.edge_name}"))
+            if not dry_run and edge_id is not None:
+                client.post(f"/api/edge/{edge_id}/asset/{asset['id']['id']}")
     return actions
 
 
 def run_setup(client: TbClient, options: SetupOptions = SetupOptions(), *, dry_run: bool = False) -> list[Action]:
-    """Install (or with ``dry_run`` only plan) device profiles, rule chains, dashboards and, for the gRPC
-    transport, the Edge with the lift wells assigned. Returns every action; a second run reports only
-    ``unchanged``."""
+    """Install (or with ``dry_run`` only plan) rule chains, the device and asset profiles defaulting to the bundled
+    root chain, dashboards and, for the gRPC transport, the Edge with the lift wells and the field assets assigned.
+    Returns every action; a second run reports only ``unchanged``."""
     if options.transport not in ("grpc", "mqtt", "rest"):
         raise ValueError(f"transport must be grpc, mqtt or rest, got {options.transport!r}")
-    actions = _install_device_profiles(client, dry_run)
-    actions += _install_rule_chains(client, options, dry_run)
+    if options.transport == "rest" and not options.service_token:
+        raise ValueError("transport rest needs the service's bearer token (rest_ingress.token): the REST node "
+                         "sends it as 'Authorization: Bearer <token>'")
+    actions, chain_ids = _install_rule_chains(client, options, dry_run)
+    actions += _install_profiles(client, chain_ids[profile_chain_name()], dry_run)
     actions += _install_dashboards(client, dry_run)
     if options.transport == "grpc":
         actions += _install_edge(client, options, dry_run)
@@ -232,7 +284,8 @@ def installed_rule_chains(client: TbClient) -> dict[str, dict[str, Any]]:
 
 def export_installed(client: TbClient, out_dir: Path) -> list[Path]:
     """Write the installed bundle chains and dashboards (matched by name/title) to ``out_dir`` in the bundle's
-    format, with rule-chain-node ids turned back into ``additionalInfo.ruleChainName`` references."""
+    format, with rule-chain-node ids turned back into ``additionalInfo.ruleChainName`` references and without the
+    REST node's bearer token."""
     out_dir = Path(out_dir)
     (out_dir / "rulechains").mkdir(parents=True, exist_ok=True)
     (out_dir / "dashboards").mkdir(parents=True, exist_ok=True)
@@ -249,7 +302,7 @@ def export_installed(client: TbClient, out_dir: Path) -> list[Path]:
                 n["additionalInfo"] = {**(n.get("additionalInfo") or {}), "ruleChainName": names.get(target, target)}
                 n["configuration"]["ruleChainId"] = None
         path = out_dir / "rulechains" / file_of[export["ruleChain"]["name"]]
-        path.write_text(json.dumps(export, indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(without_secrets(export), indent=2) + "\n", encoding="utf-8")
         written.append(path)
     stems = {d["title"]: stem for stem, d in bundled_dashboards().items()}
     for item in client.pages("/api/tenant/dashboards"):

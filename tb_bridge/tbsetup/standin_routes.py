@@ -3,8 +3,8 @@
 Mount on the stand-in's app: ``app.include_router(build_router(tb))`` (``tb_bridge/standin/rest_api.py``,
 ``build_app``). Paths, bodies and the page format follow ThingsBoard's controllers
 (application/src/main/java/org/thingsboard/server/controller/RuleChainController.java,
-DashboardController.java, DeviceProfileController.java, EdgeController.java, DeviceController.java,
-AlarmController.java):
+DashboardController.java, DeviceProfileController.java, AssetProfileController.java, EdgeController.java,
+DeviceController.java, AssetController.java, AlarmController.java):
 ``{"data": [...], "totalPages", "totalElements", "hasNext"}`` pages and ``{"entityType", "id"}`` ids.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ class StandInResources:
     rule_chain_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     device_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    asset_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -134,7 +135,39 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
         body = await body_of(request)
         if not body.get("name"):
             raise ApiError(400, "Device profile name should be specified!", 31)
+        chain = (body.get("defaultRuleChainId") or {}).get("id")
+        if chain is not None and chain not in res.rule_chains:
+            raise ApiError(400, "Can't assign non-existent rule chain!", 31)
         return JSONResponse(save(res.device_profiles, "DEVICE_PROFILE", body, "name"))
+
+    # --- asset profiles (AssetProfileController) ----------------------------------------------------
+    @router.get("/api/assetProfiles")
+    async def asset_profiles(request: Request) -> JSONResponse:
+        auth(request)
+        with res.lock:
+            items = copy.deepcopy(list(res.asset_profiles.values()))
+        return _page(items, request)
+
+    @router.post("/api/assetProfile")
+    async def save_asset_profile(request: Request) -> JSONResponse:
+        auth(request)
+        body = await body_of(request)
+        if not body.get("name"):
+            raise ApiError(400, "Asset profile name should be specified!", 31)
+        chain = (body.get("defaultRuleChainId") or {}).get("id")
+        if chain is not None and chain not in res.rule_chains:
+            raise ApiError(400, "Can't assign non-existent rule chain!", 31)
+        return JSONResponse(save(res.asset_profiles, "ASSET_PROFILE", body, "name"))
+
+    def ensure_asset_profile(name: str) -> None:
+        """AssetServiceImpl.saveAsset -> AssetProfileService.findOrCreateAssetProfile: a new asset type creates
+        an asset profile of that name (no default rule chain)."""
+        with res.lock:
+            exists = any(p.get("name") == name for p in res.asset_profiles.values())
+        if not exists:
+            save(res.asset_profiles, "ASSET_PROFILE", {"name": name, "description": None, "default": False,
+                                                       "image": None, "defaultRuleChainId": None,
+                                                       "defaultDashboardId": None, "defaultQueueName": None}, "name")
 
     # --- rule chains ---------------------------------------------------------------------------------
     @router.get("/api/ruleChains")
@@ -260,6 +293,7 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
             asset = tb.store.create_asset(str(body["name"]), str(body.get("type") or "default"))
         except ValueError:
             raise ApiError(400, "Asset with such name already exists!", 31) from None
+        ensure_asset_profile(asset.type)
         return JSONResponse(asset_json(asset))
 
     @router.get("/api/asset/{asset_id}")
@@ -317,6 +351,25 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
         auth(request)
         get(res.edges, edge_id)
         items = [device_json(d) for d in tb.store.devices() if edge_id in d.edge_ids]
+        return _page(items, request)
+
+    @router.post("/api/edge/{edge_id}/asset/{asset_id}")
+    async def assign_asset(request: Request, edge_id: str, asset_id: str) -> JSONResponse:
+        auth(request)
+        get(res.edges, edge_id)
+        try:
+            asset = tb.store.asset(asset_id)
+            tb.assign_asset_to_edge(asset_id, edge_id)
+        except NotFound:
+            raise ApiError(404, f"Asset with id [{asset_id}] is not found", 32) from None
+        return JSONResponse(asset_json(asset))
+
+    @router.get("/api/edge/{edge_id}/assets")
+    async def edge_assets(request: Request, edge_id: str) -> JSONResponse:
+        auth(request)
+        get(res.edges, edge_id)
+        kind = request.query_params.get("type")
+        items = [asset_json(a) for a in tb.store.assets() if edge_id in a.edge_ids and (not kind or a.type == kind)]
         return _page(items, request)
 
     @router.get("/api/alarm/{entity_type}/{entity_id}")

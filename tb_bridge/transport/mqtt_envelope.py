@@ -7,7 +7,8 @@ wraps the message in::
     {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "<device uuid>", "entityType": "DEVICE", "deviceName": "W-1",
      "deviceType": "ESP", "ts": "1700000000000", "metadata": {...}, "data": {"flow_rate_bpd": 812.5}}
 
-and publishes it to ``atilax/v1/<profile>/<name>``. ``ts`` may be a string (metadata values
+and publishes it to ``atilax/v1/<profile>/<name>``; the REST branch ("Envelope for REST") posts the same envelope
+to the service's REST ingress (:mod:`tb_bridge.transport.rest_ingress`). ``ts`` may be a string (metadata values
 are strings in ThingsBoard) or a number; ``metadata`` is optional. ``entityType`` ``ASSET`` marks a field
 asset's attribute update (placement runs; default ``DEVICE``); ALARM_ACK / ALARM_CLEAR carry the Alarm JSON
 as ``data``.

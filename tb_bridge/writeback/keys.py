@@ -106,6 +106,8 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_health_status", "attribute", "string", None, "Excellent | Good | Fair | Poor"),
     _spec("opt_health_components", "attribute", "json", "0-100", "component scores"),
     _spec("opt_health_trend", "attribute", "number", "points/7 d", "7-day health trend"),
+    _spec("opt_health_daily_score", "attribute", "number", "0-100",
+          "the day's health score logged by the daily baseline refresh (the 7-day trend's input; kept in the history store)"),
     _spec("opt_spc_t2", "both", "number", None, "Hotelling T^2 of the latest vector"),
     _spec("opt_spc_spe", "both", "number", None, "squared prediction error (Q)"),
     _spec("opt_spc_ewma_alarm", "attribute", "boolean", None, "an EWMA chart is out of control"),
@@ -121,6 +123,9 @@ _TABLE: tuple[KeySpec, ...] = (
           "[row][col] kx of the mapped layer (row = grid j, col = grid i, as opt_placement_cells)"),
     _spec("opt_placement_grid", "attribute", "json", None, "{nx, ny, nz, layer, dx_ft, dy_ft} of the permeability map"),
     _spec("opt_placement_oil_rate_bpd", "timeseries", "number", "bbl/d", "production profile of the best plan"),
+    _spec("opt_placement_profile", "attribute", "json", "d, bbl/d",
+          "the same profile as [[days from the run start, field oil rate], ...] (the dashboard draws all of it: "
+          "no ThingsBoard time window reaches 24 months ahead)"),
     # --- interactive simulation ---
     _spec("sim_status", "attribute", "string", None, "idle | running | done | error"),
     _spec("sim_session_id", "attribute", "string", None, "current simulation session"),
@@ -352,6 +357,7 @@ def placement_attributes(result: "PlacementResult") -> dict[str, Any]:
         "opt_placement_well_count": int(result.well_count),
         "opt_placement_economics": economics,
         "opt_placement_convergence": [float(v) / 1e6 for v in result.history_best_npv_usd],
+        "opt_placement_profile": [[float(t), float(q)] for t, q in zip(result.time_days, result.oil_rate_stb_d)],
     }
 
 

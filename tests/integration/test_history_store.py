@@ -133,6 +133,68 @@ def test_run_round_trip_is_exact(store):
     assert rec.units == {"q_bpd": "bbl/d", "pwf_psi": "psi"}
 
 
+def _raw_rows(store, first_id, n):
+    """The stored rows of runs first_id .. first_id + n - 1 and of their results, as the database returns them
+    (ids made relative to first_id), in id order."""
+    with store.engine.connect() as conn:
+        runs = conn.exec_driver_sql(
+            "SELECT id, well_id, lift_type, tier, engine, started_at, finished_at, status, error, simulated "
+            f"FROM optimization_run WHERE id >= {first_id} AND id < {first_id + n} ORDER BY id").all()
+        results = conn.exec_driver_sql(
+            'SELECT run_id, "key", value, unit FROM optimization_result '
+            f"WHERE run_id >= {first_id} AND run_id < {first_id + n} ORDER BY id").all()
+    return ([(r[0] - first_id,) + tuple(r[1:]) for r in runs], [(r[0] - first_id,) + tuple(r[1:]) for r in results])
+
+
+def test_bulk_record_runs_stores_the_rows_of_one_at_a_time_inserts(store):
+    """record_runs (one bulk INSERT of the runs, one executemany of the results, JSON text made once) stores exactly
+    the rows the ORM's unit of work stores inserting the same runs one at a time, and returns their ids in order."""
+    from tb_bridge.history.models import OptimizationResult as Result, OptimizationRun as Run
+
+    lifts = ("esp", "srp", "pcp", "gas_lift")
+    runs = [dict(well_id=f"W-{i}", lift_type=lifts[i % 4], tier="fast", engine="diagnostics",
+                 results={"q_bpd": np.float64(0.1) * i, "n": np.int64(i), "ok": bool(i % 2), "none": None,
+                          "nan": float("nan"), "text": f"w{i}\u00e9", "two": 2.0,
+                          "nested": {"a": [1, 2.5, None, np.inf], "b": {"c": i}}},
+                 units={"q_bpd": "bbl/d"} if i % 3 else None, status="error" if i == 5 else "ok",
+                 error="boom" if i == 5 else None, started_at=T0 + timedelta(seconds=i),
+                 finished_at=T0 + timedelta(seconds=i, milliseconds=250), simulated=i == 7) for i in range(40)]
+    factory = store.session_factory()
+    with factory.begin() as session:  # the reference: one ORM object per run and per result, flushed one by one
+        reference = []
+        for run in runs:
+            run_values, result_rows = store._run_values(**run)
+            row = Run(**run_values, results=[Result(key=r["key"], value=to_json_value(run["results"][r["key"]]),
+                                                    unit=r["unit"]) for r in result_rows])
+            session.add(row)
+            session.flush()
+            reference.append(row.id)
+    ids = store.record_runs(runs)
+    assert ids == list(range(reference[-1] + 1, reference[-1] + 41))
+    assert [store.run(i).well_id for i in (ids[0], ids[17], ids[-1])] == ["W-0", "W-17", "W-39"]
+    assert _raw_rows(store, ids[0], 40) == _raw_rows(store, reference[0], 40)
+    assert len(_raw_rows(store, ids[0], 40)[1]) == 40 * 8
+    assert store.record_runs([]) == []
+    # and again after other writes: the ids keep following the table's
+    more = store.record_runs(runs[:3])
+    assert more == [ids[-1] + 1, ids[-1] + 2, ids[-1] + 3]
+    assert _raw_rows(store, more[0], 3) == _raw_rows(store, ids[0], 3)
+
+
+def test_latest_results_per_well(store):
+    """The last `limit` values of one result key per well (of one tier, simulated runs left out), oldest first."""
+    runs = [dict(well_id=f"W-{i % 3}", lift_type="esp", tier="daily" if i % 4 else "fast", engine="refresh",
+                 results={"score": 50.0 + i + 0.25, "other": i}, started_at=T0 + timedelta(days=i)) for i in range(20)]
+    runs.append(dict(well_id="W-0", lift_type="esp", tier="daily", engine="refresh", results={"score": -1.0},
+                     started_at=T0 + timedelta(days=30), simulated=True))
+    store.record_runs(runs)
+    got = store.latest_results(["W-0", "W-1", "W-2", "W-9"], "score", tier="daily", limit=3)
+    expect = {w: [50.25 + i for i in range(20) if i % 3 == int(w[-1]) and i % 4][-3:] for w in ("W-0", "W-1", "W-2")}
+    assert got == expect
+    assert store.latest_results(["W-1"], "score", limit=30) == {"W-1": [50.25 + i for i in range(1, 20, 3)]}
+    assert store.latest_results(["W-1"], "missing") == {}
+
+
 def test_runs_order_filters_and_limit(store):
     ids = [store.record_run(f"W-{i % 2}", "srp", "hourly" if i < 4 else "daily", "rod", {"i": i},
                             started_at=T0 + timedelta(hours=i)) for i in range(6)]

@@ -44,10 +44,10 @@ def test_dry_run_plans_everything_and_changes_nothing(standin):
     _tb, url, res, _ = standin
     with client(url) as c:
         actions = run_setup(c, SetupOptions(make_root=True), dry_run=True)
-    assert counts(actions) == {("device_profile", "create"): 4, ("rule_chain", "create"): 2,
+    assert counts(actions) == {("device_profile", "create"): 4, ("asset_profile", "create"): 1, ("rule_chain", "create"): 2,
                                ("root_rule_chain", "update"): 1, ("dashboard", "create"): len(bundled_dashboards()),
                                ("edge", "create"): 1, ("edge_assignment", "create"): 4}
-    assert not (res.rule_chains or res.dashboards or res.device_profiles or res.edges)
+    assert not (res.rule_chains or res.dashboards or res.device_profiles or res.asset_profiles or res.edges)
 
 
 def test_setup_installs_then_reports_no_change(standin):
@@ -137,3 +137,105 @@ def test_wrong_password_is_a_user_error(standin):
     _tb, url, _res, _ = standin
     with pytest.raises(CliInputError, match="login failed"):
         _client(argparse.Namespace(url=url, username=TENANT_ADMIN_EMAIL, password="wrong"))
+
+
+def _snapshot(tb, res):
+    """Everything setup can change in the stand-in, for "a re-run changes nothing"."""
+    import copy
+
+    return (copy.deepcopy((res.rule_chains, res.rule_chain_metadata, res.dashboards, res.device_profiles,
+                           res.asset_profiles, res.edges)),
+            {a.id: sorted(a.edge_ids) for a in tb.store.assets()}, {d.id: sorted(d.edge_ids) for d in tb.store.devices()})
+
+
+def test_field_asset_profile_and_field_assets_on_the_edge(standin):
+    tb, url, res, _wells = standin
+    with client(url) as c:
+        # Fields created before setup: ThingsBoard creates the asset profile "Field" with them (no default chain)
+        north = c.post("/api/asset", {"name": "North field", "type": "Field"})["id"]["id"]
+        tank = c.post("/api/asset", {"name": "Tank 4", "type": "Tank"})["id"]["id"]
+        assert [(p["name"], p["defaultRuleChainId"]) for p in res.asset_profiles.values()] == [("Field", None),
+                                                                                              ("Tank", None)]
+        plan = run_setup(c, SetupOptions(edge_routing_key="rk-1", edge_secret="s-1"), dry_run=True)
+        assert [(a.kind, a.name, a.change) for a in plan if a.kind == "asset_profile"] == [
+            ("asset_profile", "Field", "update")]
+        assert [a.name for a in plan if a.kind == "edge_assignment"] == ["W-1", "W-2", "R-1", "G-1", "North field"]
+        first = run_setup(c, SetupOptions(edge_routing_key="rk-1", edge_secret="s-1"))
+        assert [a for a in first if a.kind != "rule_chain"] == [a for a in plan if a.kind != "rule_chain"]
+        chains = {ch["name"]: cid for cid, ch in res.rule_chains.items()}
+        root_chain = chains["Atilax Root Rule Chain"]
+        # every profile of ours routes to the bundled root chain (save + optimization chain)
+        profiles = {p["name"]: p for p in [*res.device_profiles.values(), *res.asset_profiles.values()]}
+        assert {n: (profiles[n].get("defaultRuleChainId") or {}).get("id") for n in profiles} == {
+            "ESP": root_chain, "SRP": root_chain, "PCP": root_chain, "GasLift": root_chain, "Field": root_chain,
+            "Tank": None}
+        (edge_id,) = res.edges
+        assert tb.store.asset(north).edge_ids == {edge_id} and tb.store.asset(tank).edge_ids == set()
+        assert [a["name"] for a in c.pages(f"/api/edge/{edge_id}/assets")] == ["North field"]
+        before = _snapshot(tb, res)
+        second = run_setup(c, SetupOptions(edge_routing_key="rk-1", edge_secret="s-1"))
+        assert {a.change for a in second} == {"unchanged"} and not any(a.kind == "edge_assignment" for a in second)
+        assert _snapshot(tb, res) == before  # a re-run changes nothing
+        # a field added later is assigned by the next run, and only it
+        south = c.post("/api/asset", {"name": "South field", "type": "Field"})["id"]["id"]
+        third = run_setup(c, SetupOptions(edge_routing_key="rk-1", edge_secret="s-1"))
+        assert [(a.kind, a.name) for a in third if a.change != "unchanged"] == [("edge_assignment", "South field")]
+        assert tb.store.asset(south).edge_ids == {edge_id}
+        # opting out of the field assignment
+        c.post("/api/asset", {"name": "West field", "type": "Field"})
+        fourth = run_setup(c, SetupOptions(edge_routing_key="rk-1", edge_secret="s-1", assign_fields=False))
+        assert {a.change for a in fourth} == {"unchanged"}
+
+
+def test_asset_endpoints_refuse_what_thingsboard_refuses(standin):
+    from tb_bridge.tbsetup.client import TbApiError
+
+    tb, url, res, wells = standin
+    with client(url) as c:
+        run_setup(c, SetupOptions(edge_routing_key="rk-1", edge_secret="s-1"))
+        (edge_id,) = res.edges
+        with pytest.raises(TbApiError) as err:  # a device id is not an asset
+            c.post(f"/api/edge/{edge_id}/asset/{wells['W-1']}")
+        assert err.value.status == 404
+        with pytest.raises(TbApiError) as err:
+            c.post("/api/assetProfile", {"name": "Field 2", "defaultRuleChainId": {"entityType": "RULE_CHAIN",
+                                                                                   "id": "00000000-0000-0000-0000-000000000000"}})
+        assert err.value.status == 400
+        with pytest.raises(TbApiError) as err:  # names are unique per tenant
+            c.post("/api/assetProfile", {"name": "Field"})
+        assert err.value.status == 400
+
+
+def test_field_attribute_updates_reach_the_service_over_grpc_once_setup_assigned_the_field(standin):
+    """ThingsBoard pushes to an edge only what is assigned to it: before setup a field's placement request does not
+    reach the Edge transport, after setup (REST assignment) it does, marked as an asset event."""
+    import time
+
+    from tb_bridge.router import is_asset_event
+    from tb_bridge.transport.edge import EdgeTransport
+
+    tb, url, res, _wells = standin
+    port = tb.start_edge_server(ack_timeout_s=2.0)
+    events = []
+    with client(url) as c:
+        north = c.post("/api/asset", {"name": "North field", "type": "Field"})["id"]["id"]
+        run_setup(c, SetupOptions(edge_routing_key="rk-9", edge_secret="s-9", assign_fields=False))
+        transport = EdgeTransport("127.0.0.1", port, "rk-9", "s-9", backoff_initial_s=0.05, seed=3)
+        try:
+            transport.start(events.append)
+            transport.wait_connected(10)
+            assert transport.sync_completed.wait(10)
+            tb.save_attributes(north, "SERVER_SCOPE", {"placement_run_requested": True})
+            assert tb.wait_idle(10)
+            assert [e for e in events if e.well_id == north] == []  # not assigned: nothing pushed
+            actions = run_setup(c, SetupOptions(edge_routing_key="rk-9", edge_secret="s-9"))
+            assert [(a.kind, a.name) for a in actions if a.change != "unchanged"] == [("edge_assignment", "North field")]
+            tb.save_attributes(north, "SERVER_SCOPE", {"placement_run_requested": True, "placement_seed": 4})
+            assert tb.wait_idle(10)
+            deadline = time.monotonic() + 10
+            while not [e for e in events if e.well_id == north] and time.monotonic() < deadline:
+                time.sleep(0.02)
+            (event,) = [e for e in events if e.well_id == north]
+            assert is_asset_event(event) and dict(event.values) == {"placement_run_requested": True, "placement_seed": 4}
+        finally:
+            transport.stop()

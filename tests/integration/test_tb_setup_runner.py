@@ -1,5 +1,5 @@
-"""The chains as installed by `atilax tb setup` run inside the stand-in: device telemetry and slider writes
-reach the configured transport, the service's own writes do not loop, anomaly attributes raise alarms."""
+"""The chains as installed by `atilax tb setup` run inside the stand-in: device telemetry, slider writes and
+configuration changes reach the configured transport, the service's own writes do not loop, anomaly attributes raise alarms."""
 from __future__ import annotations
 
 import json
@@ -24,12 +24,14 @@ def running(request):
     device_id, token = tb.create_device("W-1", "ESP")
     service = tb.create_user("atilax@service.local", "secret")
     with TbClient(server.base_url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
-        run_setup(client, SetupOptions(transport=request.param, make_root=True, service_url="http://svc:8090"))
+        run_setup(client, SetupOptions(transport=request.param, make_root=True, service_url="http://svc:8090",
+                                       service_token="tok-1" if request.param == "rest" else None))
         chains = {cid: load_rule_chain(export) for cid, export in installed_rule_chains(client).items()}
     sent = {"edge": [], "mqtt": [], "rest": []}
     outputs = StandInOutputs(tb, edge_sink=sent["edge"].append,
                              mqtt_sink=lambda *a: sent["mqtt"].append(a),
-                             http=lambda method, url, headers, body, timeout: (sent["rest"].append((method, url, body)), (200, "{}"))[1])
+                             http=lambda method, url, headers, body, timeout: (
+                                 sent["rest"].append((method, url, dict(headers), body)), (200, "{}"))[1])
     bridge = StandInRuleEngine(tb, RuleEngine(chains, outputs))
     try:
         yield request.param, tb, device_id, token, service, sent, bridge
@@ -59,10 +61,14 @@ def test_telemetry_slider_and_own_writes(running):
             ("POST_TELEMETRY_REQUEST", device_id, {"flow_rate_bpd": 812.5, "frequency_hz": 55.0}),
             ("ATTRIBUTES_UPDATED", device_id, {"sim_param_water_cut_frac": 0.55})]
         assert {t for _h, _p, t, _pl, _r in sent["mqtt"]} == {"atilax/v1/ESP/W-1"}
-    else:
-        assert sent["rest"] == [("POST", f"http://svc:8090/simulation/reactive?entityId={device_id}",
-                                 json.dumps({"sim_param_water_cut_frac": 0.55}))]
-    assert sum(len(v) for v in sent.values()) == (1 if transport == "rest" else 2)
+    else:  # the envelope, to the service's REST ingress with its bearer token
+        assert {(m, u, h["Authorization"]) for m, u, h, _b in sent["rest"]} == {
+            ("POST", "http://svc:8090/api/v1/events", "Bearer tok-1")}
+        bodies = [json.loads(b) for _m, _u, _h, b in sent["rest"]]
+        assert [(b["msgType"], b["entityId"], b["data"]) for b in bodies] == [
+            ("POST_TELEMETRY_REQUEST", device_id, {"flow_rate_bpd": 812.5, "frequency_hz": 55.0}),
+            ("ATTRIBUTES_UPDATED", device_id, {"sim_param_water_cut_frac": 0.55})]
+    assert sum(len(v) for v in sent.values()) == 2
 
 
 def test_configuration_changes_are_forwarded_and_the_service_results_raise_no_alarm(running):
@@ -76,4 +82,5 @@ def test_configuration_changes_are_forwarded_and_the_service_results_raise_no_al
         assert [(m.type, json.loads(m.data)) for m in sent["edge"]] == [("ATTRIBUTES_UPDATED", {"pump_depth_ft": 7200.0})]
     elif transport == "mqtt":
         assert [json.loads(payload)["data"] for _h, _p, _t, payload, _r in sent["mqtt"]] == [{"pump_depth_ft": 7200.0}]
-    assert sent["rest"] == []  # the REST branch carries the sim_param_* slider writes only
+    else:
+        assert [json.loads(body)["data"] for _m, _u, _h, body in sent["rest"]] == [{"pump_depth_ft": 7200.0}]

@@ -68,13 +68,13 @@ def test_monthly_refit_reads_30_days_and_excludes_the_fault(month):
     state["diagnostics"].anomaly_spans = [span]
     calls = []
 
-    def history_source(entity_id, key, days):  # ThingsBoard: the last `days` days, one key at a time
-        calls.append((entity_id, key, days))
-        return ts[end - days * DAY:end], series[key][end - days * DAY:end]
+    def history_source(entity_id, keys, days):  # ThingsBoard: the last `days` days of all the keys in one read
+        calls.append((entity_id, tuple(keys), days))
+        return {key: (ts[end - days * DAY:end], series[key][end - days * DAY:end]) for key in keys}
 
     ctx = _context(field, series, ts, slice(end - DAY, end), "monthly", state, history_source)
     baseline_refit_step(ctx)
-    assert {c[2] for c in calls} == {30} and len(calls) == len(series)
+    assert calls == [(field.wells[0].name, state["diagnostics"].baseline.keys, 30)]  # one read for every key
     month_ts = ts[end - 30 * DAY:end]
     keep = (month_ts < span[0]) | (month_ts > span[1])
     clean = fit_baseline({k: v[None, end - 30 * DAY:end][:, keep] for k, v in series.items()})

@@ -281,3 +281,28 @@ def test_convergence_card_draws_the_best_npv_against_the_generation():
     # generations 0..3 -> x 30..390 px; NPV 10..15 M$ -> y 220..10 px (W=400, H=240 in the function)
     assert line == "30,220 150,115 270,115 390,10"
     assert xy_series([("npv", [10.0, 12.5, 12.5, 15.0])]) == [("npv", [0.0, 1.0, 2.0, 3.0], [10.0, 12.5, 12.5, 15.0])]
+
+
+def test_production_profile_card_draws_the_whole_planned_profile():
+    """No ThingsBoard time window reaches 24 months ahead (quick intervals end at most at the end of the current
+    year, ui-ngx time.models.ts calculateIntervalEndTime), so the profile is drawn from the opt_placement_profile
+    attribute against days from the run start: every report step shows, whatever the date."""
+    import quickjs
+
+    from tb_bridge.preview.render import xy_series
+
+    widgets = _widgets(ROOT / "dashboards" / "field_development.json").values()
+    card = next(w for w in widgets if w["config"]["title"].startswith("Production profile of the best plan"))
+    assert card["typeFullFqn"] == "system.cards.markdown_card"
+    (key,) = card["config"]["datasources"][0]["dataKeys"]
+    assert (key["name"], key["type"]) == ("opt_placement_profile", "attribute")
+    profile = [[30.0 * (n + 1), 1000.0 - 25.0 * n] for n in range(24)]  # 24 monthly steps, 720 days
+    ctx = quickjs.Context()
+    ctx.eval("function markdown(data, ctx) {\n" + card["config"]["settings"]["markdownTextFunction"] + "\n}")
+    svg = ctx.eval(f"markdown([{{'{key['label']}': '{json.dumps(profile)}'}}], {{datasources: []}})")
+    (line,) = re.findall(r'<polyline[^>]*points="([^"]+)"', svg)
+    points = [tuple(float(v) for v in pt.split(",")) for pt in line.split()]
+    # days 30..720 -> x 30..390 px, rate 1000..425 bbl/d -> y 10..220 px (W=400, H=240 in the function)
+    assert len(points) == 24 and points[0] == (30.0, 10.0) and points[-1] == (390.0, 220.0)
+    assert points[12] == pytest.approx((30 + 360 * (390 - 30) / 690, 220 - 210 * (700 - 425) / 575))
+    assert xy_series([("q", profile)])[0][1:] == ([p[0] for p in profile], [p[1] for p in profile])

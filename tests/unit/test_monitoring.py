@@ -41,6 +41,23 @@ def test_completeness_and_stats_hand_computed():
     assert "frequency_hz" in out["opt_monitor_stats"]
 
 
+def test_complete_window_stats_equal_the_per_key_reductions():
+    """A complete window (every main key finite: the one-table path) gives each key exactly the NumPy 1-D
+    min / mean / max / last of its own series, and 100 % completeness."""
+    rng = np.random.default_rng(5)
+    n = 289
+    ts = T0 + 300_000 * np.arange(n)
+    values = {k: rng.normal(500.0, 120.0, n) * (1 + i) for i, k in enumerate(MAIN_KEYS)}
+    context = WellContext(config=ESP, window=BufferWindow(ts, values), now_ms=int(ts[-1]), tier="fast")
+    out = monitoring_step(context, MAIN_KEYS).attributes
+    assert out["opt_monitor_completeness_pct"] == 100.0 and out["opt_monitor_points"] == n
+    for key in MAIN_KEYS:
+        v = values[key]
+        assert out["opt_monitor_stats"][key] == {"min": float(np.min(v)), "mean": float(np.mean(v)),
+                                                 "max": float(np.max(v)), "last": float(v[-1]),
+                                                 "unit": out["opt_monitor_stats"][key]["unit"]}
+
+
 def test_registry_has_one_handler_per_lift_type_with_a_fast_tier():
     assert set(HANDLERS) == {"esp", "srp", "pcp", "gas_lift"}
     for lift_type, handler in HANDLERS.items():

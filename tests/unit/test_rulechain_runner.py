@@ -213,10 +213,12 @@ def test_slider_write_reaches_the_service_and_own_writes_do_not(transport):
     eng.process(slider)
     sent = len(out.edge) + len(out.mqtt) + len(out.rest)
     assert sent == 1
-    if transport == "rest":
+    if transport == "rest":  # the same envelope as the MQTT branch, to the service's REST ingress
         method, url, headers, body = out.rest[0]
-        assert (method, url) == ("POST", "http://localhost:8090/simulation/reactive?entityId=dev-1")
-        assert json.loads(body) == {"sim_param_water_cut_frac": 0.55}
+        assert (method, url, headers["Content-Type"]) == ("POST", "http://localhost:8090/api/v1/events", "application/json")
+        body = json.loads(body)
+        assert (body["msgType"], body["entityId"], body["entityType"], body["data"]) == (
+            "ATTRIBUTES_UPDATED", "dev-1", "DEVICE", {"sim_param_water_cut_frac": 0.55})
     own = [{"opt_status": "ok", "opt_well_health_score": 81.0}, {"sim_original_water_cut_frac": 0.4, "sim_status": "done"},
            {"sim_compare_q_bpd": 12.5}, {"opt_error": "sim_param_x out of range"}]
     for values in own:
@@ -230,7 +232,7 @@ def test_rest_failure_goes_to_the_failure_log():
     eng, out = bundled("rest")
     out.http = lambda *a: (503, "busy")
     steps = eng.process(msg("ATTRIBUTES_UPDATED", {"sim_param_wellhead_pressure_psi": 150}, scope="SERVER_SCOPE"))
-    call = next(s for s in steps if s.node == "POST /simulation/reactive")
+    call = next(s for s in steps if s.node == "POST to Atilax (REST)")
     assert call.relations == ("Failure",) and call.msg.metadata["statusCode"] == "503"
     assert "Log failure" in [s.node for s in steps] and len(out.logs) == 1
 
@@ -246,14 +248,15 @@ def sent_events(out, transport):
         return [event_from_tb_message(m.type, m.originator_id, {**m.metadata, **(
             {"entityType": "ASSET"} if m.originator_type == "ASSET" else {})}, m.data, source="edge") for m in out.edge]
     events = []  # the envelope as tb_bridge.transport.mqtt_envelope.parse_envelope reads it (ids here are not UUIDs)
-    for _h, _p, _topic, payload, _r in out.mqtt:
+    payloads = [p for _h, _p, _topic, p, _r in out.mqtt] if transport == "mqtt" else [b for _m, _u, _h, b in out.rest]
+    for payload in payloads:
         body = json.loads(payload)
         meta = {**body["metadata"], **({"entityType": "ASSET"} if body["entityType"] == "ASSET" else {})}
         events.append(event_from_tb_message(body["msgType"], body["entityId"], meta, body["data"], source="mqtt"))
     return events
 
 
-@pytest.mark.parametrize("transport", ["grpc", "mqtt"])
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
 def test_configuration_changes_are_forwarded_without_the_service_keys(transport):
     eng, out = bundled(transport)
     eng.process(msg("ATTRIBUTES_UPDATED", {"reservoir_pressure_psi": 2900.0}, scope="SERVER_SCOPE", userId="u-1"))
@@ -270,7 +273,7 @@ def test_configuration_changes_are_forwarded_without_the_service_keys(transport)
     assert events[0].metadata["userId"] == "u-1" and events[2].scope == "SHARED_SCOPE"
 
 
-@pytest.mark.parametrize("transport", ["grpc", "mqtt"])
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
 def test_placement_keys_of_field_assets_are_forwarded(transport):
     from tb_bridge.router import is_asset_event
 
@@ -292,7 +295,7 @@ def test_placement_keys_of_field_assets_are_forwarded(transport):
         assert out.mqtt[0][2] == "atilax/v1/Field/North field"
 
 
-@pytest.mark.parametrize("transport", ["grpc", "mqtt"])
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
 def test_operator_alarm_actions_on_atilax_alarms_are_forwarded(transport):
     eng, out = bundled(transport)
     alarm = {"id": {"entityType": "ALARM", "id": "a-1"}, "originator": {"entityType": "DEVICE", "id": "dev-1"},
@@ -306,11 +309,15 @@ def test_operator_alarm_actions_on_atilax_alarms_are_forwarded(transport):
         ("alarm_ack", "dev-1", "Atilax: gas_lock", "op-7"), ("alarm_clear", "dev-1", "Atilax: gas_lock", "op-7")]
 
 
-def test_rest_transport_carries_only_the_slider_writes():
+def test_rest_transport_posts_telemetry_in_the_envelope():
     eng, out = bundled("rest")
-    eng.process(msg("ATTRIBUTES_UPDATED", {"reservoir_pressure_psi": 2900.0}, scope="SERVER_SCOPE"))
-    eng.process(msg("ALARM_ACK", {"type": "Atilax: gas_lock", "id": {"id": "a-1"}}))
-    assert out.rest == [] and out.edge == [] and out.mqtt == []
+    eng.process(msg())
+    (method, url, _headers, body), = out.rest
+    assert (method, url) == ("POST", "http://localhost:8090/api/v1/events") and out.edge == [] and out.mqtt == []
+    body = json.loads(body)
+    assert body == {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "dev-1", "entityType": "DEVICE", "deviceName": "W-1",
+                    "deviceType": "ESP", "ts": "1700000000000", "metadata": body["metadata"],
+                    "data": {"flow_rate_bpd": 812.5}}
 
 
 def test_delete_keys_node_matches_whole_keys_like_java_matcher():
