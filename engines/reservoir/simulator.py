@@ -151,10 +151,12 @@ class BatchSimulator:
         if backend == "auto":   # an explicit linear_solver asks for the NumPy path
             backend = "numba" if linear_solver == "auto" and self._bandwidth <= NUMBA_MAX_BANDWIDTH else "numpy"
         self.backend = backend
-        # most configurations per kernel block: the largest of 8..128 whose banded Jacobians fit in 512 kB
-        # (a core's L2 cache); more lanes amortize the loop overheads of the vectorized inner loops
+        # most configurations per kernel block: the largest of 8..128 whose banded Jacobians fit in 256 kB
+        # (half a core's L2 cache, the rest of the block's state beside it); more lanes amortize the loop
+        # overheads of the vectorized inner loops (5x5 case, one thread: ~20 us per plan with 64 lanes,
+        # 25-26 us with 32 or 128)
         lane_bytes = n * (2 * max(self._bandwidth, 1) + 1) * 8
-        self._numba_lanes = max([8] + [c for c in (16, 32, 64, 128) if c * lane_bytes <= 2**19])
+        self._numba_lanes = max([8] + [c for c in (16, 32, 64, 128) if c * lane_bytes <= 2**18])
         self._torch = None
         if backend == "torch":
             from engines.reservoir.torch_backend import TorchSimulator
@@ -273,7 +275,9 @@ class BatchSimulator:
         if threads <= 1:
             status = np.array([simulate_blocks(0, nblk, *args)])
         else:
-            bounds = np.linspace(0, nblk, threads + 1).astype(int)
+            # up to 8 ranges of blocks per thread, taken in turn by whichever thread is free (blocks need
+            # different Newton iteration counts: equal static shares would leave a core idle)
+            bounds = np.unique(np.linspace(0, nblk, min(nblk, 8 * threads) + 1).astype(int))
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 futures = [pool.submit(simulate_blocks, int(lo), int(hi), *args)
                            for lo, hi in zip(bounds[:-1], bounds[1:])]
