@@ -48,6 +48,28 @@ BACKENDS = ("auto", "numba", "numpy", "torch")
 NUMBA_MAX_BANDWIDTH = 64
 
 
+def cell_terms(p, p_old, pv_old, m_old, b, db, mu, dmu, dt, cr, thesis_law, p_ref, pv_ref):
+    """Per-cell terms of the residual shared by every array backend (NumPy arrays or torch tensors: only
+    arithmetic): mobility ``lam = 1/(mu Bo)`` (1/(cp rb/STB)) and its pressure derivative ``dlam``, the
+    accumulation residual ``r = (m - m_old)/dt`` (STB/d) and its diagonal Jacobian ``diag`` (STB/d/psi), with
+    ``m = PV/(5.6146 Bo)``. Pore volume: the reference case's ``PV = PV_old [1 + cr (p - p_old)]``
+    (``thesis_law``) or Eclipse's ``PV = PV_ref (1 + x + x^2/2)``, ``x = cr (p - p_ref)``."""
+    lam = 1.0 / (mu * b)
+    dlam = -(dmu * b + mu * db) * lam * lam
+    if thesis_law:
+        pv = pv_old * (1.0 + cr * (p - p_old))
+        dpv = pv_old * cr
+    else:
+        x = cr * (p - p_ref)
+        pv = pv_ref * (1.0 + x + 0.5 * x * x)
+        dpv = pv_ref * (cr * (1.0 + x))
+    inv = 1.0 / (b * FT3_PER_BBL)
+    m = pv * inv
+    r = (m - m_old) * (1.0 / dt)
+    diag = (dpv - m * FT3_PER_BBL * db) * inv * (1.0 / dt)
+    return lam, dlam, r, diag
+
+
 @dataclass(frozen=True, eq=False)
 class SimulationResult:
     """Outcome of a batch of ``B`` configurations over ``T`` steps (oilfield units).
@@ -342,20 +364,9 @@ class BatchSimulator:
         """Residual (N, B) in STB/d and Jacobian values (nnz, B) in the pattern order."""
         res = self.reservoir
         b, db, mu, dmu = res.pvt.evaluate(p)
-        lam = 1.0 / (mu * b)
-        dlam = -(dmu * b + mu * db) * lam * lam
-        cr = res.rock_compressibility_1_psi
-        if thesis_law:
-            pv = pv_old * (1.0 + cr * (p - p_old))
-            dpv = pv_old * cr
-        else:
-            x = cr * (p - res.reference_pressure_psi)
-            pv = self._pvref * (1.0 + x + 0.5 * x * x)
-            dpv = self._pvref * (cr * (1.0 + x))
-        inv = 1.0 / (b * FT3_PER_BBL)
-        m = pv * inv
-        r = (m - m_old) * (1.0 / dt)
-        diag = (dpv - m * FT3_PER_BBL * db) * inv * (1.0 / dt)
+        lam, dlam, r, diag = cell_terms(p, p_old, pv_old, m_old, b, db, mu, dmu, dt,
+                                        res.rock_compressibility_1_psi, thesis_law,
+                                        res.reference_pressure_psi, self._pvref)
         # wells: q = WI lam max(p - pwf, 0)
         dd = np.maximum(p - self._pwf, 0.0)
         wl = wi * lam

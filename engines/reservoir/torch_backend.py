@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from engines.reservoir.reservoir import FT3_PER_BBL
+from engines.reservoir.simulator import cell_terms
 
 
 def _import_torch():
@@ -83,20 +84,8 @@ class TorchSimulator:
         """Residual (B, N) STB/d and the Jacobians in band storage (B, (N + w) (2w + 1))."""
         torch = self.torch
         b, db, mu, dmu = self._pvt(p)
-        lam = 1.0 / (mu * b)
-        dlam = -(dmu * b + mu * db) * lam * lam
-        cr = self.cr
-        if self.thesis:
-            pv = pv_old * (1.0 + cr * (p - p_old))
-            dpv = pv_old * cr
-        else:
-            x = cr * (p - self.pref)
-            pv = self.pvref * (1.0 + x + 0.5 * x * x)
-            dpv = self.pvref * (cr * (1.0 + x))
-        inv = 1.0 / (b * FT3_PER_BBL)
-        m = pv * inv
-        r = (m - m_old) * (1.0 / dt)
-        diag = (dpv - m * FT3_PER_BBL * db) * inv * (1.0 / dt)
+        lam, dlam, r, diag = cell_terms(p, p_old, pv_old, m_old, b, db, mu, dmu, dt, self.cr, self.thesis,
+                                        self.pref, self.pvref)
         dd = p - self.pwf
         wl = wi * lam
         q = wl * dd.clamp_min(0.0)

@@ -121,43 +121,31 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
                 raise ApiError(404, "Requested item wasn't found!", 32)
             return copy.deepcopy(table[entity_id])
 
-    # --- device profiles -------------------------------------------------------------------------
-    @router.get("/api/deviceProfiles")
-    async def device_profiles(request: Request) -> JSONResponse:
-        auth(request)
-        with res.lock:
-            items = copy.deepcopy(list(res.device_profiles.values()))
-        return _page(items, request)
+    # --- device and asset profiles (DeviceProfileController, AssetProfileController) ----------------------
+    def profile_routes(path: str, table: dict[str, dict[str, Any]], entity_type: str, label: str) -> None:
+        """``GET /api/{path}s`` (a page) and ``POST /api/{path}`` (create or update by name) for one profile
+        kind, with ThingsBoard's validation messages."""
 
-    @router.post("/api/deviceProfile")
-    async def save_device_profile(request: Request) -> JSONResponse:
-        auth(request)
-        body = await body_of(request)
-        if not body.get("name"):
-            raise ApiError(400, "Device profile name should be specified!", 31)
-        chain = (body.get("defaultRuleChainId") or {}).get("id")
-        if chain is not None and chain not in res.rule_chains:
-            raise ApiError(400, "Can't assign non-existent rule chain!", 31)
-        return JSONResponse(save(res.device_profiles, "DEVICE_PROFILE", body, "name"))
+        @router.get(f"/api/{path}s")
+        async def list_profiles(request: Request) -> JSONResponse:
+            auth(request)
+            with res.lock:
+                items = copy.deepcopy(list(table.values()))
+            return _page(items, request)
 
-    # --- asset profiles (AssetProfileController) ----------------------------------------------------
-    @router.get("/api/assetProfiles")
-    async def asset_profiles(request: Request) -> JSONResponse:
-        auth(request)
-        with res.lock:
-            items = copy.deepcopy(list(res.asset_profiles.values()))
-        return _page(items, request)
+        @router.post(f"/api/{path}")
+        async def save_profile(request: Request) -> JSONResponse:
+            auth(request)
+            body = await body_of(request)
+            if not body.get("name"):
+                raise ApiError(400, f"{label} name should be specified!", 31)
+            chain = (body.get("defaultRuleChainId") or {}).get("id")
+            if chain is not None and chain not in res.rule_chains:
+                raise ApiError(400, "Can't assign non-existent rule chain!", 31)
+            return JSONResponse(save(table, entity_type, body, "name"))
 
-    @router.post("/api/assetProfile")
-    async def save_asset_profile(request: Request) -> JSONResponse:
-        auth(request)
-        body = await body_of(request)
-        if not body.get("name"):
-            raise ApiError(400, "Asset profile name should be specified!", 31)
-        chain = (body.get("defaultRuleChainId") or {}).get("id")
-        if chain is not None and chain not in res.rule_chains:
-            raise ApiError(400, "Can't assign non-existent rule chain!", 31)
-        return JSONResponse(save(res.asset_profiles, "ASSET_PROFILE", body, "name"))
+    profile_routes("deviceProfile", res.device_profiles, "DEVICE_PROFILE", "Device profile")
+    profile_routes("assetProfile", res.asset_profiles, "ASSET_PROFILE", "Asset profile")
 
     def ensure_asset_profile(name: str) -> None:
         """AssetServiceImpl.saveAsset -> AssetProfileService.findOrCreateAssetProfile: a new asset type creates

@@ -62,6 +62,12 @@ class BatchingWriteback:
         self.last_error: str | None = None
         #: called with a copy of each batch once ThingsBoard confirmed it (metrics, benchmarks)
         self.on_delivered = on_delivered
+        # alarm operations (create / clear), queued in order by a subclass's create_alarm / clear_alarm and sent
+        # by its _deliver_alarms at every flush; ids of the alarms this process raised; refused operations
+        self._alarm_ops: deque[tuple] = deque()
+        self._alarm_lock = threading.Lock()
+        self._alarm_ids: dict[tuple[str, str], str] = {}
+        self.alarm_dead_letters: deque[tuple] = deque(maxlen=1000)
 
     # --- Writeback protocol --------------------------------------------------------------------------
     def write_attributes(self, entity_id: str, attributes: Mapping[str, Any], scope: str = "SERVER_SCOPE") -> None:
@@ -78,8 +84,13 @@ class BatchingWriteback:
         self._wake()
 
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Send everything now; True when all was delivered, False when a failed attempt (begun after this
-        call) left the rest in the outbox, or the timeout passed."""
+        """Send everything now (values, then queued alarm operations); True when all was delivered, False when
+        a failed attempt (begun after this call) left the rest in the outbox or the alarm queue, or the timeout
+        passed."""
+        delivered = self._flush_outbox(timeout_s)
+        return self._deliver_alarms() and delivered
+
+    def _flush_outbox(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         with self._cond:
             round_at_start = self._round  # a round already under way when flush was called does not count
@@ -111,9 +122,9 @@ class BatchingWriteback:
         self._release()
 
     def pending_items(self) -> int:
-        """Values not yet confirmed by ThingsBoard (outbox, spilled and in flight)."""
+        """Values and alarm operations not yet confirmed by ThingsBoard (outbox, spilled, in flight, queued)."""
         with self._cond:
-            return self.outbox.pending_items() + self._in_flight_items
+            return self.outbox.pending_items() + self._in_flight_items + len(self._alarm_ops)
 
     def stats(self) -> dict[str, Any]:
         return {"pending_items": self.pending_items(), "memory_items": self.outbox.memory_items,
@@ -123,6 +134,11 @@ class BatchingWriteback:
     # --- subclass hooks --------------------------------------------------------------------------------
     def _deliver(self, batch: WellBatch) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _deliver_alarms(self) -> bool:
+        """Send the queued alarm operations in order; False when a transient failure kept some. Writebacks that
+        queue none need not override it."""
+        return not self._alarm_ops
 
     def _release(self) -> None:
         """Release connections (called once by :meth:`close`)."""

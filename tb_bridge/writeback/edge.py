@@ -15,9 +15,7 @@ not known after a restart and cannot be cleared over the uplink (REST can: it lo
 """
 from __future__ import annotations
 
-import collections
 import logging
-import threading
 import uuid
 from typing import Any
 
@@ -41,10 +39,6 @@ class EdgeWriteback(BatchingWriteback):
         self._wells_per_uplink = int(wells_per_uplink)
         self._transport = transport
         self._timeout_s = float(uplink_timeout_s)
-        self._alarm_ops: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
-        self._alarm_lock = threading.Lock()
-        self._alarm_ids: dict[tuple[str, str], str] = {}
-        self.alarm_dead_letters: collections.deque = collections.deque(maxlen=1000)
 
     # --- alarms ------------------------------------------------------------------------------------------
     def create_alarm(self, entity_id: str, alarm_type: str, severity: str, details: dict[str, Any] | None = None,
@@ -71,13 +65,6 @@ class EdgeWriteback(BatchingWriteback):
                  "type": alarm_type, "name": alarm_type, "status": "CLEARED_UNACK", "cleared": True,
                  "clearTs": int(clear_ts_ms) if clear_ts_ms is not None else 0}
         self._alarm_ops.append(("ALARM_CLEAR_RPC_MESSAGE", alarm))
-
-    def flush(self, timeout_s: float = 30.0) -> bool:
-        delivered = super().flush(timeout_s)
-        return self._deliver_alarms() and delivered
-
-    def pending_items(self) -> int:
-        return super().pending_items() + len(self._alarm_ops)
 
     def _deliver_alarms(self) -> bool:
         """Send the queued alarm operations in order, up to ``wells_per_uplink`` per UplinkMsg; False when a

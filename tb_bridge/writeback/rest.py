@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -73,10 +72,6 @@ class RestWriteback(BatchingWriteback):
         self.user_id: str | None = None
         self.requests_sent = 0
         self._auth_lock = threading.Lock()
-        self._alarm_ops: deque[tuple[str, str, str, str | None, dict[str, Any] | None, int | None]] = deque()
-        self._alarm_lock = threading.Lock()
-        self._alarm_ids: dict[tuple[str, str], str] = {}
-        self.alarm_dead_letters: deque[tuple[tuple, str]] = deque(maxlen=1000)
 
     def login(self) -> str:
         """Log in now; returns the user id (raises :class:`WritebackAuthError` on bad credentials)."""
@@ -106,13 +101,6 @@ class RestWriteback(BatchingWriteback):
     def clear_alarm(self, entity_id: str, alarm_type: str) -> None:
         """Clear the active alarm ``alarm_type`` of the device (nothing to do when none is active)."""
         self._alarm_ops.append(("clear", entity_id, alarm_type, None, None, None))
-
-    def flush(self, timeout_s: float = 30.0) -> bool:
-        delivered = super().flush(timeout_s)
-        return self._deliver_alarms() and delivered
-
-    def pending_items(self) -> int:
-        return super().pending_items() + len(self._alarm_ops)
 
     def _deliver_alarms(self) -> bool:
         """Send the queued alarm operations in order; False when a transient failure kept some."""
