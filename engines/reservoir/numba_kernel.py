@@ -105,14 +105,12 @@ def _knot_range(p, i, kp):
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-              dt, cr, pref, thesis, w, r, a, lam, dlam, buf, jac):
-    """Residual r[N, L] (STB/d) and, when ``jac``, the banded Jacobian a[N, 2w+1, L]
-    (a[i, w + j - i] = dR_i/dp_j).
-    Branches are written as selects so the loops along the lanes vectorize."""
+              dt, cr, pref, thesis, r, J, lam, dlam, buf, jac):
+    """Residual r[N, L] (STB/d) and, when ``jac``, the Jacobian's nonzeros: ``J[i] = dR_i/dp_i``,
+    ``J[N + 2c] = dR_ci/dp_cj``, ``J[N + 2c + 1] = dR_cj/dp_ci`` for connection c (every row assigned, no
+    zeroing).  Branches are written as selects so the loops along the lanes vectorize."""
     n, nl = p.shape
     inv_dt = 1.0 / dt
-    if jac:
-        a[:] = 0.0
     bb = buf[0]
     dbb = buf[1]
     mm = buf[2]
@@ -171,14 +169,13 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc,
                 dq = 0.0 if capped else dq
             r[i, l] = (m - m_old[i, l]) * inv_dt + q
             if jac:
-                a[i, w, l] = (dpv - m * FT3_PER_BBL * db) * inv * inv_dt + dq
+                J[i, l] = (dpv - m * FT3_PER_BBL * db) * inv * inv_dt + dq
     for c in range(ci.size):
         i = ci[c]
         j = cj[c]
         t = tc[c]
         g = gc[c]
-        oij = w + j - i
-        oji = w + i - j
+        eij = n + 2 * c
         for l in range(nl):
             dphi = p[j, l] - p[i, l] - g
             up = dphi > 0.0                              # j upstream
@@ -190,10 +187,10 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc,
             r[i, l] -= f
             r[j, l] += f
             if jac:
-                a[i, oij, l] += jij
-                a[j, oji, l] += jji
-                a[j, w, l] -= jij
-                a[i, w, l] -= jji
+                J[eij, l] = jij
+                J[eij + 1, l] = jji
+                J[j, l] -= jij
+                J[i, l] -= jji
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -254,8 +251,34 @@ def _lu_solve(a, r, w):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
+def _factor_solve(J, r, nl, a, piv, fb, ci, cj, w):
+    """Banded path: scatter the nonzeros of J (see ``_assemble``) into the band a[N, 2w+1, L]
+    (a[i, w + j - i] = dR_i/dp_j), factor it and solve for the residual r (in place).  The generated
+    sparse kernels (:mod:`engines.reservoir.sparse_lu`) replace this function and ``_lu_apply``."""
+    n = r.shape[0]
+    a[:] = 0.0
+    for i in range(n):
+        for l in range(nl):
+            a[i, w, l] = J[i, l]
+    for c in range(ci.size):
+        i = ci[c]
+        j = cj[c]
+        e = n + 2 * c
+        for l in range(nl):
+            a[i, w + j - i, l] += J[e, l]
+            a[j, w + i - j, l] += J[e + 1, l]
+    _band_solve(a, r, w, piv, fb)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _lu_apply(J, r, nl, a, w):
+    """Banded path: solve for r with the factors ``_factor_solve`` left in a."""
+    _lu_solve(a, r, w)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-            dt, cr, pref, thesis, w, tol, max_newton, r, a, lam, dlam, piv, buf, iters):
+            dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, iters):
     """Newton iterations on the active lanes until each one's largest update is below ``tol`` psi;
     ``iters[l]`` += iterations of lane l.  Returns False when some lane needs more than ``max_newton``.
 
@@ -270,12 +293,12 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
     for it in range(max_newton):
         if chord:   # every active lane moved less than CHORD_PSI: reuse the factored Jacobian
             _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-                      dt, cr, pref, thesis, w, r, a, lam, dlam, buf, False)
-            _lu_solve(a, r, w)
+                      dt, cr, pref, thesis, r, J, lam, dlam, buf, False)
+            _lu_apply(J, r, nl, a, w)
         else:
             _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-                      dt, cr, pref, thesis, w, r, a, lam, dlam, buf, True)
-            _band_solve(a, r, w, piv, buf[8])
+                      dt, cr, pref, thesis, r, J, lam, dlam, buf, True)
+            _factor_solve(J, r, nl, a, piv, buf[8], ci, cj, w)
         for l in range(nl):
             big[l] = 0.0
         for i in range(n):
@@ -360,7 +383,7 @@ def _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj, tc, gc, kp, kb, km, sb, sm,
-               dt_days, cr, pref, thesis, w, tol, polish_tol, mb_tol, max_newton,
+               dt_days, cr, pref, thesis, w, banded, jrows, jstride, tol, polish_tol, mb_tol, max_newton,
                rate, pavg, mberr, iters_out, pfinal, pstore, qstore, store_p, store_q):
     """Simulate configurations b0 .. b0 + nb - 1 (nb <= nl lanes) over all steps.  Returns the 1-based
     step at which Newton failed, 0 on success."""
@@ -385,8 +408,11 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
     dprev = np.zeros((n, nl))
     p_old = np.empty((n, nl))
     floor = 0.5 * pwf
-    r = np.empty((n, nl))
-    a = np.empty((n, 2 * w + 1, nl))
+    # Jacobian nonzeros (and, for generated kernels, the fill) then the residual, in one array whose rows
+    # are padded to jstride lanes (see engines.reservoir.sparse_lu); the band only for the banded LU
+    J = np.empty((jrows + n, jstride))
+    r = J[jrows:]
+    a = np.empty((n, 2 * w + 1, nl)) if banded else np.empty((0, 0, nl))
     lam = np.empty((n, nl))
     dlam = np.empty((n, nl))
     pv_new = np.empty((n, nl))
@@ -425,7 +451,7 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             active[l] = l < nb
             its[l] = 0
         if not _newton(p, active, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-                       dt, cr, pref, thesis, w, tol, max_newton, r, a, lam, dlam, piv, buf, its):
+                       dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, its):
             return step + 1
         _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
                  pv_new, m_new, q, qsum, err, buf)
@@ -435,7 +461,7 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             polish = polish or active[l]
         if polish:
             if not _newton(p, active, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb,
-                           sm, dt, cr, pref, thesis, w, polish_tol, max_newton, r, a, lam, dlam, piv, buf, its):
+                           sm, dt, cr, pref, thesis, w, polish_tol, max_newton, r, J, a, lam, dlam, piv, buf, its):
                 return step + 1
             _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
                      pv_new, m_new, q, qsum, err, buf)
@@ -468,7 +494,7 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
 
 @njit(cache=True, error_model="numpy", fastmath=_FM, nogil=True)
 def simulate_blocks(blk_lo, blk_hi, lanes, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj, tc, gc, kp, kb, km,
-                    sb, sm, dt_days, cr, pref, thesis, w, tol, polish_tol, mb_tol, max_newton,
+                    sb, sm, dt_days, cr, pref, thesis, w, banded, jrows, jstride, tol, polish_tol, mb_tol, max_newton,
                     rate, pavg, mberr, iters_out, pfinal, pstore, qstore, store_p, store_q):
     """Simulate the configurations of blocks ``blk_lo .. blk_hi - 1`` (``lanes`` configurations each).
 
@@ -483,8 +509,8 @@ def simulate_blocks(blk_lo, blk_hi, lanes, wi_all, tgt_all, has_tgt, p0, pv0, pv
         b0 = k * lanes
         nb = min(lanes, nbat - b0)
         st = _run_block(b0, nb, lanes, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj, tc, gc, kp, kb, km,
-                        sb, sm, dt_days, cr, pref, thesis, w, tol, polish_tol, mb_tol, max_newton,
-                        rate, pavg, mberr, iters_out, pfinal, pstore, qstore, store_p, store_q)
+                        sb, sm, dt_days, cr, pref, thesis, w, banded, jrows, jstride, tol, polish_tol, mb_tol,
+                        max_newton, rate, pavg, mberr, iters_out, pfinal, pstore, qstore, store_p, store_q)
         if st:
             return st
     return 0

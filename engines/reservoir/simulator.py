@@ -36,6 +36,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg.lapack import dgbsv
 
+from engines.reservoir import sparse_lu
 from engines.reservoir.reservoir import FT3_PER_BBL, Reservoir
 from engines.reservoir.wells import WellDesign, cell_bhp_psi, cell_well_index
 
@@ -46,6 +47,10 @@ LINEAR_SOLVERS = ("auto", "banded", "dense", "sparse")
 #: otherwise.
 BACKENDS = ("auto", "numba", "numpy", "torch")
 NUMBA_MAX_BANDWIDTH = 64
+#: with ``linear_solver="auto"`` the Numba backend switches to the generated sparse LU
+#: (engines.reservoir.sparse_lu) for batches of at least this many configurations: its first use compiles
+#: a kernel for the grid's pattern (~10-20 s, then cached on disk), which only large batches repay.
+SPARSE_MIN_BATCH = 4096
 
 
 def cell_terms(p, p_old, pv_old, m_old, b, db, mu, dmu, dt, cr, thesis_law, p_ref, pv_ref):
@@ -108,8 +113,11 @@ class BatchSimulator:
     max_newton : iteration cap per step; exceeding it raises ``RuntimeError``.
     backend : ``"auto"`` (default: the compiled Numba kernel when the half-bandwidth is at most 64 and
         ``linear_solver`` is ``"auto"``, NumPy otherwise), ``"numba"``, ``"numpy"`` or ``"torch"``; all
-        three agree within 1e-9 relative.  ``linear_solver`` applies to the NumPy backend only (Numba and Torch use a
-        banded LU without pivoting).
+        three agree within 1e-9 relative.  Torch uses a banded LU without pivoting.  Numba: ``"banded"``, the
+        banded LU; ``"sparse"``, a straight-line sparse LU generated for the grid's pattern
+        (:mod:`engines.reservoir.sparse_lu`; the banded LU when the pattern needs more than
+        ``sparse_lu.MAX_SPARSE_FMA`` multiply-adds); ``"auto"`` (or ``"dense"``), the sparse one for batches
+        of at least ``SPARSE_MIN_BATCH`` configurations or once it is loaded, the banded one otherwise.
     device : Torch device (``"cpu"``, ``"cuda"``, ...); None = ``"cuda"`` when available, else CPU.
     """
 
@@ -263,7 +271,7 @@ class BatchSimulator:
         """The same simulation by the compiled kernel (engines.reservoir.numba_kernel)."""
         import numba
 
-        from engines.reservoir.numba_kernel import simulate_blocks
+        from engines.reservoir import numba_kernel
 
         res = self.reservoir
         pvt = res.pvt
@@ -281,17 +289,25 @@ class BatchSimulator:
         # lanes per block: the largest of 8..self._numba_lanes that still gives every thread two blocks;
         # the blocks are split over NUMBA_NUM_THREADS threads
         threads = max(1, int(numba.config.NUMBA_NUM_THREADS))
+        kernel = self._sparse_kernel(nb)
+        max_lanes = min(self._numba_lanes, sparse_lu.SPARSE_LANES) if kernel is not None else self._numba_lanes
         lanes = 8
         for cand in (16, 32, 64, 128):
-            if cand <= self._numba_lanes and nb >= 2 * threads * cand:
+            if cand <= max_lanes and nb >= 2 * threads * cand:
                 lanes = cand
         nblk = -(-nb // lanes)
+        if kernel is None:      # banded LU: J holds the nonzeros and the residual, rows padded by 4 lanes
+            kernel, banded, jrows, jstride = numba_kernel, True, n + 2 * self._ci.size, lanes + 4
+        else:
+            banded, jrows, jstride = False, kernel.JROWS, kernel.JSTRIDE
+        simulate_blocks = kernel.simulate_blocks
         args = (lanes, np.ascontiguousarray(wi.T), tgt, has_tgt, self._p0, self._pv0,
                 np.ascontiguousarray(self._pvref[:, 0]), self.cell_pwf, self._ci.astype(np.int64),
                 self._cj.astype(np.int64), np.ascontiguousarray(t), np.ascontiguousarray(g), pvt.pressure_psi,
                 pvt.bo_rb_stb, pvt.viscosity_cp, pvt._b_slope, pvt._mu_slope, self.dt_days,
                 float(res.rock_compressibility_1_psi), float(res.reference_pressure_psi), res.rock_law == "thesis",
-                max(self._bandwidth, 1), self.newton_tol_psi, 1e-9, self.mb_tol, self.max_newton,
+                max(self._bandwidth, 1), banded, jrows, jstride, self.newton_tol_psi, 1e-9, self.mb_tol,
+                self.max_newton,
                 rate, pavg, mberr, iters, pfinal, pres, qcell, store_pressure, store_well_rates)
         threads = min(threads, nblk)
         if threads <= 1:
@@ -313,6 +329,15 @@ class BatchSimulator:
             cumulative_oil_stb=np.cumsum(rate * self.dt_days, axis=1), average_pressure_psi=pavg,
             material_balance_error=mberr, newton_iterations=iters.max(axis=0) if nb else np.zeros(nt, dtype=int),
             final_pressure_psi=pfinal, well_rates_stb_d=wells, pressure_psi=pres if store_pressure else None)
+
+    def _sparse_kernel(self, nb: int):
+        """The generated sparse-LU kernel module for this grid when the Numba path should use it, else None."""
+        if self.linear_solver == "banded":
+            return None
+        n = self.reservoir.n_cells
+        if self.linear_solver != "sparse" and nb < SPARSE_MIN_BATCH and not sparse_lu.is_loaded(n, self._ci, self._cj):
+            return None
+        return sparse_lu.sparse_kernel(n, self._ci, self._cj)
 
     def _newton(self, p, idx, p_old, pv, m, wi, targets, dt, thesis_law, tol, step) -> int:
         """Newton iterations on configurations ``idx`` (updates ``p`` in place) until each one's
