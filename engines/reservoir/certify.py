@@ -234,12 +234,11 @@ def exhaustive_search(problem: PlacementProblem, codes=None, *, chunk: int = 655
     if codes is None and n > 40:
         raise ValueError("exhaustive_search over all plans is limited to 40 columns")
     total = (1 << n) if codes is None else int(np.size(codes))
-    best_code, best_v = 0, -np.inf
-    n_sim = 0
-    done = 0
-    for s in range(0, total, chunk):
+    all_codes = None if codes is None else np.asarray(codes, dtype=np.int64)
+
+    def simulate(s):
         e = min(s + chunk, total)
-        c = np.arange(s, e, dtype=np.int64) if codes is None else np.asarray(codes, dtype=np.int64)[s:e]
+        c = np.arange(s, e, dtype=np.int64) if all_codes is None else all_codes[s:e]
         if symmetric:
             c = c[canonical_codes(c, problem.symmetries) == c]
         # simulate the chunk's plans by well count (a stable order of evaluation only: every plan is still
@@ -247,16 +246,27 @@ def exhaustive_search(problem: PlacementProblem, codes=None, *, chunk: int = 655
         # need similar Newton iteration counts and fewer lanes idle while the slowest one converges
         c = c[np.argsort(_popcount(c), kind="stable")]
         masks = plan_codes_to_masks(c, n)
-        v = problem.simulate_npv(masks) if c.size else np.zeros(0)
-        v = np.where(problem.is_feasible(masks), v, -np.inf) if c.size else v
-        n_sim += c.size
-        if c.size:
-            i = int(np.argmax(v))
-            code = int(c[v == v[i]].min())      # ties: the lowest code, whatever the evaluation order
-            if v[i] > best_v or (v[i] == best_v and code < best_code):
-                best_code, best_v = code, float(v[i])
-        done = e
-        if progress_callback is not None:
-            progress_callback(done, total)
+        return e, c, masks, (problem.simulator.run(masks) if c.size else None)
+
+    best_code, best_v = 0, -np.inf
+    n_sim = 0
+    # two stages: the next chunk simulates (the kernel's threads, GIL released) while this thread
+    # computes the economics and the argmax of the last one, so no core waits on the Python part
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        pending = runner.submit(simulate, 0) if total else None
+        while pending is not None:
+            e, c, masks, sim = pending.result()
+            pending = runner.submit(simulate, e) if e < total else None
+            if c.size:
+                v = problem.economics_of(masks, sim).npv_usd
+                v = np.where(problem.is_feasible(masks), v, -np.inf)
+                n_sim += c.size
+                i = int(np.argmax(v))
+                code = int(c[v == v[i]].min())      # ties: the lowest code, whatever the evaluation order
+                if v[i] > best_v or (v[i] == best_v and code < best_code):
+                    best_code, best_v = code, float(v[i])
+            if progress_callback is not None:
+                progress_callback(e, total)
+    done = total
     best = plan_codes_to_masks(np.array([best_code]), n)[0]
     return ExhaustiveResult(best, best_v, int(best.sum()), n_sim, done)

@@ -49,6 +49,7 @@ from engines.reservoir.reservoir import FT3_PER_BBL
 _FM = {"contract", "arcp", "nsz"}
 #: updates (psi) below which Newton reuses the factored Jacobian (chord steps), see ``_newton``.
 CHORD_PSI = 5.0
+_INV_FT3 = 1.0 / FT3_PER_BBL
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
@@ -74,8 +75,8 @@ def _pvt(p, kp, kb, km, sb, sm):
     return b, db, mu, dmu
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
-def _knot_range(p, i, kp):
+@njit(cache=True, error_model="numpy", fastmath=_FM | {"nnan"})
+def _knot_range(p, i, kp, nl):
     """PVT knots that matter for cell ``i`` of a block: ``(q0, q1)`` such that, for every lane, the
     table equals the line of segment ``q0`` plus the hinges of the inner knots ``q0 + 1 .. q1 - 1``.
 
@@ -84,14 +85,15 @@ def _knot_range(p, i, kp):
     before it is that segment's line (the table is continuous); ``q1 - 1`` is the last inner knot at or
     below the highest pressure: the hinges beyond it are zero in every lane (value and slope).  The
     result equals the full hinge sum up to round-off (~1e-16 relative); for the 5x5 case at most 4 of
-    the 8 inner knots are visited."""
-    nl = p.shape[1]
+    the 8 inner knots are visited.  Compiled with ``nnan`` (its own LLVM function, not inlined by Numba)
+    so that the min/max reductions along the lanes vectorize (without it they ran scalar, ~40 % of the
+    cell terms); a NaN pressure can then give any range, but a NaN lane fails its Newton step anyway."""
     lo = p[i, 0]
     hi = p[i, 0]
     for l in range(1, nl):
         v = p[i, l]
-        lo = min(lo, v)
-        hi = max(hi, v)
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
     nk = kp.size
     q0 = 0
     q1 = 1
@@ -104,12 +106,13 @@ def _knot_range(p, i, kp):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-              dt, cr, pref, thesis, r, J, lam, dlam, buf, jac):
-    """Residual r[N, L] (STB/d) and, when ``jac``, the Jacobian's nonzeros: ``J[i] = dR_i/dp_i``,
-    ``J[N + 2c] = dR_ci/dp_cj``, ``J[N + 2c + 1] = dR_cj/dp_ci`` for connection c (every row assigned, no
-    zeroing).  Branches are written as selects so the loops along the lanes vectorize."""
-    n, nl = p.shape
+def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm,
+              dt, cr, pref, thesis, r, J, lam, dlam, buf, nl, jac):
+    """Cell terms of the residual r[N, :nl] (STB/d: accumulation and wells), the mobility ``lam`` and
+    its derivative ``dlam`` and, when ``jac``, the diagonal of the Jacobian ``J[i] = dR_i/dp_i`` (assigned,
+    no zeroing); ``_connections`` adds the fluxes.  Branches are written as selects so the loops along
+    the lanes vectorize."""
+    n = p.shape[0]
     inv_dt = 1.0 / dt
     bb = buf[0]
     dbb = buf[1]
@@ -120,7 +123,7 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc,
         pvref_i = pvref[i]
         # PVT as a sum of hinges (see _pvt), lanes innermost so the loops vectorize; only the knots
         # inside this cell's pressure range over the block are visited (see _knot_range)
-        q0, q1 = _knot_range(p, i, kp)
+        q0, q1 = _knot_range(p, i, kp, nl)
         for l in range(nl):
             d0 = p[i, l] - kp[q0]
             bb[l] = kb[q0] + sb[q0] * d0
@@ -155,7 +158,7 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc,
                 x = cr * (pp - pref)
                 pv = pvref_i * (1.0 + x + 0.5 * x * x)
                 dpv = pvref_i * (cr * (1.0 + x))
-            inv = 1.0 / (b * FT3_PER_BBL)
+            inv = lm * mu * _INV_FT3      # 1/(5.6146 Bo) from the one division above (divisions are slow)
             m = pv * inv
             # producer: q = WI lambda max(p - pwf, 0), never injecting
             dd = pp - pwf_i
@@ -170,6 +173,15 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc,
             r[i, l] = (m - m_old[i, l]) * inv_dt + q
             if jac:
                 J[i, l] = (dpv - m * FT3_PER_BBL * db) * inv * inv_dt + dq
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _connections(p, lam, dlam, r, J, ci, cj, tc, gc, nl, jac):
+    """Fluxes ``T lambda_up (p_j - p_i - g)`` of every connection into r and, when ``jac``, the
+    off-diagonal Jacobian rows ``J[N + 2c] = dR_ci/dp_cj``, ``J[N + 2c + 1] = dR_cj/dp_ci`` (assigned) and
+    their share of the diagonal.  The generated kernels (:mod:`engines.reservoir.sparse_lu`) replace this
+    loop by one loop per connection with constant row offsets (vectorized without aliasing checks)."""
+    n = p.shape[0]
     for c in range(ci.size):
         i = ci[c]
         j = cj[c]
@@ -278,7 +290,7 @@ def _lu_apply(J, r, nl, a, w):
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-            dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, iters):
+            dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, iters, nl):
     """Newton iterations on the active lanes until each one's largest update is below ``tol`` psi;
     ``iters[l]`` += iterations of lane l.  Returns False when some lane needs more than ``max_newton``.
 
@@ -287,17 +299,19 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
     current one by ``|dJ/J| <~ CHORD_PSI |dlambda/dp| / lambda`` (~4e-4 here), so a chord step's error is
     that fraction of an update already below ``tol``: converged plans agree with full Newton (the
     NumPy path) to < 1e-9 relative, at about a third less work per time step."""
-    n, nl = p.shape
+    n = p.shape[0]
     big = buf[4]
     chord = False
     for it in range(max_newton):
         if chord:   # every active lane moved less than CHORD_PSI: reuse the factored Jacobian
-            _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-                      dt, cr, pref, thesis, r, J, lam, dlam, buf, False)
+            _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm,
+                      dt, cr, pref, thesis, r, J, lam, dlam, buf, nl, False)
+            _connections(p, lam, dlam, r, J, ci, cj, tc, gc, nl, False)
             _lu_apply(J, r, nl, a, w)
         else:
-            _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-                      dt, cr, pref, thesis, r, J, lam, dlam, buf, True)
+            _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm,
+                      dt, cr, pref, thesis, r, J, lam, dlam, buf, nl, True)
+            _connections(p, lam, dlam, r, J, ci, cj, tc, gc, nl, True)
             _factor_solve(J, r, nl, a, piv, buf[8], ci, cj, w)
         for l in range(nl):
             big[l] = 0.0
@@ -325,10 +339,10 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
-             pv_new, m_new, q, qsum, err, buf):
+             pv_new, m_new, q, qsum, err, buf, nl):
     """New pore volume, oil in place and well rates, field rate and relative material-balance error
     (the same definition as ``BatchSimulator._step_balance``); lanes innermost."""
-    n, nl = p.shape
+    n = p.shape[0]
     bb = buf[0]
     mm = buf[2]
     dms = buf[5]
@@ -342,7 +356,7 @@ def _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, 
     for i in range(n):
         pwf_i = pwf[i]
         pvref_i = pvref[i]
-        q0, q1 = _knot_range(p, i, kp)
+        q0, q1 = _knot_range(p, i, kp, nl)
         for l in range(nl):
             d0 = p[i, l] - kp[q0]
             bb[l] = kb[q0] + sb[q0] * d0
@@ -363,8 +377,9 @@ def _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, 
                 x = cr * (pp - pref)
                 pvn = pvref_i * (1.0 + x + 0.5 * x * x)
             b = bb[l]
-            mn = pvn / (b * FT3_PER_BBL)
-            qq = wi[i, l] / (mm[l] * b) * max(pp - pwf_i, 0.0)
+            lm = 1.0 / (mm[l] * b)        # one division per cell and lane (they dominate the loop)
+            mn = pvn * (lm * mm[l] * _INV_FT3)
+            qq = wi[i, l] * lm * max(pp - pwf_i, 0.0)
             if has_tgt:
                 tg = tgt[i, l]
                 qq = tg if qq > tg else qq        # NaN target: BHP control
@@ -395,7 +410,15 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             wi[i, l] = wi_all[b0 + l, i]
             if has_tgt:
                 tgt[i, l] = tgt_all[b0 + l, i]
-    p = np.empty((n, nl))
+    # one array per block, rows of jstride >= nl lanes: the Jacobian's nonzeros (diagonal, connections, the
+    # fill of generated kernels), then the residual, pressure, mobility and its derivative (see
+    # engines.reservoir.sparse_lu: generated code addresses them at constant offsets)
+    J = np.empty((jrows + 4 * n, jstride))
+    r = J[jrows:jrows + n]
+    p = J[jrows + n:jrows + 2 * n]
+    lam = J[jrows + 2 * n:jrows + 3 * n]
+    dlam = J[jrows + 3 * n:jrows + 4 * n]
+    a = np.empty((n, 2 * w + 1, nl)) if banded else np.empty((0, 0, nl))
     pv = np.empty((n, nl))
     m = np.empty((n, nl))
     for i in range(n):
@@ -404,17 +427,13 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             p[i, l] = p0[i]
             pv[i, l] = pv0[i]
             m[i, l] = pv0[i] / (b * FT3_PER_BBL)
-    p_prev = p.copy()
+    p_prev = np.empty((n, nl))
+    for i in range(n):
+        for l in range(nl):
+            p_prev[i, l] = p[i, l]
     dprev = np.zeros((n, nl))
     p_old = np.empty((n, nl))
     floor = 0.5 * pwf
-    # Jacobian nonzeros (and, for generated kernels, the fill) then the residual, in one array whose rows
-    # are padded to jstride lanes (see engines.reservoir.sparse_lu); the band only for the banded LU
-    J = np.empty((jrows + n, jstride))
-    r = J[jrows:]
-    a = np.empty((n, 2 * w + 1, nl)) if banded else np.empty((0, 0, nl))
-    lam = np.empty((n, nl))
-    dlam = np.empty((n, nl))
     pv_new = np.empty((n, nl))
     m_new = np.empty((n, nl))
     q = np.empty((n, nl))
@@ -451,20 +470,20 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             active[l] = l < nb
             its[l] = 0
         if not _newton(p, active, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-                       dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, its):
+                       dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, its, nl):
             return step + 1
         _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
-                 pv_new, m_new, q, qsum, err, buf)
+                 pv_new, m_new, q, qsum, err, buf, nl)
         polish = False
         for l in range(nb):
             active[l] = err[l] > mb_tol
             polish = polish or active[l]
         if polish:
             if not _newton(p, active, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb,
-                           sm, dt, cr, pref, thesis, w, polish_tol, max_newton, r, J, a, lam, dlam, piv, buf, its):
+                           sm, dt, cr, pref, thesis, w, polish_tol, max_newton, r, J, a, lam, dlam, piv, buf, its, nl):
                 return step + 1
             _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
-                     pv_new, m_new, q, qsum, err, buf)
+                     pv_new, m_new, q, qsum, err, buf, nl)
         pv, pv_new = pv_new, pv         # the new state becomes the old one (swap, no copy)
         m, m_new = m_new, m
         for l in range(nl):

@@ -140,8 +140,12 @@ class PlacementProblem:
         """Full simulation and economics of masks (no cache)."""
         m = np.atleast_2d(masks).astype(bool)
         sim = self.simulator.run(m, **run_kwargs)
+        return sim, self.economics_of(m, sim)
+
+    def economics_of(self, masks: np.ndarray, sim: SimulationResult) -> NpvBreakdown:
+        """Economics of masks from their simulation ``sim`` (counts them as simulated)."""
+        m = np.atleast_2d(masks).astype(bool)
         with self._lock:
             self.n_simulated += m.shape[0]
         volumes = sim.oil_rate_stb_d * self.simulator.dt_days
-        econ = npv_breakdown(volumes, sim.time_days, m.sum(axis=1), self.economics)
-        return sim, econ
+        return npv_breakdown(volumes, sim.time_days, m.sum(axis=1), self.economics)

@@ -98,6 +98,16 @@ class SimulationResult:
     pressure_psi: np.ndarray | None = None
 
 
+def _guided_bounds(n_blocks: int, threads: int) -> np.ndarray:
+    """Range boundaries 0 = b_0 < b_1 < ... = n_blocks for guided self-scheduling (Polychronopoulos &
+    Kuck 1987): each range takes ``ceil(left / (4 threads))`` blocks."""
+    bounds = [0]
+    while bounds[-1] < n_blocks:
+        left = n_blocks - bounds[-1]
+        bounds.append(bounds[-1] + max(1, -(-left // (4 * threads))))
+    return np.array(bounds)
+
+
 class BatchSimulator:
     """Advance many well configurations of one reservoir together.
 
@@ -313,9 +323,11 @@ class BatchSimulator:
         if threads <= 1:
             status = np.array([simulate_blocks(0, nblk, *args)])
         else:
-            # up to 8 ranges of blocks per thread, taken in turn by whichever thread is free (blocks need
-            # different Newton iteration counts: equal static shares would leave a core idle)
-            bounds = np.unique(np.linspace(0, nblk, min(nblk, 8 * threads) + 1).astype(int))
+            # ranges of blocks taken in turn by whichever thread is free (blocks need different Newton
+            # iteration counts: equal static shares would leave a core idle), guided sizes: each range a
+            # quarter of what is left per thread, so the last ones are single blocks and the threads
+            # finish within about one block of each other
+            bounds = _guided_bounds(nblk, threads)
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 futures = [pool.submit(simulate_blocks, int(lo), int(hi), *args)
                            for lo, hi in zip(bounds[:-1], bounds[1:])]
