@@ -35,7 +35,10 @@ lambda_up`` in the other), so the flux part has zero column sums, and ``c > 0`` 
 ``(dPV/dp - m dBo/dp 5.6146)/(5.6146 Bo dt)`` and the well term ``WI (lambda + dlambda/dp (p - p_wf))`` add positive amounts to the diagonal only
 (Bo decreasing in p, the same slope condition).  Gaussian elimination on a column diagonally dominant
 matrix needs no pivoting (Golub & Van Loan 2013, Theorem 3.4.3).  A breakdown shows up as a
-non-finite update, which the caller reports as a Newton failure.
+non-finite update, which the caller reports as a Newton failure.  The generated kernels of
+:mod:`engines.reservoir.sparse_lu` replace the banded LU (``_factor_solve``, ``_lu_apply``) and the
+connection loop (``_connections``) by straight-line code for one grid's pattern; the Newton and block
+loops below are compiled again in each generated module (their source is copied there).
 """
 from __future__ import annotations
 
@@ -75,7 +78,7 @@ def _pvt(p, kp, kb, km, sb, sm):
     return b, db, mu, dmu
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM | {"nnan"})
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def _knot_range(p, i, kp, nl):
     """PVT knots that matter for cell ``i`` of a block: ``(q0, q1)`` such that, for every lane, the
     table equals the line of segment ``q0`` plus the hinges of the inner knots ``q0 + 1 .. q1 - 1``.
@@ -85,24 +88,57 @@ def _knot_range(p, i, kp, nl):
     before it is that segment's line (the table is continuous); ``q1 - 1`` is the last inner knot at or
     below the highest pressure: the hinges beyond it are zero in every lane (value and slope).  The
     result equals the full hinge sum up to round-off (~1e-16 relative); for the 5x5 case at most 4 of
-    the 8 inner knots are visited.  Compiled with ``nnan`` (its own LLVM function, not inlined by Numba)
-    so that the min/max reductions along the lanes vectorize (without it they ran scalar, ~40 % of the
-    cell terms); a NaN pressure can then give any range, but a NaN lane fails its Newton step anyway."""
-    lo = p[i, 0]
-    hi = p[i, 0]
+    the 8 inner knots are visited.
+
+    The lowest and highest pressure are taken on the IEEE-754 bit patterns as int64, which order like
+    the values for non-negative doubles (the knots are, ``PvtTable`` requires it): LLVM vectorizes
+    integer min/max reductions but not floating-point ones written in Numba (the scalar loop cost ~25 ns
+    per lane and call).  A negative or NaN pressure only widens the range (to knot 0 or to the last
+    knot), so the other lanes stay exact."""
+    row = p[i].view(np.int64)
+    kbits = kp.view(np.int64)
+    lo = row[0]
+    hi = row[0]
     for l in range(1, nl):
-        v = p[i, l]
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
+        v = row[l]
+        lo = min(lo, v)
+        hi = max(hi, v)
     nk = kp.size
     q0 = 0
     q1 = 1
     for q in range(1, nk - 1):
-        if kp[q] <= lo:
+        if kbits[q] <= lo:
             q0 = q
-        if kp[q] <= hi:
+        if kbits[q] <= hi:
             q1 = q + 1
     return q0, max(q1, q0 + 1)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
+def _cell_lane(pp, b, db, mu, dmu, p_old, pv_old, m_old, wi, tg, pwf_i, pvref_i, inv_dt, cr, pref, thesis, has_tgt):
+    """One cell of one lane: mobility ``1/(mu Bo)`` and its derivative, the residual's accumulation and
+    well terms (STB/d) and their derivative (the Jacobian's diagonal before the fluxes)."""
+    lm = 1.0 / (mu * b)
+    dlm = -(dmu * b + mu * db) * lm * lm
+    if thesis:
+        pv = pv_old * (1.0 + cr * (pp - p_old))
+        dpv = pv_old * cr
+    else:
+        x = cr * (pp - pref)
+        pv = pvref_i * (1.0 + x + 0.5 * x * x)
+        dpv = pvref_i * (cr * (1.0 + x))
+    inv = lm * mu * _INV_FT3      # 1/(5.6146 Bo) from the one division above (divisions are slow)
+    m = pv * inv
+    # producer: q = WI lambda max(p - pwf, 0), never injecting
+    dd = pp - pwf_i
+    wl = wi * lm
+    q = wl * max(dd, 0.0)
+    dq = wi * dlm * dd + wl if dd > 0.0 else 0.0
+    if has_tgt:
+        capped = q > tg           # False for NaN (BHP control)
+        q = tg if capped else q
+        dq = 0.0 if capped else dq
+    return lm, dlm, (m - m_old) * inv_dt + q, (dpv - m * FT3_PER_BBL * db) * inv * inv_dt + dq
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -111,7 +147,9 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, kp, kb, km,
     """Cell terms of the residual r[N, :nl] (STB/d: accumulation and wells), the mobility ``lam`` and
     its derivative ``dlam`` and, when ``jac``, the diagonal of the Jacobian ``J[i] = dR_i/dp_i`` (assigned,
     no zeroing); ``_connections`` adds the fluxes.  Branches are written as selects so the loops along
-    the lanes vectorize."""
+    the lanes vectorize.  PVT as a sum of hinges (see _pvt), visiting only the knots inside the cell's
+    pressure range over the block (see _knot_range); when that range lies on one segment of the table
+    (the usual case) the line is evaluated inside the lane loop (one loop per cell, no work rows)."""
     n = p.shape[0]
     inv_dt = 1.0 / dt
     bb = buf[0]
@@ -121,15 +159,31 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, kp, kb, km,
     for i in range(n):
         pwf_i = pwf[i]
         pvref_i = pvref[i]
-        # PVT as a sum of hinges (see _pvt), lanes innermost so the loops vectorize; only the knots
-        # inside this cell's pressure range over the block are visited (see _knot_range)
         q0, q1 = _knot_range(p, i, kp, nl)
+        k0 = kp[q0]
+        b0 = kb[q0]
+        sb0 = sb[q0]
+        m0 = km[q0]
+        sm0 = sm[q0]
+        if q1 == q0 + 1:
+            for l1 in range(nl):     # names used in no other loop (see the note in _assemble)
+                p1 = p[i, l1]
+                e1 = p1 - k0
+                lm1, dlm1, res1, dg1 = _cell_lane(p1, b0 + sb0 * e1, sb0, m0 + sm0 * e1, sm0, p_old[i, l1],
+                                                  pv_old[i, l1], m_old[i, l1], wi[i, l1], tgt[i, l1], pwf_i, pvref_i,
+                                                  inv_dt, cr, pref, thesis, has_tgt)
+                lam[i, l1] = lm1
+                dlam[i, l1] = dlm1
+                r[i, l1] = res1
+                if jac:
+                    J[i, l1] = dg1
+            continue
         for l in range(nl):
-            d0 = p[i, l] - kp[q0]
-            bb[l] = kb[q0] + sb[q0] * d0
-            mm[l] = km[q0] + sm[q0] * d0
-            dbb[l] = sb[q0]
-            dmm[l] = sm[q0]
+            d0 = p[i, l] - k0
+            bb[l] = b0 + sb0 * d0
+            mm[l] = m0 + sm0 * d0
+            dbb[l] = sb0
+            dmm[l] = sm0
         for q in range(q0 + 1, q1):
             kq = kp[q]
             hb = sb[q] - sb[q - 1]
@@ -143,36 +197,13 @@ def _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, kp, kb, km,
                 dmm[l] += hm if h >= 0.0 else 0.0
         for l in range(nl):
             pp = p[i, l]
-            b = bb[l]
-            db = dbb[l]
-            mu = mm[l]
-            dmu = dmm[l]
-            lm = 1.0 / (mu * b)
-            dlm = -(dmu * b + mu * db) * lm * lm
+            lm, dlm, res, dg = _cell_lane(pp, bb[l], dbb[l], mm[l], dmm[l], p_old[i, l], pv_old[i, l], m_old[i, l],
+                                          wi[i, l], tgt[i, l], pwf_i, pvref_i, inv_dt, cr, pref, thesis, has_tgt)
             lam[i, l] = lm
             dlam[i, l] = dlm
-            if thesis:
-                pv = pv_old[i, l] * (1.0 + cr * (pp - p_old[i, l]))
-                dpv = pv_old[i, l] * cr
-            else:
-                x = cr * (pp - pref)
-                pv = pvref_i * (1.0 + x + 0.5 * x * x)
-                dpv = pvref_i * (cr * (1.0 + x))
-            inv = lm * mu * _INV_FT3      # 1/(5.6146 Bo) from the one division above (divisions are slow)
-            m = pv * inv
-            # producer: q = WI lambda max(p - pwf, 0), never injecting
-            dd = pp - pwf_i
-            wl = wi[i, l] * lm
-            q = wl * max(dd, 0.0)
-            dq = wi[i, l] * dlm * dd + wl if dd > 0.0 else 0.0
-            if has_tgt:
-                tg = tgt[i, l]
-                capped = q > tg           # False for NaN (BHP control)
-                q = tg if capped else q
-                dq = 0.0 if capped else dq
-            r[i, l] = (m - m_old[i, l]) * inv_dt + q
+            r[i, l] = res
             if jac:
-                J[i, l] = (dpv - m * FT3_PER_BBL * db) * inv * inv_dt + dq
+                J[i, l] = dg
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -290,7 +321,7 @@ def _lu_apply(J, r, nl, a, w):
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-            dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, iters, nl):
+            dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, iters, nl, factored):
     """Newton iterations on the active lanes until each one's largest update is below ``tol`` psi;
     ``iters[l]`` += iterations of lane l.  Returns False when some lane needs more than ``max_newton``.
 
@@ -298,10 +329,12 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
     Jacobian (chord steps: a residual and two triangular solves).  The Jacobian then differs from the
     current one by ``|dJ/J| <~ CHORD_PSI |dlambda/dp| / lambda`` (~4e-4 here), so a chord step's error is
     that fraction of an update already below ``tol``: converged plans agree with full Newton (the
-    NumPy path) to < 1e-9 relative, at about a third less work per time step."""
+    NumPy path) to < 1e-9 relative, at about a third less work per time step.  ``factored``: J already
+    holds the factors of this step's Jacobian (the material-balance polish right after convergence), so
+    the iterations start as chord steps."""
     n = p.shape[0]
     big = buf[4]
-    chord = False
+    chord = factored
     for it in range(max_newton):
         if chord:   # every active lane moved less than CHORD_PSI: reuse the factored Jacobian
             _assemble(p, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm,
@@ -337,11 +370,26 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
     return False
 
 
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
+def _balance_lane(pp, b, mu, p_old, pv, wi, tg, pwf_i, pvref_i, cr, pref, thesis, has_tgt):
+    """One cell of one lane at the converged pressure: new pore volume, oil in place and well rate."""
+    if thesis:
+        pvn = pv * (1.0 + cr * (pp - p_old))
+    else:
+        x = cr * (pp - pref)
+        pvn = pvref_i * (1.0 + x + 0.5 * x * x)
+    lm = 1.0 / (mu * b)        # one division per cell and lane (they dominate the loop)
+    qq = wi * lm * max(pp - pwf_i, 0.0)
+    if has_tgt:
+        qq = tg if qq > tg else qq        # NaN target: BHP control
+    return pvn, pvn * (lm * mu * _INV_FT3), qq
+
+
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
              pv_new, m_new, q, qsum, err, buf, nl):
     """New pore volume, oil in place and well rates, field rate and relative material-balance error
-    (the same definition as ``BatchSimulator._step_balance``); lanes innermost."""
+    (the same definition as ``BatchSimulator._step_balance``); lanes innermost, PVT as in _assemble."""
     n = p.shape[0]
     bb = buf[0]
     mm = buf[2]
@@ -357,32 +405,32 @@ def _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, 
         pwf_i = pwf[i]
         pvref_i = pvref[i]
         q0, q1 = _knot_range(p, i, kp, nl)
-        for l in range(nl):
-            d0 = p[i, l] - kp[q0]
-            bb[l] = kb[q0] + sb[q0] * d0
-            mm[l] = km[q0] + sm[q0] * d0
-        for k in range(q0 + 1, q1):
-            kq = kp[k]
-            hb = sb[k] - sb[k - 1]
-            hm = sm[k] - sm[k - 1]
+        k0 = kp[q0]
+        b0 = kb[q0]
+        sb0 = sb[q0]
+        m0 = km[q0]
+        sm0 = sm[q0]
+        one_segment = q1 == q0 + 1
+        if not one_segment:
             for l in range(nl):
-                hp = max(p[i, l] - kq, 0.0)
-                bb[l] += hb * hp
-                mm[l] += hm * hp
+                d0 = p[i, l] - k0
+                bb[l] = b0 + sb0 * d0
+                mm[l] = m0 + sm0 * d0
+            for k in range(q0 + 1, q1):
+                kq = kp[k]
+                hb = sb[k] - sb[k - 1]
+                hm = sm[k] - sm[k - 1]
+                for l in range(nl):
+                    hp = max(p[i, l] - kq, 0.0)
+                    bb[l] += hb * hp
+                    mm[l] += hm * hp
         for l in range(nl):
             pp = p[i, l]
-            if thesis:
-                pvn = pv[i, l] * (1.0 + cr * (pp - p_old[i, l]))
-            else:
-                x = cr * (pp - pref)
-                pvn = pvref_i * (1.0 + x + 0.5 * x * x)
-            b = bb[l]
-            lm = 1.0 / (mm[l] * b)        # one division per cell and lane (they dominate the loop)
-            mn = pvn * (lm * mm[l] * _INV_FT3)
-            qq = wi[i, l] * lm * max(pp - pwf_i, 0.0)
-            if has_tgt:
-                tg = tgt[i, l]
-                qq = tg if qq > tg else qq        # NaN target: BHP control
+            d0 = pp - k0
+            b = b0 + sb0 * d0 if one_segment else bb[l]
+            mu = m0 + sm0 * d0 if one_segment else mm[l]
+            pvn, mn, qq = _balance_lane(pp, b, mu, p_old[i, l], pv[i, l], wi[i, l], tgt[i, l], pwf_i, pvref_i, cr,
+                                        pref, thesis, has_tgt)
             pv_new[i, l] = pvn
             m_new[i, l] = mn
             q[i, l] = qq
@@ -470,7 +518,7 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             active[l] = l < nb
             its[l] = 0
         if not _newton(p, active, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
-                       dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, its, nl):
+                       dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, its, nl, False):
             return step + 1
         _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
                  pv_new, m_new, q, qsum, err, buf, nl)
@@ -480,7 +528,8 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             polish = polish or active[l]
         if polish:
             if not _newton(p, active, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb,
-                           sm, dt, cr, pref, thesis, w, polish_tol, max_newton, r, J, a, lam, dlam, piv, buf, its, nl):
+                           sm, dt, cr, pref, thesis, w, polish_tol, max_newton, r, J, a, lam, dlam, piv, buf, its, nl,
+                           True):
                 return step + 1
             _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, dt, cr, pref, thesis,
                      pv_new, m_new, q, qsum, err, buf, nl)

@@ -29,6 +29,8 @@ class PvtTable:
             raise ValueError("PVT table values must be finite")
         if np.any(np.diff(p) <= 0):
             raise ValueError("PVT pressure_psi must be strictly increasing")
+        if p[0] < 0:
+            raise ValueError("PVT pressure_psi must be absolute pressures (>= 0 psia)")
         if np.any(b <= 0) or np.any(mu <= 0):
             raise ValueError("PVT bo_rb_stb and viscosity_cp must be positive")
         object.__setattr__(self, "pressure_psi", p)

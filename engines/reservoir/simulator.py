@@ -21,7 +21,8 @@ returned, relative to the step's production.
 
 Backends (``backend=``): this module's vectorized NumPy/SciPy path; the compiled Numba kernel
 (:mod:`engines.reservoir.numba_kernel`, the default on grids of half-bandwidth <= 64: blocks of
-configurations with the lanes innermost, banded LU, the blocks split over NUMBA_NUM_THREADS threads);
+configurations with the lanes innermost, banded LU or, for large batches, a sparse LU generated for the
+grid's pattern (:mod:`engines.reservoir.sparse_lu`), the blocks split over NUMBA_NUM_THREADS threads);
 PyTorch tensors on any device (:mod:`engines.reservoir.torch_backend`, batched banded LU).  NumPy and
 Torch take the same Newton iterates; the kernel extrapolates its initial guess geometrically and reuses
 the factored Jacobian near convergence; all three agree within 1e-9 relative (tests).
@@ -49,7 +50,8 @@ BACKENDS = ("auto", "numba", "numpy", "torch")
 NUMBA_MAX_BANDWIDTH = 64
 #: with ``linear_solver="auto"`` the Numba backend switches to the generated sparse LU
 #: (engines.reservoir.sparse_lu) for batches of at least this many configurations: its first use compiles
-#: a kernel for the grid's pattern (~10-20 s, then cached on disk), which only large batches repay.
+#: a kernel for the grid's pattern (about a minute on 2 cores, then cached on disk), which only large
+#: batches repay.
 SPARSE_MIN_BATCH = 4096
 
 

@@ -7,11 +7,10 @@ band entry through memory once per operation.  Here the elimination is planned o
 for the pattern in a fill-reducing order (minimum degree: Tinney & Walker 1967, scheme 2; George & Liu
 1989), and written out as straight-line Python code -- one statement per multiply-add, the fill entries
 as local variables -- which Numba compiles into a loop over the configurations of a block.  LLVM
-vectorizes that loop (AVX2: 4 configurations per instruction) and keeps the entries in registers, so
-the factorization runs at arithmetic speed.  For the 5x5 reference case: 273 multiply-adds in minimum
-degree order (natural order: 484 plus the band's zeros, 625), factor + solve 70-90 ns per configuration
-against 280 ns for the banded LU, and the triangular solves 23 ns against 84 ns
-(``bench/bench_reservoir.py --lu``).
+vectorizes that loop (AVX2: 4 configurations per instruction) and keeps the entries in registers.  For
+the 5x5 reference case: 273 multiply-adds in minimum degree order (natural order: 484; the band holds
+625); the whole kernel runs 1.5-1.6x the configurations per second of the banded LU
+(``python bench/bench_reservoir.py --lu``: 74,100 vs 115,500 random plans/s on 2 cores).
 
 No pivoting, as in the banded solver: the Jacobian is column diagonally dominant (see
 :mod:`engines.reservoir.numba_kernel`), a property any symmetric permutation ``P J P^T`` keeps, so
@@ -19,18 +18,21 @@ Gaussian elimination in any elimination order needs no pivoting (Golub & Van Loa
 
 Storage (shared with the kernel): one array ``J`` (rows, ``JSTRIDE``) per block of configurations, the
 configurations along the rows.  Rows ``0..N-1`` hold the diagonal of each cell, ``N + 2c`` and
-``N + 2c + 1`` the entries (ci, cj) and (cj, ci) of connection c, then the fill entries, then the ``N``
-rows of the residual (overwritten by the Newton update).  All rows live in one array so that LLVM can
+``N + 2c + 1`` the entries (ci, cj) and (cj, ci) of connection c, then the fill entries, then ``N`` rows
+each of the residual (overwritten by the Newton update), pressure, mobility and its derivative.  All rows live in one array so that LLVM can
 prove the loads and stores of different rows independent (their distance is a multiple of the row
 stride); the stride is the lane count plus 4 so that the rows do not all map to the same few sets of
 the L1 cache (a stride of 64 doubles, 512 bytes, kept only 1/4 of it usable and made the solve 2-3x
 slower).  The factorization happens in place: diagonal rows become inverse pivots, lower entries the
 multipliers, upper entries U.
 
-The generated source -- these two functions plus the kernel's Newton and block loop, which call them
-by name -- is written to a cache directory and imported as a module, so that Numba's on-disk cache
+The generated source -- these two functions, the connection loops (one loop per connection, rows at
+constant offsets: :func:`generate_connections`), then the kernel's Newton and block loops, which call
+them by name -- is written to a cache directory and imported as a module, so that Numba's on-disk cache
 applies (a compiled kernel per pattern, reused by later processes): ``ATILAX_KERNEL_DIR``, else
-``$XDG_CACHE_HOME/atilax/kernels`` (``~/.cache``), else the temporary directory.
+``$XDG_CACHE_HOME/atilax/kernels`` (``~/.cache``), else the temporary directory.  The first use of a
+pattern compiles for about a minute (5x5 case, 2 cores); the file name hashes the kernel's source, so
+an edited kernel is recompiled rather than loaded stale.
 """
 from __future__ import annotations
 

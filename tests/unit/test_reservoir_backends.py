@@ -21,7 +21,8 @@ from engines.reservoir.certify import _popcount, canonical_codes, certify, exhau
 from engines.reservoir.planner import build_problem
 from engines.reservoir.pvt import PvtTable
 from engines.reservoir.reservoir import Reservoir
-from engines.reservoir.simulator import BatchSimulator
+from engines.reservoir import sparse_lu
+from engines.reservoir.simulator import SPARSE_MIN_BATCH, BatchSimulator
 from engines.reservoir.wells import WellDesign
 
 RTOL = 1e-9
@@ -66,10 +67,16 @@ def assert_material_balance(out, masks, sim):
     assert (err <= 1e-8).mean() > 0.98
 
 
-def test_numba_matches_numpy_on_thesis_case_for_every_well_count(thesis):
+@pytest.mark.parametrize("solver", ["auto", "sparse"])
+def test_numba_matches_numpy_on_thesis_case_for_every_well_count(thesis, solver):
     masks = _plans_every_count(np.random.default_rng(21), 25, 6)       # 0..25 wells, 140 plans
     ref = BatchSimulator(thesis.reservoir, thesis.wells, thesis.dt_days, backend="numpy").run(masks, store_well_rates=True)
-    sim = BatchSimulator(thesis.reservoir, thesis.wells, thesis.dt_days)
+    if solver == "auto":        # 140 plans: the banded LU (the generated one is for large batches)
+        sim = BatchSimulator(thesis.reservoir, thesis.wells, thesis.dt_days)
+        assert sim._sparse_kernel(masks.shape[0]) is None or sparse_lu.is_loaded(25, sim._ci, sim._cj)
+    else:                       # the straight-line sparse LU generated for the 5x5 pattern
+        sim = BatchSimulator(thesis.reservoir, thesis.wells, thesis.dt_days, backend="numba", linear_solver="sparse")
+        assert sim._sparse_kernel(masks.shape[0]) is not None
     assert sim.backend == "numba"
     out = sim.run(masks, store_well_rates=True)
     assert_same_simulation(out, ref)
@@ -111,7 +118,7 @@ def _hetero_3d(rock_law="eclipse"):
                      oil_density_lbm_ft3=50.0, rock_law=rock_law)
 
 
-@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("backend", ["numba", "numba-sparse", "torch"])
 def test_backends_match_numpy_in_3d_with_gravity_and_eclipse_rock_law(backend):
     pytest.importorskip("torch") if backend == "torch" else None
     res = _hetero_3d()
@@ -122,15 +129,18 @@ def test_backends_match_numpy_in_3d_with_gravity_and_eclipse_rock_law(backend):
     masks[2, 5] = True
     masks[3, :] = True
     ref = BatchSimulator(res, design, dt, backend="numpy").run(masks, store_pressure=True, store_well_rates=True)
-    out = BatchSimulator(res, design, dt, backend=backend, device="cpu").run(masks, store_pressure=True,
-                                                                          store_well_rates=True)
+    kw = {"backend": "numba", "linear_solver": "sparse"} if backend == "numba-sparse" else {"backend": backend}
+    sim = BatchSimulator(res, design, dt, device="cpu", **kw)
+    if backend == "numba-sparse":       # 36 cells with vertical connections: a pattern of its own
+        assert sim._sparse_kernel(4) is not None
+    out = sim.run(masks, store_pressure=True, store_well_rates=True)
     assert_same_simulation(out, ref, pressures=True)
     # no wells: the hydrostatic initial state is an exact steady state
     np.testing.assert_allclose(out.pressure_psi[0, -1], res.initial_pressures(), rtol=0, atol=1e-8)
     assert out.material_balance_error[1:].max() < 1e-8
 
 
-@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("backend", ["numba", "numba-sparse", "torch"])
 def test_backends_match_numpy_under_rate_control(thesis, backend):
     pytest.importorskip("torch") if backend == "torch" else None
     rng = np.random.default_rng(8)
@@ -139,7 +149,8 @@ def test_backends_match_numpy_under_rate_control(thesis, backend):
     dt = thesis.dt_days[:10]
     ref = BatchSimulator(thesis.reservoir, thesis.wells, dt, backend="numpy").run(
         masks, rate_targets_stb_d=targets, store_well_rates=True)
-    out = BatchSimulator(thesis.reservoir, thesis.wells, dt, backend=backend, device="cpu").run(
+    kw = {"backend": "numba", "linear_solver": "sparse"} if backend == "numba-sparse" else {"backend": backend}
+    out = BatchSimulator(thesis.reservoir, thesis.wells, dt, device="cpu", **kw).run(
         masks, rate_targets_stb_d=targets, store_well_rates=True)
     assert_same_simulation(out, ref)
     # a capped well produces exactly its target
@@ -181,6 +192,17 @@ def test_backend_selection_and_errors(thesis, monkeypatch):
     wide = Reservoir(nx=9, ny=9, nz=2, dx_ft=700.0, dy_ft=700.0, dz_ft=np.array([300.0, 350.0]), kx_md=100.0,
                      ky_md=100.0, kz_md=10.0, porosity=0.2, pvt=r.pvt, initial_pressure_psi=5000.0)  # bandwidth 81
     assert BatchSimulator(wide, w, dt).backend == "numpy"
+    # the generated sparse LU: for batches of SPARSE_MIN_BATCH plans or more with linear_solver="auto",
+    # always with "sparse", never with "banded", nor where the elimination is too long (20x20: 42,000+
+    # multiply-adds in minimum degree order)
+    auto = BatchSimulator(r, w, dt)
+    assert auto._sparse_kernel(SPARSE_MIN_BATCH) is not None
+    assert auto._sparse_kernel(10) is not None          # once loaded, small batches use it too
+    assert BatchSimulator(r, w, dt, backend="numba", linear_solver="banded")._sparse_kernel(10**6) is None
+    channel = load_case("channel_20x20")
+    big = BatchSimulator(channel.reservoir, channel.wells, dt, backend="numba", linear_solver="sparse")
+    assert sparse_lu.symbolic_lu(400, big._ci, big._cj).n_fma > sparse_lu.MAX_SPARSE_FMA
+    assert big._sparse_kernel(10**6) is None
     with pytest.raises(ValueError, match="backend"):
         BatchSimulator(r, w, dt, backend="cuda")
     # Newton failure is reported, not returned as garbage
@@ -245,10 +267,11 @@ def test_pvt_hinges_restricted_to_the_blocks_pressure_range_equal_the_table(thes
     pvt = thesis.reservoir.pvt
     kp, kb, km, sb, sm = pvt.pressure_psi, pvt.bo_rb_stb, pvt.viscosity_cp, pvt._b_slope, pvt._mu_slope
     rng = np.random.default_rng(11)
-    ranges = [(2500.0, 5000.0), (4700.0, 4990.0), (-200.0, 7000.0), (3554.2, 4265.1), (100.0, 300.0), (5600.0, 9000.0)]
+    ranges = [(2500.0, 5000.0), (4700.0, 4990.0), (-200.0, 7000.0), (3554.2, 4265.1), (100.0, 300.0), (5600.0, 9000.0),
+              (-500.0, -100.0)]
     for lo, hi in ranges:
         p = np.concatenate([rng.uniform(lo, hi, 61), [lo, hi, np.clip(3554.2, lo, hi)]])[None, :]
-        q0, q1 = _knot_range(p, 0, kp)
+        q0, q1 = _knot_range(p, 0, kp, p.shape[1])
         inner = kp[1:-1]
         assert q1 - q0 - 1 == np.count_nonzero((inner > p.min()) & (inner <= p.max()))
         b = kb[q0] + sb[q0] * (p[0] - kp[q0])
