@@ -320,6 +320,24 @@ def _lu_apply(J, r, nl, a, w):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
+def _update(J, p, r, active, big, nl):
+    """Newton update ``p -= r`` (r holds the solved update) on the active lanes, and ``big[l]``, the
+    largest ``|r|`` of lane l over the cells (NaN when any is NaN).  The generated kernels
+    (:mod:`engines.reservoir.sparse_lu`) replace this loop nest by one straight-line loop over the lanes
+    (the rows at constant offsets of J)."""
+    n = p.shape[0]
+    for l in range(nl):
+        big[l] = 0.0
+    for i in range(n):
+        for l in range(nl):
+            act = active[l]
+            d = r[i, l]
+            p[i, l] = p[i, l] - d if act else p[i, l]
+            v = abs(d)
+            big[l] = v if (v > big[l] or v != v) else big[l]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, cj, tc, gc, kp, kb, km, sb, sm,
             dt, cr, pref, thesis, w, tol, max_newton, r, J, a, lam, dlam, piv, buf, iters, nl, factored):
     """Newton iterations on the active lanes until each one's largest update is below ``tol`` psi;
@@ -346,15 +364,7 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
                       dt, cr, pref, thesis, r, J, lam, dlam, buf, nl, True)
             _connections(p, lam, dlam, r, J, ci, cj, tc, gc, nl, True)
             _factor_solve(J, r, nl, a, piv, buf[8], ci, cj, w)
-        for l in range(nl):
-            big[l] = 0.0
-        for i in range(n):
-            for l in range(nl):
-                act = active[l]
-                d = r[i, l]
-                p[i, l] = p[i, l] - d if act else p[i, l]
-                v = abs(d)
-                big[l] = v if (v > big[l] or v != v) and act else big[l]
+        _update(J, p, r, active, big, nl)
         left = 0
         chord = True
         for l in range(nl):
@@ -445,6 +455,30 @@ def _balance(p, p_old, pv, m, wi, tgt, has_tgt, pwf, pvref, kp, kb, km, sb, sm, 
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
+def _predict(J, p, p_old, p_prev, dprev, floor, started, geometric, ratio, nl):
+    """Start of a time step: ``p_old = p`` and the Newton initial guess in ``p``: the last change
+    extrapolated geometrically (its ratio to the change before, clipped to [0, 1]: exponential decline)
+    for equal steps (``geometric``), linearly (``ratio`` of the step lengths) otherwise, floored at
+    ``floor``; the first step starts from the initial state."""
+    n = p.shape[0]
+    for i in range(n):
+        for l in range(nl):
+            p_old[i, l] = p[i, l]
+    for i in range(n):
+        for l in range(nl):
+            d1 = p_old[i, l] - p_prev[i, l]
+            if geometric:
+                d0 = dprev[i, l]
+                g = d1 / d0 if d0 != 0.0 else 1.0
+                g = min(max(g, 0.0), 1.0)
+            else:
+                g = ratio
+            p[i, l] = max(p_old[i, l] + d1 * g, floor[i]) if started else p[i, l]
+            dprev[i, l] = d1
+            p_prev[i, l] = p_old[i, l]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj, tc, gc, kp, kb, km, sb, sm,
                dt_days, cr, pref, thesis, w, banded, jrows, jstride, tol, polish_tol, mb_tol, max_newton,
                rate, pavg, mberr, iters_out, pfinal, pstore, qstore, store_p, store_q):
@@ -461,11 +495,14 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
     # one array per block, rows of jstride >= nl lanes: the Jacobian's nonzeros (diagonal, connections, the
     # fill of generated kernels), then the residual, pressure, mobility and its derivative (see
     # engines.reservoir.sparse_lu: generated code addresses them at constant offsets)
-    J = np.empty((jrows + 4 * n, jstride))
+    J = np.empty((jrows + 7 * n, jstride))
     r = J[jrows:jrows + n]
     p = J[jrows + n:jrows + 2 * n]
     lam = J[jrows + 2 * n:jrows + 3 * n]
     dlam = J[jrows + 3 * n:jrows + 4 * n]
+    p_old = J[jrows + 4 * n:jrows + 5 * n]
+    p_prev = J[jrows + 5 * n:jrows + 6 * n]
+    dprev = J[jrows + 6 * n:jrows + 7 * n]
     a = np.empty((n, 2 * w + 1, nl)) if banded else np.empty((0, 0, nl))
     pv = np.empty((n, nl))
     m = np.empty((n, nl))
@@ -475,12 +512,10 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
             p[i, l] = p0[i]
             pv[i, l] = pv0[i]
             m[i, l] = pv0[i] / (b * FT3_PER_BBL)
-    p_prev = np.empty((n, nl))
     for i in range(n):
         for l in range(nl):
             p_prev[i, l] = p[i, l]
-    dprev = np.zeros((n, nl))
-    p_old = np.empty((n, nl))
+            dprev[i, l] = 0.0
     floor = 0.5 * pwf
     pv_new = np.empty((n, nl))
     m_new = np.empty((n, nl))
@@ -495,25 +530,9 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
     sv = np.empty(nl)
     for step in range(dt_days.size):
         dt = dt_days[step]
-        for i in range(n):
-            for l in range(nl):
-                p_old[i, l] = p[i, l]
-        # Newton initial guess: the last change extrapolated geometrically (its ratio to the change
-        # before, clipped to [0, 1]: exponential decline) for equal steps, linearly otherwise
         geometric = step > 1 and dt == dt_days[step - 1] and dt == dt_days[step - 2]
         ratio = dt / dt_days[step - 1] if step > 0 else 0.0
-        for i in range(n):
-            for l in range(nl):
-                d1 = p_old[i, l] - p_prev[i, l]
-                if geometric:
-                    d0 = dprev[i, l]
-                    g = d1 / d0 if d0 != 0.0 else 1.0
-                    g = min(max(g, 0.0), 1.0)
-                else:
-                    g = ratio
-                p[i, l] = max(p_old[i, l] + d1 * g, floor[i]) if step > 0 else p[i, l]
-                dprev[i, l] = d1
-                p_prev[i, l] = p_old[i, l]
+        _predict(J, p, p_old, p_prev, dprev, floor, step > 0, geometric, ratio, nl)
         for l in range(nl):
             active[l] = l < nb
             its[l] = 0

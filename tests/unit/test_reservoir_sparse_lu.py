@@ -164,3 +164,34 @@ def test_guided_block_ranges_cover_every_block_once_and_end_with_single_blocks()
 def test_pvt_table_needs_absolute_pressures():
     with pytest.raises(ValueError, match="absolute"):
         PvtTable(np.array([-10.0, 3000.0]), np.array([1.3, 1.2]), np.array([1.0, 1.1]))
+
+
+def test_generated_newton_update_equals_the_generic_loop():
+    n, ci, cj = grid_connections(3, 3)
+    plan = sparse_lu.symbolic_lu(n, ci, cj)
+    ns = {"njit": njit, "_FM": numba_kernel._FM}
+    exec(sparse_lu.generate_update(plan).replace("cache=True, ", ""), ns)
+    rng = np.random.default_rng(3)
+    lanes = 64
+    active = rng.random(lanes) < 0.7
+    base = np.zeros((plan.jrows + 4 * n, sparse_lu.JSTRIDE))
+    base[plan.jrows:plan.jrows + n] = rng.normal(0.0, 5.0, (n, sparse_lu.JSTRIDE))       # the solved update
+    base[plan.jrows + n:plan.jrows + 2 * n] = rng.uniform(1000.0, 5000.0, (n, sparse_lu.JSTRIDE))
+    base[plan.jrows + 2, 5] = np.nan                                                      # a breakdown in lane 5
+    out = []
+    for fn in (ns["_update"], numba_kernel._update):
+        J = base.copy()
+        r, p = J[plan.jrows:plan.jrows + n], J[plan.jrows + n:plan.jrows + 2 * n]
+        big = np.empty(lanes)
+        fn(J, p, r, active, big, lanes)
+        out.append((p.copy(), big))
+    np.testing.assert_array_equal(out[0][0][:, :lanes], out[1][0][:, :lanes])
+    ok = np.arange(lanes) != 5
+    np.testing.assert_array_equal(out[0][1][ok], out[1][1][ok])
+    assert np.isnan(out[0][1][5]) and np.isnan(out[1][1][5])
+    # inactive lanes keep their pressure; active ones moved by the update; big = the largest |update|
+    p0 = base[plan.jrows + n:plan.jrows + 2 * n, :lanes]
+    d = base[plan.jrows:plan.jrows + n, :lanes]
+    np.testing.assert_array_equal(out[0][0][:, :lanes][:, ~active], p0[:, ~active])
+    np.testing.assert_array_equal(out[0][0][:, :lanes][:, active & ok], (p0 - d)[:, active & ok])
+    np.testing.assert_array_equal(out[0][1][ok], np.abs(d).max(axis=0)[ok])
