@@ -24,7 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from engines.reservoir.economics import capital_cost_usd, recoverable_cash_bound_usd
+from engines.reservoir.economics import (capital_cost_usd, discount_factors, npv_from_discounted_volume,
+                                        recoverable_cash_bound_usd)
 from engines.reservoir.problem import PlacementProblem
 from engines.reservoir.reservoir import FT3_PER_BBL
 
@@ -235,6 +236,8 @@ def exhaustive_search(problem: PlacementProblem, codes=None, *, chunk: int = 655
         raise ValueError("exhaustive_search over all plans is limited to 40 columns")
     total = (1 << n) if codes is None else int(np.size(codes))
     all_codes = None if codes is None else np.asarray(codes, dtype=np.int64)
+    if getattr(problem.simulator, "backend", None) == "cuda" and not symmetric:
+        return _exhaustive_cuda(problem, all_codes, total, chunk, progress_callback)
 
     def simulate(s):
         e = min(s + chunk, total)
@@ -270,3 +273,70 @@ def exhaustive_search(problem: PlacementProblem, codes=None, *, chunk: int = 655
     done = total
     best = plan_codes_to_masks(np.array([best_code]), n)[0]
     return ExhaustiveResult(best, best_v, int(best.sum()), n_sim, done)
+
+
+def _codes_feasible(problem: PlacementProblem, codes: np.ndarray, n_wells: np.ndarray) -> np.ndarray:
+    """``problem.is_feasible`` of plan codes: bit tests for forbidden columns and the well count, the
+    masks only when a spacing constraint needs them."""
+    forbidden = int(np.sum(problem.forbidden.astype(np.int64) << np.arange(problem.n_var, dtype=np.int64)))
+    ok = ((codes & forbidden) == 0) & (n_wells <= problem.max_wells)
+    if problem.too_close.any():
+        ok &= problem.is_feasible(plan_codes_to_masks(codes, problem.n_var))
+    return ok
+
+
+def _exhaustive_cuda(problem, all_codes, total, chunk, progress_callback) -> ExhaustiveResult:
+    """``exhaustive_search`` on the GPU kernel (engines.reservoir.gpu_kernel): no masks are built; each
+    thread decodes its plan from ``code_base + offsets[t]`` and returns its discounted volume, from which
+    the NPV follows exactly (:func:`engines.reservoir.economics.npv_from_discounted_volume`).  The codes
+    of each chunk of the full enumeration are taken by well count (offsets: the low bits sorted by their
+    bit count, the same permutation for every aligned chunk) so the threads of a warp need similar Newton
+    iteration counts.  The host computes one chunk's NPVs and argmax while the GPU simulates the next."""
+    from engines.reservoir.gpu_kernel import to_host
+
+    sim = problem.simulator
+    kern = sim._cuda
+    n = problem.n_var
+    weights = sim.dt_days * discount_factors(np.cumsum(sim.dt_days), problem.economics)
+    size = 1 << max(0, min(int(chunk).bit_length() - 1, n))
+    if all_codes is None:
+        low = np.arange(size, dtype=np.int64)
+        offsets = low[np.argsort(_popcount(low), kind="stable")]
+        offsets_dev = kern._to(offsets)
+        low_count = _popcount(offsets)
+
+    def launch(s):
+        e = min(s + size, total)
+        if all_codes is None:       # total = 2^n, a multiple of size
+            codes = s + offsets
+            out = kern.discounted_volumes(weights, code_base=s, offsets=offsets_dev)
+            wells = low_count + int(_popcount(np.array([s]))[0])
+        else:
+            codes = all_codes[s:e]
+            codes = codes[np.argsort(_popcount(codes), kind="stable")]
+            out = kern.discounted_volumes(weights, code_base=0, offsets=codes)
+            wells = _popcount(codes)
+        return e, codes, wells, out
+
+    best_code, best_v, n_sim = 0, -np.inf, 0
+    pending = launch(0) if total else None
+    while pending is not None:
+        e, codes, wells, (dv, err, status) = pending
+        dv, status = to_host(dv), to_host(status)      # waits for this chunk's kernel
+        pending = launch(e) if e < total else None                   # the GPU goes on with the next one
+        if np.any(status):
+            step = int(status[status > 0].min())
+            raise RuntimeError(f"Newton did not converge in {sim.max_newton} iterations at step {step}")
+        v = npv_from_discounted_volume(dv, wells, problem.economics)
+        v = np.where(_codes_feasible(problem, codes, wells), v, -np.inf)
+        n_sim += codes.size
+        with problem._lock:
+            problem.n_simulated += codes.size
+        i = int(np.argmax(v))
+        code = int(codes[v == v[i]].min())
+        if v[i] > best_v or (v[i] == best_v and code < best_code):
+            best_code, best_v = code, float(v[i])
+        if progress_callback is not None:
+            progress_callback(e, total)
+    best = plan_codes_to_masks(np.array([best_code]), n)[0]
+    return ExhaustiveResult(best, best_v, int(best.sum()), n_sim, total)

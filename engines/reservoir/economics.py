@@ -128,6 +128,18 @@ def npv_breakdown(volume_stb, time_days, n_wells, params: EconomicParameters) ->
     return NpvBreakdown(npv, capital, z(revenue), z(royalty), z(opex), z(tax), disc.sum(axis=1), cash, ui)
 
 
+def npv_from_discounted_volume(discounted_volume_stb, n_wells, params: EconomicParameters) -> np.ndarray:
+    """NPV (US$) of plans from their discounted volume ``sum_t v_t d_t`` (STB; ``v_t`` the step's volume,
+    ``d_t`` its discount factor) and well count: the same NPV as :func:`npv_breakdown`, because for
+    volumes ``v >= 0`` every step's cash is linear in ``v``: revenue ``P v``, royalty ``r P v``, opex ``o v``
+    and tax ``x max((P - rP - o) v, 0) = x v max(P - rP - o, 0)``, so cash = ``v c`` with ``c`` the cash of
+    one barrel, and ``NPV = c sum_t v_t d_t - capital(n)`` (0 for a plan without wells)."""
+    dv = np.asarray(discounted_volume_stb, dtype=float)
+    n = np.asarray(n_wells)
+    cash_per_bbl = float(step_cash_flows_usd(np.array([1.0]), params)[4][0])
+    return np.where(n > 0, dv * cash_per_bbl, 0.0) - capital_cost_usd(n, params)
+
+
 def irr(cash_flows_usd, time_years, *, lo: float = -0.99, hi: float = 100.0) -> float:
     """Internal rate of return (effective per year) of cash flows at ``time_years``: the root of
     ``sum c_k (1 + r)^(-t_k) = 0``.  Raises ValueError when no sign change brackets a root."""

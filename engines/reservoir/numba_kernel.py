@@ -347,11 +347,17 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
     Jacobian (chord steps: a residual and two triangular solves).  The Jacobian then differs from the
     current one by ``|dJ/J| <~ CHORD_PSI |dlambda/dp| / lambda`` (~4e-4 here), so a chord step's error is
     that fraction of an update already below ``tol``: converged plans agree with full Newton (the
-    NumPy path) to < 1e-9 relative, at about a third less work per time step.  ``factored``: J already
+    NumPy path) to < 1e-9 relative, at about a third less work per time step.  Two safeguards keep chord
+    steps where that estimate holds: none while a well cell is within twice the last update of its
+    bottom-hole pressure (the kink of its rate, see ``_far_from_kinks``), and a chord step that does not halve some
+    lane's update is followed by a full Newton step.  ``factored``: J already
     holds the factors of this step's Jacobian (the material-balance polish right after convergence), so
     the iterations start as chord steps."""
     n = p.shape[0]
     big = buf[4]
+    prev = buf[9]
+    for l in range(nl):
+        prev[l] = np.inf
     chord = factored
     for it in range(max_newton):
         if chord:   # every active lane moved less than CHORD_PSI: reuse the factored Jacobian
@@ -366,6 +372,7 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
             _factor_solve(J, r, nl, a, piv, buf[8], ci, cj, w)
         _update(J, p, r, active, big, nl)
         left = 0
+        was_chord = chord
         chord = True
         for l in range(nl):
             if active[l]:
@@ -374,10 +381,31 @@ def _newton(p, active, p_old, pv_old, m_old, wi, tgt, has_tgt, pwf, pvref, ci, c
                     active[l] = False
                 else:
                     left += 1
-                    chord = chord and big[l] < CHORD_PSI
+                    # a chord step must at least halve the update, else the next step refactors
+                    chord = chord and big[l] < CHORD_PSI and (not was_chord or big[l] < 0.5 * prev[l])
+                prev[l] = big[l]
         if left == 0:
             return True
+        if chord:
+            chord = _far_from_kinks(p, wi, pwf, active, big, nl)
     return False
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _far_from_kinks(p, wi, pwf, active, big, nl):
+    """Whether every well cell of every active lane is farther from its bottom-hole pressure than twice
+    the lane's last update ``big`` (psi), i.e. out of reach of the next steps.  At ``p = p_wf`` a
+    producer's rate ``WI lambda max(p - p_wf, 0)`` has a kink (its derivative jumps from ``WI lambda`` to
+    0); an iterate that may cross it must refactor, because chord steps against the other side's
+    Jacobian can land where Newton cycles across the kink (seen in a 3D case with a well cell converging
+    to 0.002 psi above p_wf)."""
+    n = p.shape[0]
+    for i in range(n):
+        w = pwf[i]
+        for l in range(nl):
+            if active[l] and wi[i, l] > 0.0 and abs(p[i, l] - w) <= 2.0 * big[l]:
+                return False
+    return True
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
@@ -523,7 +551,7 @@ def _run_block(b0, nb, nl, wi_all, tgt_all, has_tgt, p0, pv0, pvref, pwf, ci, cj
     qsum = np.empty(nl)
     err = np.empty(nl)
     piv = np.empty(nl)
-    buf = np.empty((9, nl))
+    buf = np.empty((10, nl))
     active = np.empty(nl, dtype=np.bool_)
     its = np.zeros(nl, dtype=np.int64)
     spv = np.empty(nl)

@@ -48,18 +48,18 @@ class PlacementResult:
     stopped: bool
 
 
-SIMULATOR_BACKENDS = ("builtin", "numba", "numpy", "torch", "opm")
+SIMULATOR_BACKENDS = ("builtin", "numba", "numpy", "torch", "cuda", "opm")
 
 
 def build_problem(case: PlacementCase, *, backend: str = "builtin", **simulator_kwargs) -> PlacementProblem:
     """The placement problem of a case: economics + constraints + a simulator.
 
     ``backend``: ``"builtin"`` (the batched simulator with its default backend: the compiled Numba
-    kernel where it applies, NumPy otherwise), ``"numba"``, ``"numpy"`` or ``"torch"`` (that backend of
-    :class:`~engines.reservoir.simulator.BatchSimulator`; ``device=`` picks the Torch device), or
+    kernel where it applies, NumPy otherwise), ``"numba"``, ``"numpy"``, ``"torch"`` or ``"cuda"`` (that backend
+    of :class:`~engines.reservoir.simulator.BatchSimulator`; ``device=`` picks the Torch device), or
     ``"opm"``: OPM Flow, one process per plan (keyword arguments go to
     :class:`~engines.reservoir.opm.FlowBatchSimulator`)."""
-    if backend in ("builtin", "numba", "numpy", "torch"):
+    if backend in ("builtin", "numba", "numpy", "torch", "cuda"):
         kernel = "auto" if backend == "builtin" else backend
         sim = BatchSimulator(case.reservoir, case.wells, case.dt_days, backend=kernel, **simulator_kwargs)
     elif backend == "opm":

@@ -23,7 +23,8 @@ Backends (``backend=``): this module's vectorized NumPy/SciPy path; the compiled
 (:mod:`engines.reservoir.numba_kernel`, the default on grids of half-bandwidth <= 64: blocks of
 configurations with the lanes innermost, banded LU or, for large batches, a sparse LU generated for the
 grid's pattern (:mod:`engines.reservoir.sparse_lu`), the blocks split over NUMBA_NUM_THREADS threads);
-PyTorch tensors on any device (:mod:`engines.reservoir.torch_backend`, batched banded LU).  NumPy and
+PyTorch tensors on any device (:mod:`engines.reservoir.torch_backend`, batched banded LU); one CUDA
+thread per configuration (:mod:`engines.reservoir.gpu_kernel`).  NumPy and
 Torch take the same Newton iterates; the kernel extrapolates its initial guess geometrically and reuses
 the factored Jacobian near convergence; all three agree within 1e-9 relative (tests).
 """
@@ -43,10 +44,11 @@ from engines.reservoir.wells import WellDesign, cell_bhp_psi, cell_well_index
 
 LINEAR_SOLVERS = ("auto", "banded", "dense", "sparse")
 #: ``"numba"``: compiled kernel (engines.reservoir.numba_kernel); ``"numpy"``: vectorized NumPy/SciPy;
-#: ``"torch"``: PyTorch tensors on any device (engines.reservoir.torch_backend); ``"auto"``: numba when
+#: ``"torch"``: PyTorch tensors on any device (engines.reservoir.torch_backend); ``"cuda"``: one CUDA
+#: thread per configuration (engines.reservoir.gpu_kernel, numba-cuda); ``"auto"``: numba when
 #: the half-bandwidth is at most NUMBA_MAX_BANDWIDTH (and no explicit linear solver is asked for), numpy
 #: otherwise.
-BACKENDS = ("auto", "numba", "numpy", "torch")
+BACKENDS = ("auto", "numba", "numpy", "torch", "cuda")
 NUMBA_MAX_BANDWIDTH = 64
 #: with ``linear_solver="auto"`` the Numba backend switches to the generated sparse LU
 #: (engines.reservoir.sparse_lu) for batches of at least this many configurations: its first use compiles
@@ -124,8 +126,10 @@ class BatchSimulator:
         get further Newton iterations (to a 1e-9 psi update).
     max_newton : iteration cap per step; exceeding it raises ``RuntimeError``.
     backend : ``"auto"`` (default: the compiled Numba kernel when the half-bandwidth is at most 64 and
-        ``linear_solver`` is ``"auto"``, NumPy otherwise), ``"numba"``, ``"numpy"`` or ``"torch"``; all
-        three agree within 1e-9 relative.  Torch uses a banded LU without pivoting.  Numba: ``"banded"``, the
+        ``linear_solver`` is ``"auto"``, NumPy otherwise), ``"numba"``, ``"numpy"``, ``"torch"`` or ``"cuda"``;
+        all agree within 1e-9 relative.  Torch uses a banded LU without pivoting; ``"cuda"`` runs one GPU
+        thread per configuration (:mod:`engines.reservoir.gpu_kernel`: needs numba-cuda and a CUDA GPU,
+        grids whose sparse LU fits ``sparse_lu.MAX_SPARSE_FMA``, no rate targets).  Numba: ``"banded"``, the
         banded LU; ``"sparse"``, a straight-line sparse LU generated for the grid's pattern
         (:mod:`engines.reservoir.sparse_lu`; the banded LU when the pattern needs more than
         ``sparse_lu.MAX_SPARSE_FMA`` multiply-adds); ``"auto"`` (or ``"dense"``), the sparse one for batches
@@ -200,11 +204,16 @@ class BatchSimulator:
         lane_bytes = n * (2 * max(self._bandwidth, 1) + 1) * 8
         self._numba_lanes = max([8] + [c for c in (16, 32, 64, 128) if c * lane_bytes <= 2**18])
         self._torch = None
+        self._cuda = None
+        if backend == "cuda":
+            from engines.reservoir.gpu_kernel import PlanKernel
+
+            self._cuda = PlanKernel(self, "cuda")
         if backend == "torch":
             from engines.reservoir.torch_backend import TorchSimulator
 
             self._torch = TorchSimulator(self, device=device)
-        self.device = self._torch.device_name if self._torch is not None else "cpu"
+        self.device = self._torch.device_name if self._torch is not None else ("cuda" if self._cuda else "cpu")
 
     # ------------------------------------------------------------------------------------------
     def run(self, masks, *, rate_targets_stb_d=None, store_well_rates: bool = False,
@@ -236,6 +245,10 @@ class BatchSimulator:
             return self._run_numba(wi, targets, store_well_rates, store_pressure)
         if self.backend == "torch":
             return self._torch.run(wi, targets, store_well_rates, store_pressure)
+        if self.backend == "cuda":
+            if targets is not None:
+                raise ValueError("rate targets are not supported by backend='cuda' (use 'numba', 'numpy' or 'torch')")
+            return self._cuda.run(wi, store_well_rates, store_pressure)
         pvt = res.pvt
         nt = self.dt_days.size
         p = np.repeat(self._p0[:, None], nb, axis=1)

@@ -47,6 +47,15 @@ def _progress(total: int, enabled: bool, desc: str):
     return bar, callback
 
 
+def _backend_problem(build_problem, case, backend):
+    """The case's problem on ``backend``; a backend this machine cannot run (no GPU, torch missing, a grid
+    too large for the GPU kernel) is an input error with the reason, not a traceback."""
+    try:
+        return build_problem(case, backend=backend)
+    except (RuntimeError, ImportError, ValueError) as exc:
+        raise CliInputError(f"--backend {backend}: {exc}") from exc
+
+
 def _run(args) -> int:
     from engines.reservoir.planner import build_problem, run_placement
 
@@ -68,7 +77,7 @@ def _run(args) -> int:
             print(f"atilax: {exc}", file=sys.stderr)
             return EXIT_FLOW_MISSING
     elif args.backend != "builtin":
-        problem = build_problem(case, backend=args.backend)
+        problem = _backend_problem(build_problem, case, args.backend)
     bar, cb = _progress(case.optimizer.n_generations, not args.no_progress and not args.json, "placement")
     stop = threading.Event()
     try:
@@ -152,7 +161,7 @@ def _certify(args) -> int:
                             f"(this case has {case.reservoir.n_columns})")
     if args.symmetric and not args.exhaustive:
         raise CliInputError("--symmetric needs --exhaustive")
-    problem = build_problem(case, backend=args.backend)
+    problem = _backend_problem(build_problem, case, args.backend)
     if args.exhaustive:
         return _exhaustive(case, problem, args)
     ga = None
@@ -325,9 +334,10 @@ def register(subparsers) -> None:
                    help="write the well map, profile and convergence plot here (default placement.png)")
     p.add_argument("--no-png", action="store_true", help="do not write the plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--backend", choices=("builtin", "numba", "numpy", "torch", "opm"), default="builtin",
+    p.add_argument("--backend", choices=("builtin", "numba", "numpy", "torch", "cuda", "opm"), default="builtin",
                    help="simulator: the built-in batched one (default: its compiled Numba kernel where it applies), "
-                        "one of its backends (numba, numpy, torch: CUDA when available), or OPM Flow, one process per plan")
+                        "one of its backends (numba, numpy, torch: CUDA when available, cuda: one GPU thread per plan), "
+                        "or OPM Flow, one process per plan")
     p.add_argument("--workers", type=int, default=2, help="parallel OPM Flow processes (--backend opm)")
     p.add_argument("--deck", metavar="DATA", help="your own Eclipse deck (grid matching CASE): only wells and "
                                                  "schedule are added (--backend opm)")
@@ -341,7 +351,7 @@ def register(subparsers) -> None:
     p.add_argument("--exhaustive", action="store_true",
                    help="brute force instead: simulate every plan (2^columns), no bound pruning")
     p.add_argument("--symmetric", action="store_true", help="with --exhaustive: one plan per symmetry orbit")
-    p.add_argument("--backend", choices=("builtin", "numba", "numpy", "torch"), default="builtin",
+    p.add_argument("--backend", choices=("builtin", "numba", "numpy", "torch", "cuda"), default="builtin",
                    help="built-in simulator backend (default: the compiled Numba kernel where it applies)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=_certify)

@@ -204,7 +204,7 @@ def test_backend_selection_and_errors(thesis, monkeypatch):
     assert sparse_lu.symbolic_lu(400, big._ci, big._cj).n_fma > sparse_lu.MAX_SPARSE_FMA
     assert big._sparse_kernel(10**6) is None
     with pytest.raises(ValueError, match="backend"):
-        BatchSimulator(r, w, dt, backend="cuda")
+        BatchSimulator(r, w, dt, backend="tpu")
     # Newton failure is reported, not returned as garbage
     mask = np.zeros((1, 25), dtype=bool)
     mask[0, 12] = True
