@@ -1,4 +1,6 @@
-"""Runs the rule engine inside the ThingsBoard stand-in: every pipeline message goes to the root chain.
+"""Runs the rule engine inside the ThingsBoard stand-in, routing each pipeline message as ThingsBoard does:
+to the default rule chain of its originator's profile when the profile names one, else to the root chain
+(DefaultDeviceStateService / TbMsg ruleChainId: a device or asset profile's ``defaultRuleChainId``).
 
 :class:`StandInOutputs` saves into the stand-in's store (without re-emitting pipeline messages, as
 ThingsBoard's save nodes do not re-enter the root chain for device telemetry), keeps alarms in the store,
@@ -76,17 +78,34 @@ class StandInOutputs(RecordingOutputs):
 class StandInRuleEngine:
     """Subscribes ``engine`` to the stand-in's pipeline; :meth:`stop` unsubscribes.
 
-    The traces of the last ``keep`` messages are kept for inspection (``traces``)."""
+    ``profile_chains`` maps ``(originator type, profile name)`` (e.g. ``("DEVICE", "ESP")``) to the
+    profile's default rule-chain id (:func:`tb_bridge.tbsetup.installer.profile_rule_chains` reads them
+    from ThingsBoard's REST API); messages of other originators go to the root chain. The traces of the
+    last ``keep`` messages are kept for inspection (``traces``)."""
 
-    def __init__(self, standin: Any, engine: RuleEngine, *, keep: int = 1000) -> None:
+    def __init__(self, standin: Any, engine: RuleEngine, *, keep: int = 1000,
+                 profile_chains: Mapping[tuple[str, str], str] | None = None) -> None:
         self.engine = engine
         self.traces: list[tuple[TbMsg, list[Step]]] = []
+        self.profile_chains = dict(profile_chains or {})
+        self._tb = standin
         self._keep = int(keep)
         self._lock = threading.Lock()
         self._unsubscribe = standin.subscribe(self._on_message)
 
+    def chain_for(self, msg: TbMsg) -> str | None:
+        """The rule-chain id ThingsBoard would hand ``msg`` to (``None``: the root chain)."""
+        lookup = {"DEVICE": self._tb.store.device, "ASSET": self._tb.store.asset}.get(msg.originator_type)
+        if lookup is None or not self.profile_chains:
+            return None
+        try:
+            profile = lookup(msg.originator_id).type
+        except LookupError:  # an entity deleted meanwhile: ThingsBoard falls back to the root chain
+            return None
+        return self.profile_chains.get((msg.originator_type, profile))
+
     def _on_message(self, msg: TbMsg) -> None:
-        trace = self.engine.process(msg)
+        trace = self.engine.process(msg, self.chain_for(msg))
         with self._lock:
             self.traces.append((msg, trace))
             del self.traces[:-self._keep]

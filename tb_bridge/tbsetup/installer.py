@@ -282,6 +282,18 @@ def installed_rule_chains(client: TbClient) -> dict[str, dict[str, Any]]:
     return out
 
 
+def profile_rule_chains(client: TbClient) -> dict[tuple[str, str], str]:
+    """``(originator type, profile name)`` -> the profile's ``defaultRuleChainId``, for every device and asset
+    profile that names one (what routes a ThingsBoard entity's messages past the root chain)."""
+    out: dict[tuple[str, str], str] = {}
+    for originator_type, path in (("DEVICE", "/api/deviceProfiles"), ("ASSET", "/api/assetProfiles")):
+        for profile in client.pages(path):
+            chain_id = (profile.get("defaultRuleChainId") or {}).get("id")
+            if chain_id:
+                out[(originator_type, profile["name"])] = chain_id
+    return out
+
+
 def export_installed(client: TbClient, out_dir: Path) -> list[Path]:
     """Write the installed bundle chains and dashboards (matched by name/title) to ``out_dir`` in the bundle's
     format, with rule-chain-node ids turned back into ``additionalInfo.ruleChainName`` references and without the

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -18,6 +17,7 @@ from tb_bridge.transport.edge import EdgeAuthError, EdgeTls, EdgeTransport
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.writeback.edge import EdgeWriteback
 from tb_bridge.writeback.rest import RestWriteback
+from tests.polling import wait_for
 
 T0 = 1_700_000_000_000
 
@@ -64,15 +64,6 @@ def _post(tb, wells, n, start=0):
             tb.post_device_telemetry(token, {"ts": T0 + k * 60_000, "values": {"flow_rate_bpd": 100.0 * (i + 1) + k}})
 
 
-def _wait(predicate, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def _assert_results(tb, wells, n):
     last = n - 1
     for i, (device_id, _) in enumerate(wells):
@@ -100,9 +91,9 @@ def test_telemetry_in_over_edge_results_back(rig, writeback_kind):
     assert transport.sync_completed.wait(5)
     assert transport.devices == {d: (f"W-{i}", ("ESP", "SRP", "PCP", "GasLift")[i % 4]) for i, (d, _) in enumerate(wells)}
     _post(tb, wells, 10)
-    assert _wait(lambda: len(service.telemetry()) >= 60)
+    assert wait_for(lambda: len(service.telemetry()) >= 60)
     assert service.writeback.flush(10)
-    assert _wait(lambda: len(edge.events) == 0)  # every downlink acknowledged, none pending
+    assert wait_for(lambda: len(edge.events) == 0)  # every downlink acknowledged, none pending
     telemetry = service.telemetry()
     assert len(telemetry) == 60 and len({(e.well_id, e.ts_ms) for e in telemetry}) == 60
     assert {e.well_name for e in telemetry} == {f"W-{i}" for i in range(6)}
@@ -133,7 +124,7 @@ def test_ignored_downlink_kinds_are_acknowledged(rig):
     tb.save_attributes(device_id, "SHARED_SCOPE", {"target_rate_bpd": 500})
     tb.delete_attributes(device_id, "SHARED_SCOPE", ["target_rate_bpd"])  # attributeDeleteMsg: acked, no event
     assert tb.wait_idle()
-    assert _wait(lambda: len(edge.events) == 0)
+    assert wait_for(lambda: len(edge.events) == 0)
     updates = [e for e in delivered if e.kind is EventKind.ATTRIBUTES_UPDATED and "target_rate_bpd" in e.values]
     assert [(e.scope, e.values["target_rate_bpd"]) for e in updates] == [("SHARED_SCOPE", 500)]
     transport.stop()
@@ -147,14 +138,14 @@ def test_standin_restart_mid_stream_loses_nothing(rig):
     transport.start(service)
     transport.wait_connected(5)
     _post(tb, wells, 5)
-    assert _wait(lambda: len(service.telemetry()) >= 30)
+    assert wait_for(lambda: len(service.telemetry()) >= 30)
     tb.stop_edge_server()  # ThingsBoard goes away mid-stream
     _post(tb, wells, 5, start=5)  # queued as edge events meanwhile
     assert tb.wait_idle()
-    assert _wait(lambda: not transport.connected, 5)
+    assert wait_for(lambda: not transport.connected, 5)
     assert len(edge.events) >= 30  # the 30 new telemetry downlinks wait for the edge
     tb.start_edge_server(port=port, ack_timeout_s=2.0)
-    assert _wait(lambda: len({(e.well_id, e.ts_ms) for e in service.telemetry()}) == 60, 15)
+    assert wait_for(lambda: len({(e.well_id, e.ts_ms) for e in service.telemetry()}) == 60, 15)
     assert service.writeback.flush(10)
     seen = Counter((e.well_id, e.ts_ms) for e in service.telemetry())
     assert len(seen) == 60  # no event lost; duplicates (re-sent unacknowledged packs) are allowed
@@ -179,6 +170,6 @@ def test_tls_channel(rig, tmp_path):
     transport.start(delivered.append)
     transport.wait_connected(10)
     tb.post_device_telemetry(wells[0][1], {"ts": T0, "values": {"flow_rate_bpd": 321.0}})
-    assert _wait(lambda: any(e.kind is EventKind.TELEMETRY for e in delivered))
+    assert wait_for(lambda: any(e.kind is EventKind.TELEMETRY for e in delivered))
     assert [dict(e.values) for e in delivered if e.kind is EventKind.TELEMETRY] == [{"flow_rate_bpd": 321.0}]
     transport.stop()

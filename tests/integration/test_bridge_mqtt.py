@@ -8,7 +8,6 @@ replicas split the messages without overlap or loss) and exact values derived fr
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -26,18 +25,10 @@ from tb_bridge.events import EventKind
 from tb_bridge.standin import StandIn
 from tb_bridge.transport.mqtt import MqttTransport
 from tb_bridge.writeback.rest import RestWriteback
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 T0 = 1_700_000_000_000
-
-
-def _wait(predicate, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 class Collector:
@@ -89,7 +80,7 @@ def test_telemetry_through_mosquitto_and_results_back(mosquitto_port, root):
     transport.start(service, service.dead_letter)
     assert transport.wait_subscribed(10)
     _post(tb, wells, 10)
-    assert _wait(lambda: len(service.telemetry_keys()) >= 40)
+    assert wait_for(lambda: len(service.telemetry_keys()) >= 40)
     assert wb.flush(10)
     keys = service.telemetry_keys()
     assert len(set(keys)) == 40 and service.dead == []
@@ -116,7 +107,7 @@ def test_gateway_device_api_ingress(mosquitto_port, root):
                    hostname=host, port=port)
     publish.single(f"{root}/v1/gateway/telemetry", json.dumps({"GL-7": [{"ts": T0, "values": {"injection_rate_mscfd": 450.0}}]}),
                    qos=1, hostname=host, port=port)
-    assert _wait(lambda: len(service.events) == 1)
+    assert wait_for(lambda: len(service.events) == 1)
     device = tb.store.device_by_name("GL-7")
     assert device.type == "GasLift"
     event = service.events[0]
@@ -138,7 +129,7 @@ def test_shared_subscription_splits_wells_between_replicas(mosquitto_port, root)
         assert transport.wait_subscribed(10)
     assert transports[0].subscriptions() == [f"$share/g-{root}/{root}/v1/+/+"]
     _post(tb, wells, 40)
-    assert _wait(lambda: sum(len(r.telemetry_keys()) for r in replicas) >= 200)
+    assert wait_for(lambda: sum(len(r.telemetry_keys()) for r in replicas) >= 200)
     time.sleep(0.3)  # nothing more may arrive
     a, b = (Counter(r.telemetry_keys()) for r in replicas)
     assert sum(a.values()) + sum(b.values()) == 200  # each message to exactly one replica
@@ -162,12 +153,12 @@ def test_replica_leaving_a_shared_group_hands_over_its_share(mosquitto_port, roo
         transport.start(replica, replica.dead_letter)
         assert transport.wait_subscribed(10)
     _post(tb, wells, 4)
-    assert _wait(lambda: len(stay.telemetry_keys()) + len(leave.telemetry_keys()) >= 20)
+    assert wait_for(lambda: len(stay.telemetry_keys()) + len(leave.telemetry_keys()) >= 20)
     transports[1].stop()
     time.sleep(0.3)
     _post(tb, wells, 20, start=4)
     later = {(d, T0 + k * 60_000) for d, _ in wells for k in range(4, 24)}
-    assert _wait(lambda: later <= set(stay.telemetry_keys()), 15)
+    assert wait_for(lambda: later <= set(stay.telemetry_keys()), 15)
     assert not later & set(leave.telemetry_keys())
     transports[0].stop()
     tb.stop()
@@ -188,7 +179,7 @@ def test_malformed_payloads_are_dead_lettered_and_the_stream_goes_on(mosquitto_p
     for payload in bad:
         publish.single(f"{root}/v1/ESP/W-1", payload, qos=1, hostname=host, port=port)
     publish.single(f"{root}/v1/ESP/W-1", json.dumps(good), qos=1, hostname=host, port=port)
-    assert _wait(lambda: len(service.events) == 1 and len(service.dead) == len(bad))
+    assert wait_for(lambda: len(service.events) == 1 and len(service.dead) == len(bad))
     assert [p for _, p, _ in service.dead] == bad
     assert (service.events[0].well_id, dict(service.events[0].values)) == (device_id, {"flow_rate_bpd": 12.5})
     assert transport.received == len(bad) + 1
@@ -215,7 +206,7 @@ class PersistentBroker:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.proc = subprocess.Popen([binary, "-c", str(self.dir / "m.conf")], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        assert _wait(self._open, 10), "mosquitto did not start"
+        assert wait_for(self._open, 10), "mosquitto did not start"
 
     def _open(self):
         try:
@@ -255,13 +246,13 @@ def test_broker_restart_mid_stream_loses_nothing(broker, root):
     transport.start(service, service.dead_letter)
     assert transport.wait_subscribed(10)
     _post(tb, wells, 10)
-    assert _wait(lambda: len(set(service.telemetry_keys())) == 40)
+    assert wait_for(lambda: len(set(service.telemetry_keys())) == 40)
     broker.stop()
     _post(tb, wells, 10, start=10)  # published while the broker is down: queued by the publisher
     time.sleep(0.5)
     broker.start()
     _post(tb, wells, 10, start=20)
-    assert _wait(lambda: len(set(service.telemetry_keys())) == 120, 20), len(set(service.telemetry_keys()))
+    assert wait_for(lambda: len(set(service.telemetry_keys())) == 120, 20), len(set(service.telemetry_keys()))
     counts = Counter(service.telemetry_keys())
     assert len(counts) == 120 and service.dead == []  # nothing lost; duplicates allowed (at-least-once)
     assert transport.connects >= 2
@@ -281,14 +272,14 @@ def test_broker_restart_shared_group_resubscribes(broker, root, record_property)
     transport.start(service, service.dead_letter)
     assert transport.wait_subscribed(10)
     _post(tb, wells, 10)
-    assert _wait(lambda: len(set(service.telemetry_keys())) == 40)
+    assert wait_for(lambda: len(set(service.telemetry_keys())) == 40)
     broker.stop()
     _post(tb, wells, 10, start=10)
     broker.start()
-    assert _wait(lambda: transport.connects >= 2 and transport.wait_subscribed(0.05), 20)
+    assert wait_for(lambda: transport.connects >= 2 and transport.wait_subscribed(0.05), 20)
     _post(tb, wells, 10, start=20)
     after = {(d, T0 + k * 60_000) for d, _ in wells for k in range(20, 30)}
-    assert _wait(lambda: after <= set(service.telemetry_keys()), 20)
+    assert wait_for(lambda: after <= set(service.telemetry_keys()), 20)
     during = {(d, T0 + k * 60_000) for d, _ in wells for k in range(10, 20)}
     record_property("shared_restart_lost", len(during - set(service.telemetry_keys())))
     assert service.dead == []

@@ -37,6 +37,7 @@ from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.transport.rest_ingress import EVENTS_PATH, HEALTH_PATH, RestIngressTransport
 from tb_bridge.writeback.keys import OWN_PREFIXES
 from tb_bridge.writeback.rest import RestWriteback
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,15 +45,6 @@ SERVICE_EMAIL, SERVICE_PASSWORD = "atilax@svc.local", "svc-secret"
 TOKEN = "ingress-token-1"
 CONFIG = {"lift_type": "esp", "reservoir_pressure_psi": 3000, "bubble_point_psi": 2000,
           "productivity_index_bpd_psi": 1.0, "perforation_depth_ft": 8000, "pump_depth_ft": 7500}
-
-
-def _wait(predicate, timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture()
@@ -102,14 +94,14 @@ def _chain_errors(rig):
 def _well(rig, name: str = "ESP-01") -> str:
     device_id, token = rig.tb.create_device(name, "ESP")
     _save(rig, "DEVICE", device_id, CONFIG)
-    assert _wait(lambda: rig.service.registry.config(device_id) is not None)
+    assert wait_for(lambda: rig.service.registry.config(device_id) is not None)
     return device_id
 
 
 def test_configuration_sliders_and_telemetry_reach_the_service_over_rest(rig):
     device_id = _well(rig)
     _save(rig, "DEVICE", device_id, {"reservoir_pressure_psi": 2800, "pump_depth_ft": 7300})
-    assert _wait(lambda: rig.service.registry.config(device_id).reservoir_pressure_psi == 2800)
+    assert wait_for(lambda: rig.service.registry.config(device_id).reservoir_pressure_psi == 2800)
     assert rig.service.registry.config(device_id).pump_depth_ft == 7300
     delivered = rig.ingress.events_delivered
     _save(rig, "DEVICE", device_id, {"lift_type": "plunger"})  # invalid: kept on its last valid configuration
@@ -141,7 +133,7 @@ def test_placement_request_on_a_field_asset_runs_over_rest(rig):
     _save(rig, "ASSET", asset_id, {"placement_case": json.dumps(doc), "placement_seed": 3})
     assert rig.jobs.job(asset_id) is None
     _save(rig, "ASSET", asset_id, {"placement_run_requested": True})
-    assert _wait(lambda: rig.jobs.job(asset_id) is not None)
+    assert wait_for(lambda: rig.jobs.job(asset_id) is not None)
     job = rig.jobs.job(asset_id)
     assert job.wait(60) and job.status == "done", job.error
     expected = run_placement(case_from_dict(doc), 3)
@@ -174,11 +166,11 @@ def test_operator_alarm_actions_reach_the_alarm_bank_over_rest(rig):
     (alarm,) = rig.tb.store.alarms(device_id)
     bank = state["alarms"].bank
     assert rig.admin.post(f"/api/alarm/{alarm.id}/ack").status_code == 200
-    assert rig.tb.wait_idle(10) and _wait(lambda: bank.display_state()[0] == "ACKED")
+    assert rig.tb.wait_idle(10) and wait_for(lambda: bank.display_state()[0] == "ACKED")
     _save(rig, "DEVICE", device_id, {"alarm_operator_request": {"alarm_type": "gas_lock", "action": "shelve",
                                                                  "duration_min": 30, "reason": "workover"}},
           scope="SHARED_SCOPE")
-    assert _wait(lambda: bank.display_state()[0] == "SHLVD")
+    assert wait_for(lambda: bank.display_state()[0] == "SHLVD")
     rows = sorted(rig.service.history.alarm_events(device_id, limit=100), key=lambda r: r.id)
     assert [(r.details["kind"], r.state) for r in rows] == [("ACTIVE", "UNACK"), ("ACK", "ACKED"), ("SHELVE", "SHLVD")]
     assert rows[1].details["via"] == "ALARM_ACK" and rows[2].details["reason"] == "workover"

@@ -12,7 +12,7 @@ from tb_bridge.standin.core import TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD, St
 from tb_bridge.standin.http_server import HttpServerThread
 from tb_bridge.standin.rest_api import build_app
 from tb_bridge.tbsetup.client import TbClient
-from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, run_setup
+from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, profile_rule_chains, run_setup
 
 
 @pytest.fixture(params=["grpc", "mqtt", "rest"])
@@ -84,3 +84,42 @@ def test_configuration_changes_are_forwarded_and_the_service_results_raise_no_al
         assert [json.loads(payload)["data"] for _h, _p, _t, payload, _r in sent["mqtt"]] == [{"pump_depth_ft": 7200.0}]
     else:
         assert [json.loads(body)["data"] for _m, _u, _h, body in sent["rest"]] == [{"pump_depth_ft": 7200.0}]
+
+
+def test_profile_default_chains_route_messages_without_a_root_chain():
+    """Setup's default leaves the tenant's root chain alone: ThingsBoard then routes our profiles' messages
+    by the profiles' ``defaultRuleChainId``. A profile without one falls to the root chain (none here)."""
+    tb = StandIn()
+    server = HttpServerThread(build_app(tb))
+    server.start()
+    device_id, token = tb.create_device("W-1", "ESP")
+    field_id = tb.create_asset("North field", "Field")
+    tank_id = tb.create_asset("Tank 4", "Tank")
+    try:
+        with TbClient(server.base_url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
+            run_setup(client, SetupOptions(transport="grpc"))  # make_root=False
+            chains = {cid: load_rule_chain(export) for cid, export in installed_rule_chains(client).items()}
+            profile_chains = profile_rule_chains(client)
+        assert not any(chain.root for chain in chains.values())
+        (bundle_root,) = [cid for cid, chain in chains.items() if chain.name == "Atilax Root Rule Chain"]
+        assert profile_chains == {("DEVICE", p): bundle_root for p in ("ESP", "SRP", "PCP", "GasLift")} | {
+            ("ASSET", "Field"): bundle_root}
+        pushed = []
+        bridge = StandInRuleEngine(tb, RuleEngine(chains, StandInOutputs(tb, edge_sink=pushed.append)),
+                                   profile_chains=profile_chains)
+        try:
+            tb.post_device_telemetry(token, {"ts": 1700000000000, "values": {"flow_rate_bpd": 812.5}})
+            tb.save_attributes(field_id, "SERVER_SCOPE", {"placement_request": 1})
+            tb.save_attributes(tank_id, "SERVER_SCOPE", {"level_ft": 12.0})
+            assert tb.wait_idle(10)
+            routed = {msg.originator_id: {step.chain for step in trace} for msg, trace in bridge.traces}
+            assert routed == {device_id: {"Atilax Root Rule Chain", "Atilax Well Optimization"},
+                              field_id: {"Atilax Root Rule Chain", "Atilax Well Optimization"}}
+            assert [(m.originator_id, m.type) for m in pushed] == [(device_id, "POST_TELEMETRY_REQUEST"),
+                                                                  (field_id, "ATTRIBUTES_UPDATED")]
+            assert tb.get_timeseries(device_id, ["flow_rate_bpd"], 0, 2**62) == {"flow_rate_bpd": [(1700000000000, 812.5)]}
+        finally:
+            bridge.stop()
+    finally:
+        server.stop()
+        tb.stop()

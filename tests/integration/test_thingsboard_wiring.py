@@ -38,6 +38,7 @@ from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.writeback.edge import EdgeWriteback
 from tb_bridge.writeback.keys import OWN_PREFIXES
 from tb_bridge.writeback.rest import RestWriteback
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +46,6 @@ SERVICE_EMAIL, SERVICE_PASSWORD = "atilax@svc.local", "svc-secret"
 CONFIG = {"lift_type": "esp", "reservoir_pressure_psi": 3000, "bubble_point_psi": 2000,
           "productivity_index_bpd_psi": 1.0, "perforation_depth_ft": 8000, "pump_depth_ft": 7500}
 STEP_MS = 300_000
-
-
-def _wait(predicate, timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture()
@@ -97,7 +89,7 @@ def _well(rig, name: str = "ESP-01") -> str:
     device_id, _ = rig.tb.create_device(name, "ESP")
     rig.tb.assign_device_to_edge(device_id, rig.edge.id)
     _save(rig, "DEVICE", device_id, CONFIG)
-    assert _wait(lambda: rig.service.registry.config(device_id) is not None)
+    assert wait_for(lambda: rig.service.registry.config(device_id) is not None)
     return device_id
 
 
@@ -117,11 +109,11 @@ def test_configuration_changes_in_thingsboard_update_the_registered_well_live(wi
     device_id = _well(rig)
     assert rig.service.registry.config(device_id).reservoir_pressure_psi == 3000
     _save(rig, "DEVICE", device_id, {"reservoir_pressure_psi": 2800, "pump_depth_ft": 7300})
-    assert _wait(lambda: rig.service.registry.config(device_id).reservoir_pressure_psi == 2800)
+    assert wait_for(lambda: rig.service.registry.config(device_id).reservoir_pressure_psi == 2800)
     assert rig.service.registry.config(device_id).pump_depth_ft == 7300
     delivered = rig.transport.events_delivered
     _save(rig, "DEVICE", device_id, {"lift_type": "plunger"})  # invalid: the well keeps its last good config
-    assert _wait(lambda: rig.transport.events_delivered == delivered + 1)
+    assert wait_for(lambda: rig.transport.events_delivered == delivered + 1)
     assert rig.service.writeback.flush(10)
     assert "unknown lift type 'plunger'" in rig.tb.get_attributes(device_id, "SERVER_SCOPE")["opt_error"]
     config = rig.service.registry.config(device_id)
@@ -148,7 +140,7 @@ def test_placement_run_requested_on_a_field_asset_runs_through_the_chain(wired):
     _save(rig, "ASSET", other, {"placement_case": "thesis_5x5", "placement_run_requested": True})  # not a field
     assert rig.jobs.job(asset_id) is None and rig.jobs.job(other) is None  # no trigger yet
     _save(rig, "ASSET", asset_id, {"placement_run_requested": True})
-    assert _wait(lambda: rig.jobs.job(asset_id) is not None)
+    assert wait_for(lambda: rig.jobs.job(asset_id) is not None)
     job = rig.jobs.job(asset_id)
     assert job.wait(60) and job.status == "done", job.error
     attrs = rig.tb.get_attributes(asset_id, "SERVER_SCOPE")
@@ -204,11 +196,11 @@ def test_operator_alarm_actions_reach_the_alarm_bank(wired):
 
     # acknowledge in ThingsBoard -> ALARM_ACK -> chain -> Edge downlink alarmUpdateMsg -> AlarmBank
     assert rig.admin.post(f"/api/alarm/{alarm.id}/ack").status_code == 200
-    assert rig.tb.wait_idle(10) and _wait(lambda: bank.display_state()[0] == "ACKED")
+    assert rig.tb.wait_idle(10) and wait_for(lambda: bank.display_state()[0] == "ACKED")
 
     # clear in ThingsBoard while the condition stands: acknowledged, and raised again at once
     assert rig.admin.post(f"/api/alarm/{alarm.id}/clear").status_code == 200
-    assert rig.tb.wait_idle(10) and _wait(lambda: len(_history(rig, device_id)) == 3)
+    assert rig.tb.wait_idle(10) and wait_for(lambda: len(_history(rig, device_id)) == 3)
     assert rig.service.writeback.flush(10)
     statuses = sorted((a.id == alarm.id, a.status) for a in rig.tb.store.alarms(device_id))
     assert statuses == [(False, "ACTIVE_UNACK"), (True, "CLEARED_ACK")]
@@ -221,9 +213,9 @@ def test_operator_alarm_actions_reach_the_alarm_bank(wired):
     _save(rig, "DEVICE", device_id, {"alarm_operator_request": {"alarm_type": "gas_lock", "action": "shelve",
                                                                  "duration_min": 30, "reason": "workover"}},
           scope="SHARED_SCOPE")
-    assert _wait(lambda: bank.display_state()[0] == "SHLVD")
+    assert wait_for(lambda: bank.display_state()[0] == "SHLVD")
     assert rig.service.writeback.flush(10) and rig.tb.wait_idle(10)
-    assert _wait(lambda: rig.service.router.stats.alarm_actions == actions + 2)  # the request and the echo
+    assert wait_for(lambda: rig.service.router.stats.alarm_actions == actions + 2)  # the request and the echo
     assert all(a.status.startswith("CLEARED") for a in rig.tb.store.alarms(device_id))
     assert bank.shelved_until[0] == pytest.approx(time.time() + 1800.0, abs=60.0)  # expires in 30 minutes
     active = rig.tb.get_attributes(device_id, "SERVER_SCOPE")["opt_alarm_active"]
@@ -232,7 +224,7 @@ def test_operator_alarm_actions_reach_the_alarm_bank(wired):
     # a malformed request is refused with opt_error, the bank unchanged
     _save(rig, "DEVICE", device_id, {"alarm_operator_request": {"alarm_type": "gas_lock", "action": "snooze"}},
           scope="SHARED_SCOPE")
-    assert _wait(lambda: rig.service.history.dead_letters(limit=5)
+    assert wait_for(lambda: rig.service.history.dead_letters(limit=5)
                  and "action must be one of" in rig.service.history.dead_letters(limit=5)[0].error)
     assert rig.service.writeback.flush(10)
     assert "action must be one of" in rig.tb.get_attributes(device_id, "SERVER_SCOPE")["opt_error"]
@@ -281,7 +273,7 @@ def test_alarms_over_the_edge_uplink():
         assert [a.type for a in tb.store.alarms(device_id)] == ["Atilax: gas_lock"]
         # no session: the operation is kept and delivered after the reconnect
         tb.stop_edge_server()
-        assert _wait(lambda: not transport.connected)
+        assert wait_for(lambda: not transport.connected)
         writeback.create_alarm(device_id, "Atilax: pump_wear", "MINOR", {"score": 0.6}, 5_000)
         assert writeback.flush(1) is False and writeback.pending_items() == 1
         tb.start_edge_server(port=port, ack_timeout_s=2.0)

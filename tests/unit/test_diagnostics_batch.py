@@ -22,6 +22,7 @@ from tb_bridge.handlers.engine_steps import MIN_BASELINE_SAMPLES, diagnostics_st
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.service import Service
 from tb_bridge.wells.model import parse_well_config
+from tests.doubles import RecordingWriteback
 
 ONSET = 300
 FAULTS = {"ESP-02": ("gas_lock", ONSET), "SRP-02": ("rod_part", ONSET), "PCP-02": ("sand_up", ONSET),
@@ -29,23 +30,6 @@ FAULTS = {"ESP-02": ("gas_lock", ONSET), "SRP-02": ("rod_part", ONSET), "PCP-02"
 BAD = "ESP-03"  # never reports frequency_hz, which the ESP rules read
 GAPPY = "PCP-03"  # misses every fifth sample after the baseline day
 END, EVERY = 400, 4  # runs at samples 288, 292, ..., 400
-
-
-class RecordingWriteback:
-    def __init__(self) -> None:
-        self.attributes: list[tuple[str, dict]] = []
-
-    def write_attributes(self, entity_id, attributes, scope="SERVER_SCOPE"):
-        self.attributes.append((entity_id, dict(attributes)))
-
-    def write_timeseries(self, entity_id, points):
-        pass
-
-    def flush(self):
-        pass
-
-    def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")

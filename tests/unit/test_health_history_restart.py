@@ -16,28 +16,12 @@ from tb_bridge.config import load_settings
 from tb_bridge.handlers.engine_steps import HEALTH_DAILY_KEY, MIN_BASELINE_SAMPLES
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.service import Service
+from tests.doubles import RecordingWriteback
 
 DAY = 288
 RESTART_DAY = 9
 END = RESTART_DAY * DAY + DAY // 2 - 1  # before the next daily refresh
 LIFTS = ("esp", "gas_lift")
-
-
-class RecordingWriteback:
-    def __init__(self) -> None:
-        self.attributes: list[tuple[str, dict]] = []
-
-    def write_attributes(self, entity_id, attributes, scope="SERVER_SCOPE"):
-        self.attributes.append((entity_id, dict(attributes)))
-
-    def write_timeseries(self, entity_id, points):
-        pass
-
-    def flush(self):
-        pass
-
-    def close(self):
-        pass
 
 
 def _service(url, buffer, field):

@@ -27,6 +27,7 @@ from tb_bridge.handlers.lift_steps import gas_lift_heading_step, gas_lift_valve_
 from tb_bridge.handlers.registry import handler_for
 from tb_bridge.service import Service
 from tb_bridge.wells.model import parse_well_config
+from tests.doubles import RecordingWriteback
 
 STEP_MS = 300_000
 DAY_MS = 86_400_000
@@ -157,28 +158,11 @@ def test_elastomer_life_at_constant_temperature_and_reset_on_a_new_elastomer():
     assert cool["opt_pcp_elastomer_life_days"] == pytest.approx(min(1826.0, _nbr_life_days(t_pump_c) - 1.0), rel=1e-6)
 
 
-class _MemoryWriteback:
-    def __init__(self):
-        self.attributes: dict[str, dict] = {}
-
-    def write_attributes(self, entity_id, attributes, scope="SERVER_SCOPE"):
-        self.attributes.setdefault(entity_id, {}).update(attributes)
-
-    def write_timeseries(self, entity_id, points):
-        pass
-
-    def flush(self):
-        pass
-
-    def close(self):
-        pass
-
-
 @pytest.mark.parametrize("available", [900.0, None])
 def test_service_allocates_the_field_gas_by_equal_slope(tmp_path, monkeypatch, available):
     field = SyntheticField({"gas_lift": 3, "pcp": 1}, seed=5)
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'h.db'}", lift_gas_available_mscfd=available)
-    writeback = _MemoryWriteback()
+    writeback = RecordingWriteback()
     service = Service(settings, writeback)
     try:
         for w in field.wells:
@@ -189,12 +173,12 @@ def test_service_allocates_the_field_gas_by_equal_slope(tmp_path, monkeypatch, a
         curves = [gas_lift_glpc(w)[0] for w in wells]
         offered = available if available is not None else sum(c.injection_mscfd[-1] for c in curves)
         expected = allocate_gas_equal_slope(curves, offered)
-        written = [writeback.attributes[w.entity_id] for w in wells]
+        written = [writeback.latest[w.entity_id] for w in wells]
         got = np.array([a["opt_gl_allocated_mscfd"] for a in written])
         np.testing.assert_allclose(got, expected.injection_mscfd, atol=1e-4)
         np.testing.assert_allclose([a["opt_gl_allocated_oil_bpd"] for a in written], expected.oil_bpd, atol=1e-4)
         assert expected.total_injection_mscfd <= offered + 1e-9 and got.sum() <= offered + 3e-4  # 4-decimal rounding
-        assert "opt_gl_allocated_mscfd" not in writeback.attributes[field.wells_of("pcp")[0].name]
+        assert "opt_gl_allocated_mscfd" not in writeback.latest[field.wells_of("pcp")[0].name]
         assert not any("gas_allocation" in e for errors in report.errors.values() for e in errors)
         if available is not None:  # scarce gas: all of it is used, and the LP optimum agrees to 0.1 %
             assert got.sum() == pytest.approx(available, abs=3e-4)
