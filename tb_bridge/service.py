@@ -23,7 +23,7 @@ from tb_bridge.handlers.registry import HANDLERS, handler_for
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router
 from tb_bridge.scheduler import TierScheduler
-from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.sessions import RecordingSimulationSessions, WhatIfSimulator
 from tb_bridge.tb_history import ThingsBoardHistory
 from tb_bridge.transport.base import Transport
 from tb_bridge.transport.loop_guard import LoopGuard
@@ -77,7 +77,10 @@ class Service:
         self.history = history or HistoryStore(settings.database_url)
         self.history.migrate()
         self.registry = WellRegistry()
-        self.sessions = RecordingSimulationSessions(self.registry, self.history, self.write_attributes)
+        self.sessions = RecordingSimulationSessions(
+            self.registry, self.history, self.write_attributes,
+            WhatIfSimulator(lambda well_id: self.buffer.window(well_id).latest(), self.write_timeseries,
+                            interval_s=settings.scheduler.fast_interval_s))
         self.router = Router(
             registry=self.registry,
             buffer=self.buffer,
@@ -328,6 +331,7 @@ class Service:
             transport.stop()
         self._transports.clear()
         self.scheduler.stop()
+        self.sessions.close()
         self.writeback.close()
         self.buffer.close()
         self.history.close()

@@ -85,7 +85,8 @@ class LiftResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def _finite(x: Any) -> float | None:
+def finite_or_none(x: Any) -> float | None:
+    """``x`` as a finite float, or ``None`` (missing, non-numeric, NaN or infinite)."""
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -112,7 +113,7 @@ def _pump_md(well: WellConfig, pump_tvd_ft: float) -> float:
 
 
 def _delta(expected: float, current_model: float | None, telemetry: dict) -> tuple[float | None, float | None]:
-    measured = _finite(telemetry.get("flow_rate_bpd"))
+    measured = finite_or_none(telemetry.get("flow_rate_bpd"))
     current = measured if measured is not None else current_model
     return current, (expected - current if current is not None else None)
 
@@ -130,7 +131,7 @@ def optimize_esp(well: EspWellConfig, telemetry: dict, cache: LiftCache | None =
                        frequency_max_hz=well.frequency_max_hz, min_intake_pressure_psi=well.min_intake_pressure_psi,
                        casing_id_in=well.casing_id_in)
     rec = optimize_frequency(system)
-    f_now = _finite(telemetry.get("frequency_hz"))
+    f_now = finite_or_none(telemetry.get("frequency_hz"))
     q_model = None
     if f_now is not None and 30.0 <= f_now <= 90.0:
         q_model = float(np.nan_to_num(scan_frequencies(system, [f_now]).q_bpd[0]))
@@ -166,7 +167,7 @@ def optimize_srp(well: SrpWellConfig, telemetry: dict, cache: LiftCache | None =
                        inflow_grid_bpd=pc.q_bpd[inflow_ok], fluid_sg=pc.liquid_sg, damping_factor=well.damping_factor,
                        spm_min=max(well.spm_min, 4.0), spm_max=min(well.spm_max, 14.0))
     rec = _cached(cache, well, "srp_recommendation", lambda: optimize_spm(system))
-    spm_now = _finite(telemetry.get("spm"))
+    spm_now = finite_or_none(telemetry.get("spm"))
     q_model = float(scan_spm(system, [spm_now]).q_bpd[0]) if spm_now is not None and 0 < spm_now <= 20 else None
     current, delta = _delta(rec.q_bpd, q_model, telemetry)
     measured = _surface_card(telemetry, spm_now)
@@ -175,7 +176,7 @@ def optimize_srp(well: SrpWellConfig, telemetry: dict, cache: LiftCache | None =
     else:
         pump_card = rec.pump_card
     analysis = analyze_pump_card(pump_card, well.plunger_diameter_in, expected_fluid_load_lbf=rec.fluid_load_lbf,
-                                 measured_rate_bpd=_finite(telemetry.get("flow_rate_bpd")))
+                                 measured_rate_bpd=finite_or_none(telemetry.get("flow_rate_bpd")))
     return LiftResult("srp", rec.spm, rec.q_bpd, spm_now, current, delta, rec.efficiency_pct, rec.kwh_per_bbl,
                       rec.binding_constraint, [[float(n), float(q)] for n, q in zip(rec.scan.spm, rec.scan.q_bpd)],
                       {"srp_fillage_pct": 100.0 * analysis.fillage_frac, "srp_card_class": analysis.card_class,
@@ -192,7 +193,7 @@ def optimize_pcp(well: PcpWellConfig, telemetry: dict, cache: LiftCache | None =
     _, _, pc = _cached(cache, well, "pump_curves", lambda: _inflow_grid(well, _pump_md(well, well.pump_depth_ft)))
     ok = pc.intake_psia > ATMOSPHERIC_PSIA
     mid = int(np.clip(np.searchsorted(-pc.intake_psia, -0.5 * pc.intake_psia[0]), 0, pc.q_bpd.size - 1))
-    t_intake_f = _finite(telemetry.get("intake_temperature_f")) or pc.pump_temperature_f
+    t_intake_f = finite_or_none(telemetry.get("intake_temperature_f")) or pc.pump_temperature_f
     system = PcpSystem(displacement_bpd_per_rpm=well.displacement_bpd_per_rpm, rated_lift_psi=well.pump_rated_lift_psi,
                        discharge_pressure_psi=float(pc.discharge_psia[mid] - ATMOSPHERIC_PSIA),
                        intake_pressure_grid_psi=np.maximum(pc.intake_psia[ok] - ATMOSPHERIC_PSIA, 0.0),
@@ -200,7 +201,7 @@ def optimize_pcp(well: PcpWellConfig, telemetry: dict, cache: LiftCache | None =
                        elastomer=well.elastomer, environment=Environment(), rod_torque_limit_ftlbf=well.rod_torque_limit_ftlbf,
                        motor_hp=well.motor_hp, rpm_min=max(well.rpm_min, 50.0), rpm_max=min(well.rpm_max, 400.0))
     rec = optimize_rpm(system)
-    rpm_now = _finite(telemetry.get("rpm"))
+    rpm_now = finite_or_none(telemetry.get("rpm"))
     q_model = float(scan_rpm(system, [rpm_now]).q_bpd[0]) if rpm_now is not None and rpm_now > 0 else None
     current, delta = _delta(rec.q_bpd, q_model, telemetry)
     return LiftResult("pcp", rec.rpm, rec.q_bpd, rpm_now, current, delta, rec.efficiency_pct, rec.kwh_per_bbl,
@@ -249,7 +250,7 @@ def optimize_gas_lift(well: GasLiftWellConfig, telemetry: dict, cache: LiftCache
                       valve_critical_flow=stab.critical_flow, stability=stab.reason)
         if p_cas - p_tub < 100.0:
             binding = "injection_pressure"
-    inj_now = _finite(telemetry.get("injection_rate_mscfd"))
+    inj_now = finite_or_none(telemetry.get("injection_rate_mscfd"))
     q_model = None
     if inj_now is not None:
         q_model = float(glpc.oil_at(inj_now)) / (1.0 - wc) if wc < 1 else 0.0

@@ -6,6 +6,11 @@
     latest values, e.g. ``frequency_hz``, ``spm``, ``rpm``, ``injection_rate_mscfd``, ``flow_rate_bpd``,
     ``surface_card``). Prints the recommended setpoint, expected rate, delta, efficiency, kWh/bbl, the
     binding constraint and (``--json``) the ``opt_*`` attributes and the production-vs-setpoint curve.
+``atilax lift what-if WELL.json``
+    The dashboard's what-if from the command line: WELL.json as for ``optimize`` plus ``parameters`` (the
+    changed attributes, e.g. ``{"water_cut_frac": 0.5}``). Prints the configured and the modified operating
+    point at the same setpoint (latest telemetry, else the recommendation) and their difference
+    (:mod:`tb_bridge.adapters.whatif`).
 ``atilax lift allocate-gas FIELD.json``
     Field-wide equal-slope gas allocation (:class:`AllocateInput`): each well gives its GLPC
     (``injection_mscfd``/``oil_bpd``) or its gas-lift attributes (the GLPC then comes from the nodal
@@ -28,6 +33,7 @@ class OptimizeOptions(BaseModel):
     entity_id: str = Field("cli-well", min_length=1, description="well identifier (any text)")
     name: str = Field("well", min_length=1, description="well name (any text)")
     telemetry: dict[str, Any] = Field(default_factory=dict, description="latest telemetry values (contract keys, oilfield units)")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="what-if: changed well attributes")
 
 
 class GlpcInput(BaseModel):
@@ -61,22 +67,30 @@ class AllocateInput(BaseModel):
     wells: list[FieldWell] = Field(min_length=1, description="the wells sharing the gas")
 
 
+def _read_well(path: str) -> tuple[Any, OptimizeOptions]:
+    """The well of WELL.json (validated by the service's model) and the file's optional keys."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CliInputError(f"{path}: expected a JSON object of well attributes")
+    try:
+        options = OptimizeOptions.model_validate(data)
+    except ValidationError as exc:
+        raise CliInputError(f"{path}: invalid options:\n{format_validation_error(exc)}") from exc
+    attrs = {k: v for k, v in data.items() if k not in ("telemetry", "parameters", "entity_id", "name")}
+    try:
+        return parse_well_config(options.entity_id, options.name, attrs), options
+    except WellConfigError as exc:
+        raise CliInputError(f"{path}: {exc}") from exc
+
+
 def _optimize(args) -> int:
     from tb_bridge.adapters.lift import optimize_well  # deferred: keeps --help fast
     from tb_bridge.writeback.keys import lift_attributes
 
-    data = read_json(args.input)
-    if not isinstance(data, dict):
-        raise CliInputError(f"{args.input}: expected a JSON object of well attributes")
+    well, options = _read_well(args.input)
     try:
-        options = OptimizeOptions.model_validate(data)
-    except ValidationError as exc:
-        raise CliInputError(f"{args.input}: invalid options:\n{format_validation_error(exc)}") from exc
-    attrs = {k: v for k, v in data.items() if k not in ("telemetry", "entity_id", "name")}
-    try:
-        well = parse_well_config(options.entity_id, options.name, attrs)
         result = optimize_well(well, options.telemetry)
-    except (WellConfigError, ValueError) as exc:
+    except ValueError as exc:
         raise CliInputError(f"{args.input}: {exc}") from exc
     attributes = lift_attributes(result)
     if args.json:
@@ -84,6 +98,32 @@ def _optimize(args) -> int:
         return 0
     print_key_values([(k, v) for k, v in attributes.items() if k not in ("opt_lift_curve", "opt_srp_downhole_card")],
                      title=f"lift optimizer ({result.lift_type}): {well.name}")
+    return 0
+
+
+def _what_if(args) -> int:
+    from tb_bridge.adapters.whatif import what_if  # deferred: keeps --help fast
+
+    well, options = _read_well(args.input)
+    if not options.parameters:
+        raise CliInputError(f"{args.input}: give the changed attributes as \"parameters\", e.g. {{\"water_cut_frac\": 0.5}}")
+    try:
+        result = what_if(well, options.parameters, options.telemetry)
+    except ValueError as exc:  # WhatIfError, or an engine's refusal
+        raise CliInputError(f"{args.input}: {exc}") from exc
+    out = {"setpoint_key": result.setpoint_key, "setpoint": result.setpoint, "setpoint_source": result.setpoint_source,
+           "parameters": options.parameters, "original": vars(result.original), "modified": vars(result.modified),
+           "delta_liquid_bpd": result.delta_liquid_bpd, "delta_oil_bpd": result.delta_oil_bpd,
+           "delta_pwf_psi": result.delta_pwf_psi}
+    if args.json:
+        print_json(out)
+        return 0
+    rows = [[name, getattr(result.original, name), getattr(result.modified, name)]
+            for name in ("liquid_bpd", "oil_bpd", "pwf_psi")]
+    print(format_table(["", "configured", "modified"], [[n, round(a, 2), round(b, 2)] for n, a, b in rows]))
+    print_key_values([("held", result.basis), ("delta_liquid_bpd", round(result.delta_liquid_bpd, 2)),
+                      ("delta_oil_bpd", round(result.delta_oil_bpd, 2)), ("delta_pwf_psi", round(result.delta_pwf_psi, 2))],
+                     title=f"what-if ({well.lift_type}): {well.name}")
     return 0
 
 
@@ -130,6 +170,10 @@ def register(subparsers) -> None:
     p.add_argument("input", help="JSON file of well attributes (+ optional telemetry), or - for stdin")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_optimize)
+    p = sub.add_parser("what-if", help="one well's operating point with changed parameters, at the same setpoint")
+    p.add_argument("input", help="JSON file of well attributes + parameters (+ optional telemetry), or - for stdin")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_what_if)
     p = sub.add_parser("allocate-gas", help="equal-slope allocation of limited lift gas over many wells")
     p.add_argument("input", help="JSON file (available gas, wells' GLPCs or attributes), or - for stdin")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -129,6 +129,8 @@ _TABLE: tuple[KeySpec, ...] = (
     # --- interactive simulation ---
     _spec("sim_status", "attribute", "string", None, "idle | running | done | error"),
     _spec("sim_session_id", "attribute", "string", None, "current simulation session"),
+    _spec("sim_error", "attribute", "string", None, "why the last what-if request was refused (empty when done)"),
+    _spec("sim_basis", "attribute", "string", None, "the lift setpoint held fixed in the comparison and its source"),
     _spec("sim_q_bpd", "timeseries", "number", "bbl/d", "projected rate under the modified parameters"),
     _spec("sim_pwf_psi", "timeseries", "number", "psi", "projected flowing bottomhole pressure"),
 )
@@ -151,7 +153,8 @@ INPUT_PREFIXES: tuple[str, ...] = ("sim_param_",)
 ALARM_REQUEST_KEY = "alarm_operator_request"
 
 #: Anything we write starts with one of these; used for loop protection.
-OWN_PREFIXES: tuple[str, ...] = ("opt_", "sim_original_", "sim_compare_", "sim_status", "sim_session_id", "sim_q_", "sim_pwf_")
+OWN_PREFIXES: tuple[str, ...] = ("opt_", "sim_original_", "sim_compare_", "sim_status", "sim_session_id", "sim_error",
+                                 "sim_basis", "sim_q_", "sim_pwf_")
 
 
 class UnknownKeyError(KeyError):

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tb_bridge.adapters.whatif import what_if
 from tb_bridge.config import load_settings
 from tb_bridge.preview.data import RestData
 from tb_bridge.preview.render import render_page
@@ -90,9 +91,17 @@ def test_telemetry_and_slider_travel_the_whole_loop(loop):
     assert attributes["opt_esp_freq_recommended_hz"] > 0 and attributes["opt_nodal_aof_bpd"] > 0
 
     tb.save_attributes(well, "SERVER_SCOPE", {"sim_param_water_cut_frac": 0.55})  # a dashboard slider
-    wait_until(lambda: tb.get_attributes(well, "SERVER_SCOPE").get("sim_status") == "received", "the slider's session")
+    wait_until(lambda: tb.get_attributes(well, "SERVER_SCOPE").get("sim_status") == "done", "the slider's what-if",
+               timeout_s=60.0)
     attributes = tb.get_attributes(well, "SERVER_SCOPE")
     assert attributes["sim_original_water_cut_frac"] == 0.3  # the configured value (model default)
+    # the what-if at the well's frequency (55 Hz, its latest telemetry), as the engine computes it directly
+    expected = what_if(service.registry.config(well), {"water_cut_frac": 0.55}, {"frequency_hz": 55.0})
+    assert attributes["sim_basis"] == "frequency_hz = 55 (latest telemetry)"
+    assert attributes["sim_compare_oil_bpd"] == round(expected.delta_oil_bpd, 4) < 0
+    assert attributes["sim_compare_q_bpd"] == round(expected.delta_liquid_bpd, 4)
+    projected = tb.get_timeseries(well, ["sim_q_bpd"], NOW, NOW + 13 * 3_600_000)["sim_q_bpd"]
+    assert len(projected) == 145 and {v for _ts, v in projected} == {round(expected.modified.liquid_bpd, 4)}
     (session,) = service.history.sessions(well_id=well)
     assert session.modified_params == {"water_cut_frac": 0.55}
 

@@ -62,6 +62,7 @@ def field():
         "sim_status": "done", "sim_original_water_cut_frac": 0.4, "sim_original_reservoir_pressure_psi": 3000.0,
         "sim_original_wellhead_pressure_psi": 150.0, "sim_original_productivity_index_bpd_psi": 1.2,
         "sim_original_gor_scf_stb": 500.0, "sim_compare_q_bpd": -35.0, "sim_compare_pwf_psi": 42.0,
+        "sim_compare_oil_bpd": -61.0, "sim_basis": "frequency_hz = 55 (latest telemetry)", "sim_error": "",
     }, user=service)
     for name, value in [("water_cut_frac", 0.55), ("reservoir_pressure_psi", 2800.0), ("wellhead_pressure_psi", 180.0),
                         ("productivity_index_bpd_psi", 1.1), ("gor_scf_stb", 650.0)]:

@@ -144,3 +144,21 @@ def test_cache_reuses_configuration_curves():
     changed = parse_well_config("w1", "Well 1", {**BASE, **WELLS["esp"], "pump_stages": 200})
     optimize_well(changed, {}, cache)
     assert cache.misses == 2  # a changed attribute is a new entry
+
+
+def test_cli_lift_what_if(tmp_path, capsys, families):
+    """The CLI prints what the adapter computes: same setpoint, configured vs modified, and the difference."""
+    from tb_bridge.adapters.whatif import what_if
+
+    attrs = {**BASE, **WELLS["esp"]}
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps({**attrs, "telemetry": {"frequency_hz": 52.0}, "parameters": {"water_cut_frac": 0.7}}))
+    assert cli_main.main(["lift", "what-if", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = what_if(parse_well_config("cli-well", "well", attrs), {"water_cut_frac": 0.7}, {"frequency_hz": 52.0})
+    assert (out["setpoint_key"], out["setpoint"], out["setpoint_source"]) == ("frequency_hz", 52.0, "telemetry")
+    assert out["delta_oil_bpd"] == pytest.approx(expected.delta_oil_bpd, rel=1e-12) and out["delta_oil_bpd"] < 0
+    assert out["modified"]["oil_bpd"] == pytest.approx(out["modified"]["liquid_bpd"] * 0.3, rel=1e-12)
+    path.write_text(json.dumps({**attrs, "parameters": {"water_cut_frac": 1.7}}))
+    assert cli_main.main(["lift", "what-if", str(path)]) == 2
+    assert "water_cut_frac: Input should be less than or equal to 1" in capsys.readouterr().err
