@@ -111,7 +111,7 @@ def modified_config(well: WellConfig, parameters: Mapping[str, Any]) -> WellConf
     try:
         return parse_well_config(well.entity_id, well.name, data)
     except WellConfigError as exc:
-        raise WhatIfError("; ".join(exc.problems) if hasattr(exc, "problems") else str(exc)) from None
+        raise WhatIfError("; ".join(exc.problems)) from None
 
 
 def operating_point(well: WellConfig, setpoint: float, cache: LiftCache | None = None) -> OperatingPoint:
