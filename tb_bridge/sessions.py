@@ -38,6 +38,7 @@ class SimulationSessions(Protocol):
 class SessionStore(Protocol):
     def save_session(self, well_id: str, original_params: Any, **fields: Any) -> Any: ...
     def update_session(self, session_id: str, **fields: Any) -> Any: ...
+    def dead_letter(self, source: str, payload: Any, error: str, well_id: str | None = None) -> Any: ...
 
 
 @dataclass
@@ -95,7 +96,7 @@ class RecordingSimulationSessions:
         self._worker: threading.Thread | None = None
 
     def on_parameters(self, well_id: str, parameters: Mapping[str, Any], ts_ms: int) -> None:
-        if self._simulator is not None and self._refuse_unknown(well_id, parameters):
+        if self._simulator is not None and self._refuse_unknown(well_id, parameters, ts_ms):
             return
         with self._lock:
             config = self._registry.config(well_id)
@@ -134,9 +135,10 @@ class RecordingSimulationSessions:
                 return None
             return {"session_id": session.session_id, "original": dict(session.original), "modified": dict(session.modified)}
 
-    def _refuse_unknown(self, well_id: str, parameters: Mapping[str, Any]) -> bool:
+    def _refuse_unknown(self, well_id: str, parameters: Mapping[str, Any], ts_ms: int) -> bool:
         """Answer a request naming a parameter the well does not have at once, without merging it into the
-        session (a stray ``sim_param_*`` attribute must not block the next valid move)."""
+        session (a stray ``sim_param_*`` attribute must not block the next valid move); the request is kept
+        in the dead-letter table."""
         from tb_bridge.adapters.whatif import unknown_parameters_error
 
         config = self._registry.config(well_id)
@@ -144,6 +146,9 @@ class RecordingSimulationSessions:
         if error is None:
             return False
         log.warning("what-if request for %s refused: %s", well_id, error)
+        if self._store is not None:
+            self._store.dead_letter("what-if", {"well_id": well_id, "ts_ms": int(ts_ms), "sim_params": dict(parameters)},
+                                    str(error), well_id)
         self._write(well_id, {"sim_status": "error", "sim_error": str(error)})
         return True
 

@@ -192,6 +192,9 @@ def test_a_refused_request_says_why_and_the_next_one_works(sessions):
     rig.on_parameters("w1", {"choke_size_in": 0.5}, T0)  # not a parameter of the well: refused at once
     last = _latest(attributes)
     assert last == {"sim_status": "error", "sim_error": "unknown what-if parameter(s) for a esp well: choke_size_in"}
+    (kept,) = store.dead_letters()  # the refused request is not lost
+    assert (kept.source, kept.well_id, json.loads(kept.payload)) == (
+        "what-if", "w1", {"well_id": "w1", "ts_ms": T0, "sim_params": {"choke_size_in": 0.5}})
     rig.on_parameters("w1", {"water_cut_frac": 1.5}, T0 + 1)  # out of range: refused by the well model
     assert rig.wait_idle(60)
     last = _latest(attributes)
