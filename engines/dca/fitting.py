@@ -35,8 +35,9 @@ Array = NDArray[np.float64]
 MODEL_NAMES: tuple[str, ...] = ("exponential", "harmonic", "hyperbolic", "modified_hyperbolic")
 N_CURVE_PARAMS: dict[str, int] = {"exponential": 2, "harmonic": 2, "hyperbolic": 3, "modified_hyperbolic": 3}
 
-_LN_QI_BOUNDS = (math.log(1e-6), math.log(1e7))
-_LN_D_BOUNDS = (math.log(1e-9), math.log(1.0))
+#: Bounds of the fitted ``ln qi`` (qi in bbl/d) and ``ln D`` (D in 1/day); Monte Carlo trials are clipped to them.
+LN_QI_BOUNDS = (math.log(1e-6), math.log(1e7))
+LN_D_BOUNDS = (math.log(1e-9), math.log(1.0))
 
 
 def curve_arrays(model: str, theta: Array, d_lim_per_day: float) -> tuple[Array, Array, Array, Array]:
@@ -155,11 +156,11 @@ def _start_harmonic(t: Array, q: Array) -> Array:
 
 
 def _bounds(model: str, d_lim_per_day: float, b_max: float) -> tuple[Array, Array]:
-    lo_d = _LN_D_BOUNDS[0]
+    lo_d = LN_D_BOUNDS[0]
     if model == "modified_hyperbolic":
         lo_d = max(lo_d, math.log(d_lim_per_day) + 1e-9)
-    lo = [_LN_QI_BOUNDS[0], lo_d]
-    hi = [_LN_QI_BOUNDS[1], _LN_D_BOUNDS[1]]
+    lo = [LN_QI_BOUNDS[0], lo_d]
+    hi = [LN_QI_BOUNDS[1], LN_D_BOUNDS[1]]
     if N_CURVE_PARAMS[model] == 3:
         lo.append(0.0)
         hi.append(b_max)

@@ -1,8 +1,10 @@
 """Probabilistic EUR: Monte Carlo over the fitted parameters' uncertainty (vectorized over trials).
 
 Trials draw ``theta = (ln qi, ln D[, b])`` from the multivariate normal ``N(theta_hat, C)`` of the
-fit's Gauss-Newton covariance (lognormal ``qi`` and ``D``); ``b`` is clipped to ``[0, b_max]`` and
-the modified hyperbolic's ``D`` to ``>= D_lim``. Each trial's EUR is
+fit's Gauss-Newton covariance (lognormal ``qi`` and ``D``); ``ln qi`` and ``ln D`` are clipped to the
+fit's own bounds (``qi`` in [1e-6, 1e7] bbl/d, ``D`` in [1e-9, 1] 1/day: a poorly identified decline, e.g. a
+flat history, has a huge ``ln D`` variance whose draws would otherwise overflow to D = inf or underflow to 0),
+``b`` to ``[0, b_max]`` and the modified hyperbolic's ``D`` to ``>= D_lim``. Each trial's EUR is
 
 ``EUR = Np_hist + [Np(t_end) - Np(t_last)]``,  ``t_end = min(t_el, t_last + horizon)``
 
@@ -27,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engines.dca.arps import cumulative_bbl, rate_bpd, time_to_rate_days
-from engines.dca.fitting import CandidateFit, N_CURVE_PARAMS, curve_arrays
+from engines.dca.fitting import LN_D_BOUNDS, LN_QI_BOUNDS, CandidateFit, N_CURVE_PARAMS, curve_arrays
 
 Array = NDArray[np.float64]
 
@@ -58,7 +60,10 @@ def sample_theta(fit: CandidateFit, n_trials: int, seed: int) -> Array:
 
 
 def trial_curves(fit: CandidateFit, theta: Array, d_lim_per_day: float, b_max: float) -> tuple[Array, Array, Array, Array]:
-    """``(qi, D, b, D_lim)`` arrays for the trial rows, with ``b`` and ``D`` clipped to the model's domain."""
+    """``(qi, D, b, D_lim)`` arrays for the trial rows, clipped to the model's domain (module docstring)."""
+    theta = np.array(theta, dtype=np.float64)
+    theta[..., 0] = np.clip(theta[..., 0], *LN_QI_BOUNDS)
+    theta[..., 1] = np.clip(theta[..., 1], *LN_D_BOUNDS)
     qi, d, b, dl = curve_arrays(fit.model, theta, d_lim_per_day)
     if N_CURVE_PARAMS[fit.model] == 3:
         b = np.clip(b, 0.0, b_max)

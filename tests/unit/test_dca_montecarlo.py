@@ -163,3 +163,28 @@ def test_vectorized_eur_equals_scalar_loop_over_the_same_trials():
     assert np.allclose(dist.samples_bbl, loop, rtol=1e-12)
     assert dist.p90_bbl == pytest.approx(np.percentile(loop, 10), rel=1e-12)
     assert dist.p10_bbl == pytest.approx(np.percentile(loop, 90), rel=1e-12)
+
+
+def test_unidentified_decline_draws_stay_in_the_fit_domain():
+    """A flat history leaves ln D nearly unidentified (here sd 316): draws beyond the fit's bounds are clipped to
+    D = 1e-9 or 1 per day instead of overflowing to D = inf (which made the EUR fail). By hand: ~48 % of trials
+    sit at each bound. At D = 1 /day the rate at t_last = 180 d is 500 e^-180, below the 5 bbl/d limit, so the
+    low estimate P90 is the history alone; at D = 1e-9 the well stays above the limit for the whole 3650-day
+    horizon, so P10 = Np_hist + qi / D (e^(-D 180) - e^(-D 3830))."""
+    import math
+
+    from engines.dca.fitting import CandidateFit
+    from engines.dca.montecarlo import mixture_curves, probabilistic_eur
+
+    theta = np.array([math.log(500.0), math.log(1e-4)])
+    fit = CandidateFit("exponential", DeclineParams(500.0, 1e-4), theta, np.diag([1e-12, 1e5]), 30, 2,
+                       1.0, 0.1, 0.5, 0.0, 0.0, 0.0, True)
+    with np.errstate(all="raise"):  # no overflow, no invalid value on the way
+        qi, d, _b, _dl = mixture_curves([fit], [1.0], n_trials=2000, seed=3, d_lim_per_day=0.0, b_max=2.0)
+        eur = probabilistic_eur(fit, history_cum_bbl=1e5, t_last_days=180.0, economic_limit_bpd=5.0,
+                                horizon_days=3650.0, n_trials=2000, seed=3)
+    assert d.min() == pytest.approx(1e-9, rel=1e-12) and d.max() == pytest.approx(1.0, rel=1e-12)
+    assert 0.44 < np.mean(d < 1.0001e-9) < 0.53 and 0.44 < np.mean(d > 0.9999) < 0.53
+    assert eur.p90_bbl == pytest.approx(1e5, rel=1e-12)
+    high = 1e5 + 500.0 / 1e-9 * (math.exp(-1e-9 * 180.0) - math.exp(-1e-9 * 3830.0))
+    assert eur.p10_bbl == pytest.approx(high, rel=1e-6)
