@@ -5,7 +5,6 @@ visible in the dashboard preview; a sim_param_* slider write travels the same wa
 simulation session; the service's own writes never come back to it."""
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timezone
 
@@ -22,6 +21,7 @@ from tb_bridge.standin.core import TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD, St
 from tb_bridge.tbsetup.bundle import bundled_dashboards
 from tb_bridge.tbsetup.client import TbClient
 from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, run_setup
+from tests.polling import wait_for
 
 CONFIG = {"lift_type": "esp", "reservoir_pressure_psi": 3000, "bubble_point_psi": 2000,
           "productivity_index_bpd_psi": 1.0, "perforation_depth_ft": 8000, "pump_depth_ft": 7500}
@@ -30,12 +30,8 @@ NOW = int(datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc).timestamp() * 1000)
 
 
 def wait_until(check, what, timeout_s=15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    if not wait_for(check, timeout_s, interval_s=0.05):
+        raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(params=["grpc", "mqtt"])
