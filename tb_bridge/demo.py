@@ -2,7 +2,8 @@
 
 synthetic wells -> ThingsBoard stand-in (device telemetry API) -> transport -> router -> buffer ->
 scheduled tiers (simulated clock) -> handlers/engines -> writeback (REST, tb-rest-client) -> stand-in
-store; then the attributes are read back from the stand-in and printed per well.
+store; then the attributes are read back from the stand-in and printed per well. Last, a dashboard slider
+move (``sim_param_water_cut_frac`` on the first ESP well) shows the what-if simulation's answer.
 No ThingsBoard, Redis or PostgreSQL is needed.
 """
 from __future__ import annotations
@@ -33,6 +34,11 @@ WARMUP_S = 86_400
 #: Injected faults begin this long before the end of the demo.
 FAULT_LEAD_S = 10 * 3600
 
+#: The slider move of the demo's what-if: the first ESP well's water cut, this much higher.
+WHAT_IF_WATER_CUT_STEP = 0.2
+WHAT_IF_KEYS: tuple[str, ...] = ("sim_status", "sim_basis", "sim_original_water_cut_frac", "sim_compare_q_bpd",
+                                 "sim_compare_oil_bpd", "sim_compare_pwf_psi", "sim_error")
+
 #: A deliberately misconfigured well (unknown lift type) shows that bad input is isolated.
 MISCONFIGURED_WELL = {"name": "JP-01 (misconfigured)", "profile": "ESP", "attributes": {"lift_type": "jet_pump"}}
 
@@ -54,6 +60,8 @@ class DemoResult:
     tier_runs: dict[str, int] = field(default_factory=dict)
     dead_letters: int = 0
     simulated_hours: float = 0.0
+    #: the what-if of the slider move: well name, parameters, the ``sim_*`` attributes read back
+    what_if: dict[str, Any] = field(default_factory=dict)
 
 
 def run_demo(
@@ -133,9 +141,21 @@ def run_demo(
         for _, tier in ran:
             result.tier_runs[tier] = result.tier_runs.get(tier, 0) + 1
         bar(0, close=True)
+        esp = next((w for w in synthetic.wells if w.lift_type == "esp"), None)
+        if esp is not None:  # a dashboard slider: the chain forwards sim_param_* to the service
+            parameters = {"water_cut_frac": round(min(1.0, esp.attributes.get("water_cut_frac", 0.3)
+                                                       + WHAT_IF_WATER_CUT_STEP), 4)}
+            tb.save_attributes(result.wells[esp.name], "SERVER_SCOPE",
+                               {f"sim_param_{k}": v for k, v in parameters.items()})
+            tb.wait_idle()
+            service.sessions.wait_idle(60.0)
+            result.what_if = {"well": esp.name, "parameters": parameters}
         writeback.flush()
         for name, device_id in result.wells.items():
             result.attributes[name] = tb.get_attributes(device_id, "SERVER_SCOPE")
+        if result.what_if:
+            attributes = result.attributes[result.what_if["well"]]
+            result.what_if["attributes"] = {k: attributes[k] for k in WHAT_IF_KEYS if k in attributes}
         result.dead_letters = len(service.history.dead_letters(limit=10_000))
     finally:
         service.close()
@@ -209,6 +229,12 @@ def format_result(result: DemoResult, out: TextIO = sys.stdout) -> None:
         rows = [(key, _short(attributes[key])) for key in SUMMARY_KEYS if key in attributes and attributes[key] not in ("", None)]
         opt_count = sum(1 for key in attributes if key.startswith("opt_"))
         out.write(f"\n{name}  ({opt_count} opt_* attributes written)\n")
+        out.write(format_table(["attribute", "value"], rows) + "\n")
+    if result.what_if:
+        w = result.what_if
+        changes = ", ".join(f"{k} = {v}" for k, v in w["parameters"].items())
+        out.write(f"\nWhat-if on {w['well']} (a simulation-dashboard slider: {changes})\n")
+        rows = [(k, _short(v)) for k, v in w.get("attributes", {}).items() if v not in ("", None)]
         out.write(format_table(["attribute", "value"], rows) + "\n")
 
 

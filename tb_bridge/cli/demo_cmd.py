@@ -27,7 +27,8 @@ def _demo(args: argparse.Namespace) -> int:
                       transport=args.transport, progress=not args.no_progress and not args.json)
     if args.json:
         print_json({"wells": result.wells, "attributes": result.attributes, "tier_runs": result.tier_runs,
-                    "telemetry_events": result.telemetry_events, "dead_letters": result.dead_letters})
+                    "telemetry_events": result.telemetry_events, "dead_letters": result.dead_letters,
+                    "what_if": result.what_if})
     else:
         format_result(result)
     return 0

@@ -60,3 +60,24 @@ def test_misconfigured_well_is_isolated(demo_result):
     assert bad["opt_status"] == "error"
     assert "unknown lift type 'jet_pump'" in bad["opt_error"]
     assert demo_result.dead_letters >= 1
+
+
+def test_the_slider_move_is_simulated_through_the_service(demo_result):
+    """The demo's what-if (first ESP well, water cut + 0.2) comes back done, at the well's latest frequency,
+    with less oil and the same answer as the engine called directly at that setpoint."""
+    from tb_bridge.adapters.whatif import what_if
+    from tb_bridge.wells.model import parse_well_config
+
+    w = demo_result.what_if
+    assert w["well"] == "ESP-01"
+    sim = w["attributes"]
+    assert sim["sim_status"] == "done" and sim.get("sim_error", "") == ""
+    assert sim["sim_basis"].startswith("frequency_hz = ") and sim["sim_basis"].endswith("(latest telemetry)")
+    attributes = demo_result.attributes["ESP-01"]
+    well = parse_well_config("esp-01", "ESP-01", {k: v for k, v in attributes.items()
+                                                   if not k.startswith(("opt_", "sim_"))})
+    assert sim["sim_original_water_cut_frac"] == well.water_cut_frac
+    assert w["parameters"] == {"water_cut_frac": round(well.water_cut_frac + 0.2, 4)}
+    frequency = float(sim["sim_basis"].split()[2])
+    expected = what_if(well, w["parameters"], {"frequency_hz": frequency})
+    assert sim["sim_compare_oil_bpd"] == pytest.approx(expected.delta_oil_bpd, rel=1e-3) and sim["sim_compare_oil_bpd"] < 0
