@@ -142,7 +142,7 @@ def run_demo(
             result.tier_runs[tier] = result.tier_runs.get(tier, 0) + 1
         bar(0, close=True)
         esp = next((w for w in synthetic.wells if w.lift_type == "esp"), None)
-        if esp is not None:  # a dashboard slider: the chain forwards sim_param_* to the service
+        if esp is not None:  # a dashboard slider's write; the stand-in delivers sim_param_* to the service
             parameters = {"water_cut_frac": round(min(1.0, esp.attributes.get("water_cut_frac", 0.3)
                                                        + WHAT_IF_WATER_CUT_STEP), 4)}
             tb.save_attributes(result.wells[esp.name], "SERVER_SCOPE",

@@ -264,15 +264,22 @@ def exhaustive_search(problem: PlacementProblem, codes=None, *, chunk: int = 655
                 v = problem.economics_of(masks, sim).npv_usd
                 v = np.where(problem.is_feasible(masks), v, -np.inf)
                 n_sim += c.size
-                i = int(np.argmax(v))
-                code = int(c[v == v[i]].min())      # ties: the lowest code, whatever the evaluation order
-                if v[i] > best_v or (v[i] == best_v and code < best_code):
-                    best_code, best_v = code, float(v[i])
+                best_code, best_v = _keep_best(best_code, best_v, c, v)
             if progress_callback is not None:
                 progress_callback(e, total)
     done = total
     best = plan_codes_to_masks(np.array([best_code]), n)[0]
     return ExhaustiveResult(best, best_v, int(best.sum()), n_sim, done)
+
+
+def _keep_best(best_code: int, best_v: float, codes: np.ndarray, v: np.ndarray) -> tuple[int, float]:
+    """The running argmax after one chunk of plan ``codes`` with NPVs ``v``; ties go to the lowest code,
+    whatever the evaluation order."""
+    i = int(np.argmax(v))
+    code = int(codes[v == v[i]].min())
+    if v[i] > best_v or (v[i] == best_v and code < best_code):
+        return code, float(v[i])
+    return best_code, best_v
 
 
 def _codes_feasible(problem: PlacementProblem, codes: np.ndarray, n_wells: np.ndarray) -> np.ndarray:
@@ -332,10 +339,7 @@ def _exhaustive_cuda(problem, all_codes, total, chunk, progress_callback) -> Exh
         n_sim += codes.size
         with problem._lock:
             problem.n_simulated += codes.size
-        i = int(np.argmax(v))
-        code = int(codes[v == v[i]].min())
-        if v[i] > best_v or (v[i] == best_v and code < best_code):
-            best_code, best_v = code, float(v[i])
+        best_code, best_v = _keep_best(best_code, best_v, codes, v)
         if progress_callback is not None:
             progress_callback(e, total)
     best = plan_codes_to_masks(np.array([best_code]), n)[0]

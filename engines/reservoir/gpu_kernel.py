@@ -317,7 +317,7 @@ class PlanKernel:
 
             self._cuda = cuda
             self._consts = [cuda.to_device(a) for a in self._consts]
-        self._dummy = {}
+        self._unused_arguments = {}
 
     # ------------------------------------------------------------------------------------------
     def _empty(self, shape, dtype=float):
@@ -325,11 +325,12 @@ class PlanKernel:
             return self._cuda.device_array(shape, dtype=dtype)
         return np.empty(shape, dtype=dtype)
 
-    def _placeholder(self, ndim, dtype=float):
+    def _unused_argument(self, ndim, dtype=float):
+        """A one-element array of ``ndim`` dimensions for a kernel argument this launch does not read or fill."""
         key = (ndim, np.dtype(dtype).str)
-        if key not in self._dummy:
-            self._dummy[key] = self._empty((1,) * ndim, dtype)
-        return self._dummy[key]
+        if key not in self._unused_arguments:
+            self._unused_arguments[key] = self._empty((1,) * ndim, dtype)
+        return self._unused_arguments[key]
 
     def _to(self, a):
         return self._cuda.to_device(np.ascontiguousarray(a)) if self.target == "cuda" else np.ascontiguousarray(a)
@@ -366,11 +367,11 @@ class PlanKernel:
         res = self.sim.reservoir
         outs = [self._empty((nt, nb)), self._empty((nt, nb)), self._empty((nt, nb)),
                 self._empty((nt, nb), np.int64), self._empty((n, nb)),
-                self._empty((nt, n, nb)) if store_well_rates else self._placeholder(3),
-                self._empty((nt, n, nb)) if store_pressure else self._placeholder(3),
+                self._empty((nt, n, nb)) if store_well_rates else self._unused_argument(3),
+                self._empty((nt, n, nb)) if store_pressure else self._unused_argument(3),
                 self._empty(nb), self._empty(nb), self._empty(nb, np.int64)]
         weights = self._to(np.zeros(nt))
-        self._launch(nb, 0, self._placeholder(1, np.int64), False, False, self._to(np.asarray(wi, dtype=float)),
+        self._launch(nb, 0, self._unused_argument(1, np.int64), False, False, self._to(np.asarray(wi, dtype=float)),
                      weights, True, store_well_rates, store_pressure, outs)
         host = [to_host(o) for o in outs]
         rate, pavg, mberr, iters, pfinal, qst, pst, _, _, status = host
@@ -400,10 +401,10 @@ class PlanKernel:
         if use_offsets and self.target == "cuda" and not hasattr(offsets, "__cuda_array_interface__"):
             offsets = self._to(np.asarray(offsets, dtype=np.int64))
         if not use_offsets:
-            offsets = self._placeholder(1, np.int64)
+            offsets = self._unused_argument(1, np.int64)
         w = self._to(np.asarray(weights, dtype=float))
-        ph2, ph3 = self._placeholder(2), self._placeholder(3)
-        outs = [ph2, ph2, ph2, self._placeholder(2, np.int64), ph2, ph3, ph3,
+        ph2, ph3 = self._unused_argument(2), self._unused_argument(3)
+        outs = [ph2, ph2, ph2, self._unused_argument(2, np.int64), ph2, ph3, ph3,
                 self._empty(nb), self._empty(nb), self._empty(nb, np.int64)]
         self._launch(nb, code_base, offsets, use_offsets, True, ph2, w, False, False, False, outs)
         return outs[7], outs[8], outs[9]
