@@ -7,14 +7,27 @@ Secrets are :class:`pydantic.SecretStr`: never printed, never logged.
 from __future__ import annotations
 
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 TransportName = Literal["grpc", "mqtt", "rest", "inprocess"]
 WritebackName = Literal["rest", "grpc"]
+
+
+def _check_tls_files(prefix: str, switch: str, enabled: bool, **options: Any) -> None:
+    """TLS options only make sense with TLS on; a key needs its certificate."""
+    given = [name for name, value in options.items() if value]
+    if given and not enabled:
+        raise ValueError(f"{prefix}{given[0]} is set but {prefix}{switch} is false: set {prefix}{switch} = true")
+    cert = next((n for n in options if n.endswith("_cert_file")), None)
+    key = next((n for n in options if n.endswith("_key_file")), None)
+    if key in given and cert not in given:
+        raise ValueError(f"{prefix}{key} is set without {prefix}{cert}")
 
 
 class ThingsBoardSettings(BaseModel):
@@ -28,7 +41,22 @@ class ThingsBoardSettings(BaseModel):
     edge_routing_key: str = Field(default="", description="routing key of our Edge entity")
     edge_secret: SecretStr = Field(default=SecretStr(""), description="secret of our Edge entity")
     edge_tls: bool = Field(default=False, description="use TLS on the gRPC channel")
+    edge_tls_ca_file: str | None = Field(default=None, description="PEM CA that signed the Edge server's certificate "
+                                         "(None: the system roots)")
+    edge_tls_cert_file: str | None = Field(default=None, description="PEM client certificate (chain) for mutual TLS")
+    edge_tls_key_file: str | None = Field(default=None, description="PEM private key of `edge_tls_cert_file`")
+    edge_tls_server_name: str | None = Field(default=None, description="name checked against the server certificate "
+                                             "instead of `edge_host`")
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> "ThingsBoardSettings":
+        _check_tls_files("tb.", "edge_tls", self.edge_tls, edge_tls_ca_file=self.edge_tls_ca_file,
+                         edge_tls_cert_file=self.edge_tls_cert_file, edge_tls_key_file=self.edge_tls_key_file,
+                         edge_tls_server_name=self.edge_tls_server_name)
+        if self.edge_tls_cert_file and not self.edge_tls_key_file:  # gRPC takes the key and the chain apart
+            raise ValueError("tb.edge_tls_cert_file is set without tb.edge_tls_key_file")
+        return self
 
 
 class MqttSettings(BaseModel):
@@ -39,9 +67,39 @@ class MqttSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     topic: str = Field(default="atilax/v1/+/+", description="topic filter: atilax/v1/<deviceType>/<deviceName> (our rule chain)")
-    shared_group: str | None = Field(default="atilax", description="MQTT 5 shared-subscription group; None = plain")
-    client_id: str | None = None
-    tls: bool = False
+    shared_group: str | None = Field(
+        default=None, description="MQTT 5 shared-subscription group (replicas split the messages); None = plain "
+        "subscription. Mosquitto 2.0 does not save shared subscriptions across its own restart: with a group, what "
+        "is published between the broker's restart and the replicas' resubscription is lost")
+    client_id: str | None = Field(
+        default=None, description="MQTT client id: the key of the broker's session for this service; None = "
+        "`atilax-<instance_name>-<hostname>`. Must stay the same across restarts and differ between replicas")
+    instance_name: str = Field(default="main", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                               description="names this service instance in the default client id (replicas on one "
+                               "host need different names)")
+    session_expiry_s: int = Field(default=86_400, ge=0, le=4_294_967_295,
+                                  description="how long the broker keeps the session (subscription, queued QoS 1 "
+                                  "messages) while the service is away; 0 = the session ends with the connection")
+    end_session_on_stop: bool = Field(default=False, description="end the session on a clean stop: a shared group's "
+                                      "other members take over this replica's share at once, but what is published "
+                                      "while no member is subscribed is dropped")
+    tls: bool = Field(default=False, description="connect with TLS (MQTT over TLS, usually port 8883)")
+    tls_ca_file: str | None = Field(default=None, description="PEM CA that signed the broker's certificate (None: the "
+                                    "system roots)")
+    tls_cert_file: str | None = Field(default=None, description="PEM client certificate for mutual TLS")
+    tls_key_file: str | None = Field(default=None, description="PEM private key of `tls_cert_file`")
+    tls_insecure_skip_verify: bool = Field(default=False, description="do not verify the broker's certificate "
+                                           "(discouraged: testing only)")
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> "MqttSettings":
+        _check_tls_files("mqtt.", "tls", self.tls, tls_ca_file=self.tls_ca_file, tls_cert_file=self.tls_cert_file,
+                         tls_key_file=self.tls_key_file, tls_insecure_skip_verify=self.tls_insecure_skip_verify or None)
+        return self
+
+    def session_client_id(self) -> str:
+        """``client_id``, or the stable default ``atilax-<instance_name>-<hostname>``."""
+        return self.client_id or f"atilax-{self.instance_name}-{socket.gethostname()}"
 
 
 class RestIngressSettings(BaseModel):
@@ -52,6 +110,27 @@ class RestIngressSettings(BaseModel):
     token: SecretStr = Field(default=SecretStr(""), description="bearer token the REST node sends (`atilax tb setup "
                              "--service-token`)")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies are refused (413)")
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300, description="a request head (line and headers) not "
+                                    "complete this long after the connection opened is answered 408 and closed")
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="a request body not complete this long "
+                                  "after its head is answered 408 and closed")
+    keep_alive_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="an idle kept-alive connection is "
+                                        "closed after this long")
+    max_connections: int = Field(default=512, ge=1, le=100_000, description="connections beyond this many open ones "
+                                 "are answered 503 and closed")
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576, description="a larger request head is "
+                                  "refused (400)")
+    tls_cert_file: str | None = Field(default=None, description="PEM server certificate: serve HTTPS (the key may "
+                                      "be in the same file)")
+    tls_key_file: str | None = Field(default=None, description="PEM private key of `tls_cert_file`")
+    tls_ca_file: str | None = Field(default=None, description="PEM CA: require client certificates it signed "
+                                    "(mutual TLS)")
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> "RestIngressSettings":
+        if (self.tls_key_file or self.tls_ca_file) and not self.tls_cert_file:
+            raise ValueError("rest_ingress.tls_key_file / rest_ingress.tls_ca_file need rest_ingress.tls_cert_file")
+        return self
 
 
 class SchedulerSettings(BaseModel):
@@ -79,6 +158,27 @@ class LimitSettings(BaseModel):
     min_points_for_stats: int = Field(default=3, ge=1)
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _upper(value: Any) -> Any:
+    """Log levels are accepted in any case (``debug``, ``Info``)."""
+    return value.upper() if isinstance(value, str) else value
+
+
+def _sources(settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+             env_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Keyword arguments, then the environment, then the TOML file named by ``ATILAX_CONFIG``."""
+    sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+    config_file = os.environ.get("ATILAX_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"ATILAX_CONFIG points to a missing file: {config_file}")
+        sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+    return tuple(sources)
+
+
 class Settings(BaseSettings):
     """Effective configuration of the Atilax service."""
 
@@ -96,7 +196,8 @@ class Settings(BaseSettings):
     service_user_id: str | None = Field(
         default=None, description="ThingsBoard user id of the writeback user (loop protection); learned at login when unset"
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: LogLevel = Field(default="INFO", description="logging level of every `atilax` command (case-insensitive); "
+                                "`-v` / `-vv` override it with INFO / DEBUG")
     lift_gas_available_mscfd: float | None = Field(
         default=None, ge=0, description="lift gas the gas-lift wells share (Mscf/d), split by the hourly equal-slope "
         "allocation; None = unconstrained (each well gets its own optimum)"
@@ -111,14 +212,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("ATILAX_CONFIG")
-        if config_file:
-            path = Path(config_file)
-            if not path.is_file():
-                raise FileNotFoundError(f"ATILAX_CONFIG points to a missing file: {config_file}")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
+        return _sources(settings_cls, init_settings, env_settings)
+
+    _upper_log_level = field_validator("log_level", mode="before")(_upper)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -141,27 +237,75 @@ class Settings(BaseSettings):
                     else:
                         out[name] = mask(value, field_value)
                 return out
+            if isinstance(node, str):  # every URL-valued setting: userinfo password, secret query parameters
+                return mask_url_password(node)
+            if isinstance(node, list):
+                return [mask(item, None) for item in node]
             return node
 
-        masked = mask(data, self)
-        for key in ("redis_url", "database_url"):
-            if masked.get(key):
-                masked[key] = mask_url_password(masked[key])
-        return masked
+        return mask(data, self)
+
+
+MASK = "********"
+#: Query parameters whose value is a secret (matched case-insensitively anywhere in the name: ``password``,
+#: ``sslpassword``, ``pass``, ``passwd``, ``pwd``, ``secret``, ``token``, ``access_token``, ``key``, ``api_key``,
+#: ``sslkey``, ``credentials``, ``authorization``, ``signature``).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|credential|authorization|signature", re.IGNORECASE)
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 
 
 def mask_url_password(url: str) -> str:
-    """Hide the password in ``scheme://user:password@host`` URLs."""
-    if "://" not in url or "@" not in url:
+    """``url`` with its secrets replaced by ``********``: the password of ``scheme://user:password@host``
+    and the value of every query parameter named like a secret (``?password=``, ``&token=``, ...).
+    Text that is not a URL is returned unchanged."""
+    if "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    if ":" in credentials:
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:********@{host}"
-    return url
+    fragment = ""
+    if "#" in rest:
+        rest, fragment = rest.split("#", 1)
+        fragment = "#" + fragment
+    head, has_query, query = rest.partition("?")
+    if "@" in head:  # userinfo: everything before the last '@' (a password may hold an unencoded '/')
+        credentials, host = head.rsplit("@", 1)
+        if ":" in credentials:
+            head = f"{credentials.split(':', 1)[0]}:{MASK}@{host}"
+    if has_query:
+        params = []
+        for param in query.split("&"):
+            name, eq, value = param.partition("=")
+            params.append(f"{name}={MASK}" if eq and value and _SECRET_PARAM.search(name) else param)
+        head += "?" + "&".join(params)
+    return f"{scheme}://{head}{fragment}"
+
+
+def mask_urls_in_text(text: str) -> str:
+    """``text`` with every URL in it passed through :func:`mask_url_password` (log lines, error messages)."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url_password(m.group(0)), text) if "://" in text else text
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings from overrides, the environment and the optional TOML file."""
     return Settings(**overrides)
+
+
+class _LogLevelOnly(BaseSettings):
+    """``log_level`` alone, from the same sources as :class:`Settings` (other keys are ignored)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATILAX_", extra="ignore")
+
+    log_level: LogLevel = Settings.model_fields["log_level"].default
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        return _sources(settings_cls, init_settings, env_settings)
+
+    _upper_log_level = field_validator("log_level", mode="before")(_upper)
+
+
+def load_log_level() -> str:
+    """The configured ``log_level`` (environment > TOML file > default) without validating the rest of the
+    configuration, so a command that needs no configuration still logs as configured. Raises pydantic's
+    ``ValidationError`` for a level that is not DEBUG, INFO, WARNING or ERROR."""
+    return _LogLevelOnly().log_level

@@ -12,7 +12,11 @@ import importlib
 import logging
 import sys
 
-from tb_bridge.cli.io import CliInputError
+from pydantic import ValidationError
+
+from tb_bridge.cli.io import CliInputError, format_validation_error
+from tb_bridge.config import load_log_level, mask_urls_in_text
+from tb_bridge.log_setup import configure_logging
 
 COMMAND_FAMILIES: tuple[str, ...] = (
     "config_cmd",
@@ -40,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Atilax production-optimization service for artificially lifted wells (ThingsBoard integration).",
     )
     parser.add_argument("--config", metavar="TOML", help="configuration file (default: $ATILAX_CONFIG or none)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v INFO, -vv DEBUG logging (overrides log_level / $ATILAX_LOG_LEVEL, default INFO)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for family in COMMAND_FAMILIES:
         try:
@@ -53,15 +58,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_level(verbose: int) -> int:
+    """The logging level: ``-vv`` DEBUG, ``-v`` INFO, else the configured ``log_level`` (``ATILAX_LOG_LEVEL`` >
+    the TOML file > INFO); a bad value or configuration file is a :class:`CliInputError`."""
+    if verbose:
+        return logging.DEBUG if verbose >= 2 else logging.INFO
+    try:
+        return logging.getLevelName(load_log_level())
+    except ValidationError as exc:
+        raise CliInputError("invalid configuration:\n" + format_validation_error(exc)) from None
+    except (OSError, ValueError) as exc:  # missing or unparsable TOML file
+        raise CliInputError(f"invalid configuration: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.config:
         import os
 
         os.environ["ATILAX_CONFIG"] = args.config
+    try:
+        configure_logging(log_level(args.verbose))
+    except CliInputError as exc:
+        print(f"atilax: error: {exc}", file=sys.stderr)
+        return 2
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -69,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except CliInputError as exc:
-        print(f"atilax: error: {exc}", file=sys.stderr)
+        print(f"atilax: error: {mask_urls_in_text(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `atilax config | head`
         import os

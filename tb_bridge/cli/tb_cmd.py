@@ -53,7 +53,9 @@ def _client(args):
     except TbApiError as exc:
         raise CliInputError(f"login failed: {exc}") from None
     except OSError as exc:
-        raise CliInputError(f"cannot reach {args.url}: {exc}") from None
+        from tb_bridge.config import mask_url_password
+
+        raise CliInputError(f"cannot reach {mask_url_password(args.url)}: {exc}") from None
 
 
 def _setup(args) -> int:
