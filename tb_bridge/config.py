@@ -147,6 +147,17 @@ class SchedulerSettings(BaseModel):
     )
 
 
+class PlacementSettings(BaseModel):
+    """Rationing of field-development planner runs (tb_bridge.placement_jobs); the sizes inside a case
+    have their own limits (engines/reservoir/cases/README.md)."""
+
+    cooldown_s: float = Field(default=60.0, ge=0, le=86_400, description="seconds from the end of a field's run "
+                              "until its next run may start (a request sooner is refused, saying when to retry)")
+    max_run_s: float = Field(default=1_800.0, gt=0, le=86_400, description="wall-clock seconds a run may take; then "
+                             "it stops at its next generation and writes its best plan so far (status stopped)")
+    max_parallel_runs: int = Field(default=2, ge=1, le=64, description="runs under way at once over all fields")
+
+
 class LimitSettings(BaseModel):
     """Bounds that keep the service's memory and work bounded."""
 
@@ -156,6 +167,10 @@ class LimitSettings(BaseModel):
     max_wells: int = Field(default=100_000, ge=1)
     tier_workers: int = Field(default=2, ge=1, le=64, description="threads used by one tier run")
     min_points_for_stats: int = Field(default=3, ge=1)
+    event_max_age_s: float = Field(default=10 * 365.25 * 86_400, gt=0, description="events stamped further in the "
+                                   "past are refused (dead letter + opt_error); catches seconds sent as milliseconds")
+    event_max_future_s: float = Field(default=3_600.0, ge=0, description="events stamped further ahead of the "
+                                      "service clock are refused (one far-future point would empty a well's buffer)")
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -192,6 +207,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis URL for the buffer; None = in-process buffer")
     database_url: str = Field(default="sqlite:///atilax.db", description="history store (SQLAlchemy URL)")
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    placement: PlacementSettings = Field(default_factory=PlacementSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     service_user_id: str | None = Field(
         default=None, description="ThingsBoard user id of the writeback user (loop protection); learned at login when unset"

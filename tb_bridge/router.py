@@ -18,10 +18,14 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
+from tb_bridge.buffer.base import BufferUnavailableError
 from tb_bridge.events import EventError, EventKind, WellEvent
+from tb_bridge.history.dead_letter_text import payload_text
+from tb_bridge.log_rate import RateLimitedLog
 from tb_bridge.sessions import SIM_PARAM_PREFIX, SimulationSessions
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.model import WellConfigError
@@ -29,6 +33,15 @@ from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.keys import ALARM_REQUEST_KEY, OWN_PREFIXES, is_own_key
 
 log = logging.getLogger(__name__)
+#: One warning line per dead letter, but never more than 20 per 10 s and source: a sender cannot flood the log.
+_bad_input_log = RateLimitedLog(log, burst=20, period_s=10.0)
+
+#: Telemetry samples kept in memory while the buffer is unreachable (then dead-lettered, never dropped).
+PENDING_SAMPLES_MAX = 100_000
+#: Dead letters kept in memory while the dead-letter store is unreachable (then logged, counted as lost).
+PENDING_DEAD_LETTERS_MAX = 10_000
+#: Retry delays while a backend is unreachable [s]: doubling from the first to the cap.
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 
 #: (suffix, lower bound, upper bound) checked on telemetry keys; None = unbounded on that side.
 _TELEMETRY_BOUNDS: tuple[tuple[str, float | None, float | None], ...] = (
@@ -55,20 +68,58 @@ class RouterStats:
     own_writes_dropped: int = 0
     alarm_actions: int = 0
     dead_lettered: int = 0
+    #: telemetry samples held in memory because the buffer was unreachable, and those later appended
+    samples_held: int = 0
+    samples_recovered: int = 0
+    #: dead letters in the store, and those lost because the store stayed unreachable past the memory bound
+    dead_letters_stored: int = 0
+    dead_letters_lost: int = 0
+
+
+@dataclass(frozen=True)
+class TimestampWindow:
+    """Plausible event timestamps around the service's clock: ``now - max_age_s`` to ``now + max_future_s``.
+
+    A timestamp outside it is bad input (dead letter + ``opt_error``): one far-future point would otherwise
+    become the newest sample of a well and age every real sample out of its buffer window, and one beyond the
+    64-bit range would break every later read of the buffer. The default past bound (10 years) also catches
+    timestamps sent in seconds instead of milliseconds (they read as January 1970)."""
+
+    max_age_s: float = 10 * 365.25 * 86_400
+    max_future_s: float = 3_600.0
+
+    def check(self, ts_ms: int, now_ms: int) -> None:
+        """Raise :class:`EventError` naming the bound when ``ts_ms`` is implausible."""
+        if isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
+            raise EventError(f"ts {ts_ms!r} is not an integer number of epoch milliseconds")
+        if ts_ms > now_ms + self.max_future_s * 1000:
+            raise EventError(f"ts {ts_ms} is more than {self.max_future_s:g} s ahead of the service clock ({now_ms})")
+        if ts_ms < now_ms - self.max_age_s * 1000:
+            hint = " (seconds instead of milliseconds?)" if 0 < ts_ms * 1000 <= now_ms + self.max_future_s * 1000 else ""
+            raise EventError(f"ts {ts_ms} is more than {self.max_age_s:g} s before the service clock ({now_ms}){hint}")
+
+
+#: Longest telemetry key accepted.
+MAX_KEY_CHARS = 256
 
 
 def validate_telemetry(values: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-    """Split telemetry into finite numbers and other values; raise :class:`EventError` on NaN,
-    infinity, or a value outside its physical range (negative rate, fraction above 1, ...)."""
+    """Split telemetry into finite numbers and other values; raise :class:`EventError` on a key that is not a
+    printable name, NaN, infinity, or a value outside its physical range (negative rate, fraction above 1, ...)."""
     numbers: dict[str, float] = {}
     others: dict[str, Any] = {}
     if not values:
         raise EventError("telemetry event carries no values")
     for key, value in values.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS or not key.isprintable():
+            raise EventError(f"telemetry key {key!r:.80} is not a printable name of 1 to {MAX_KEY_CHARS} characters")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             others[key] = value
             continue
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float range (JSON allows any number of digits)
+            raise EventError(f"{key} is not a finite number ({str(value)[:40]}...)") from None
         if not math.isfinite(number):
             raise EventError(f"{key} is not a finite number ({value!r})")
         for suffix, low, high in _TELEMETRY_BOUNDS:
@@ -93,8 +144,13 @@ class Router:
         loop_guard: LoopGuard | None = None,
         asset_hook: Callable[[WellEvent], None] | None = None,
         alarm_hook: Callable[[WellEvent], None] | None = None,
+        timestamp_window: TimestampWindow | None = TimestampWindow(),
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.registry = registry
+        #: Plausible timestamps (None: no check); ``clock_ms`` is the service clock (default: the real one).
+        self.timestamp_window = timestamp_window
+        self.clock_ms = clock_ms or now_ms
         #: Operator alarm actions of a well (ALARM_ACK / ALARM_CLEAR events and ``alarm_operator_request``
         #: attribute updates) go here, e.g. the service's AlarmBank handling; ignored when None. The hook
         #: raises :class:`EventError` for a malformed request (dead letter + ``opt_error``).
@@ -111,11 +167,20 @@ class Router:
         self.stats = RouterStats()
         self._latest_text: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # samples / dead letters waiting for their backend to come back, and when to try it next
+        self._pending_samples: deque[tuple[str, int, dict[str, float], WellEvent]] = deque()
+        self._pending_dead_letters: deque[tuple[str, str, str, str | None]] = deque()
+        self._buffer_retry = _Backoff()
+        self._store_retry = _Backoff()
+        self._sample_flush = threading.Lock()
+        self._dead_letter_flush = threading.Lock()
 
     # -- public -------------------------------------------------------------------------------
     def handle(self, event: WellEvent) -> None:
         """Route one event. Never raises for bad input."""
         try:
+            if self.timestamp_window is not None and (event.ts_ms != 0 or event.kind is EventKind.TELEMETRY):
+                self.timestamp_window.check(event.ts_ms, self.clock_ms())
             if is_asset_event(event):
                 self._asset(event)
             elif event.kind is EventKind.TELEMETRY:
@@ -133,9 +198,23 @@ class Router:
             self._reject(event, f"internal error: {type(exc).__name__}: {exc}")
 
     def handle_raw_dead_letter(self, source: str, payload: bytes | str, reason: str) -> None:
-        """For transports: a payload that could not even become a WellEvent."""
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-        self._dead_letter(source, {"raw": text}, reason, None)
+        """For transports: a payload that could not even become a WellEvent (kept capped and escaped)."""
+        try:
+            self._dead_letter(source, payload, reason, None)
+        except Exception:  # never raise into a transport thread
+            log.exception("dead letter of %s could not be kept", source)
+
+    def retry_pending(self) -> None:
+        """Append held telemetry and store held dead letters now if their backends answer (the tiers call this
+        before they read the buffer; every new event also tries, at most once per backoff delay)."""
+        self._flush_pending_samples(force=True)
+        self._flush_pending_dead_letters(force=True)
+
+    @property
+    def pending(self) -> dict[str, int]:
+        """How many samples and dead letters wait in memory for their backend."""
+        with self._lock:
+            return {"samples": len(self._pending_samples), "dead_letters": len(self._pending_dead_letters)}
 
     def latest_text(self, well_id: str) -> dict[str, Any]:
         """Newest non-numeric telemetry per key (e.g. ``surface_card``) for a well."""
@@ -144,9 +223,18 @@ class Router:
 
     # -- internals ----------------------------------------------------------------------------
     def _telemetry(self, event: WellEvent) -> None:
+        own = [k for k in event.values if isinstance(k, str) and is_own_key(k)]
+        if own:  # our own results routed back as telemetry (any transport): never buffered, never re-used
+            values = {k: v for k, v in event.values.items() if k not in own}
+            with self._lock:
+                self.stats.own_writes_dropped += 1
+            if not values:
+                return
+            event = WellEvent(event.kind, event.well_id, event.ts_ms, values, event.well_name, event.device_type,
+                              event.scope, event.source, event.metadata)
         numbers, others = validate_telemetry(event.values)
         if numbers:
-            self.buffer.append(event.well_id, event.ts_ms, numbers)
+            self._append(event, numbers)
         if others:
             with self._lock:
                 self._latest_text.setdefault(event.well_id, {}).update(others)
@@ -197,8 +285,61 @@ class Router:
         self.asset_hook(WellEvent(event.kind, event.well_id, event.ts_ms, values, event.well_name,
                                   event.device_type, event.scope, event.source, event.metadata))
 
+    def _append(self, event: WellEvent, numbers: dict[str, float]) -> None:
+        """Append to the buffer; while it is unreachable, hold the sample in memory (bounded) and retry."""
+        self._flush_pending_samples()
+        with self._lock:
+            held = bool(self._pending_samples)
+            if held:  # keep the order: behind the samples already waiting
+                self._hold_sample(event, numbers)
+        if held:
+            return
+        try:
+            self.buffer.append(event.well_id, event.ts_ms, numbers)
+        except BufferUnavailableError as exc:
+            with self._lock:
+                self._buffer_retry.failed()
+                self._hold_sample(event, numbers)
+            _bad_input_log.warning("buffer", "buffer unreachable, telemetry held in memory: %s", exc)
+
+    def _hold_sample(self, event: WellEvent, numbers: dict[str, float]) -> None:
+        """(lock held) Queue one sample; beyond the bound the oldest goes to the dead-letter table."""
+        self._pending_samples.append((event.well_id, event.ts_ms, numbers, event))
+        self.stats.samples_held += 1
+        if len(self._pending_samples) > PENDING_SAMPLES_MAX and not self._sample_flush.locked():
+            _, _, _, oldest = self._pending_samples.popleft()
+            self.stats.dead_lettered += 1
+            self._pending_dead_letters.append((oldest.source, payload_text(oldest.to_dict()),
+                                               "buffer unreachable and its in-memory queue full", oldest.well_id))
+
+    def _flush_pending_samples(self, force: bool = False) -> None:
+        """Append the held samples in one batch (one flusher at a time; only it removes them from the queue)."""
+        with self._lock:
+            if not self._pending_samples or not (force or self._buffer_retry.due()):
+                return
+        if not self._sample_flush.acquire(blocking=False):
+            return
+        try:
+            with self._lock:
+                batch = list(self._pending_samples)
+            try:
+                self.buffer.append_many((well_id, ts_ms, numbers) for well_id, ts_ms, numbers, _ in batch)
+            except BufferUnavailableError:
+                with self._lock:
+                    self._buffer_retry.failed()
+                return
+            with self._lock:
+                for _ in range(len(batch)):  # new samples were only appended on the right meanwhile
+                    self._pending_samples.popleft()
+                self.stats.samples_recovered += len(batch)
+                self._buffer_retry.succeeded()
+            log.info("buffer reachable again: %d held telemetry samples appended", len(batch))
+        finally:
+            self._sample_flush.release()
+
     def _reject(self, event: WellEvent, reason: str) -> None:
-        log.warning("dead-lettered %s event for well %s: %s", event.kind.value, event.well_id, reason)
+        _bad_input_log.warning(event.source, "dead-lettered %s event for well %s: %s", event.kind.value,
+                               event.well_id, reason)
         self._dead_letter(event.source, event.to_dict(), reason, event.well_id)
         if event.well_id:
             try:
@@ -207,12 +348,46 @@ class Router:
                 log.exception("could not write opt_error for %s", event.well_id)
 
     def _dead_letter(self, source: str, payload: Any, reason: str, well_id: str | None) -> None:
+        """Keep a rejected payload (capped and escaped once, here, for every transport). While the store is
+        unreachable it waits in memory (bounded) and is stored at the next successful attempt."""
+        text = payload_text(payload)
         with self._lock:
             self.stats.dead_lettered += 1
+            self._pending_dead_letters.append((source, text, reason, well_id))
+            while len(self._pending_dead_letters) > PENDING_DEAD_LETTERS_MAX:
+                lost = self._pending_dead_letters.popleft()
+                self.stats.dead_letters_lost += 1
+                log.error("dead-letter queue full; dropped the oldest dead letter (%s: %s)", lost[0], lost[2])
+        self._flush_pending_dead_letters()
+
+    def _flush_pending_dead_letters(self, force: bool = False) -> None:
+        """Store the held dead letters in order (one flusher at a time; others leave it to that one)."""
+        with self._lock:
+            if not self._pending_dead_letters or not (force or self._store_retry.due()):
+                return
+        if not self._dead_letter_flush.acquire(blocking=False):
+            return
         try:
-            self.dead_letters.dead_letter(source=source, payload=payload, error=reason, well_id=well_id)
-        except Exception:
-            log.exception("dead-letter store failed; event kept in the log only: %s", payload)
+            while True:
+                with self._lock:
+                    if not self._pending_dead_letters:
+                        break
+                    source, text, reason, well_id = self._pending_dead_letters[0]
+                try:
+                    self.dead_letters.dead_letter(source=source, payload=text, error=reason, well_id=well_id)
+                except Exception as exc:
+                    with self._lock:
+                        self._store_retry.failed()
+                        waiting = len(self._pending_dead_letters)
+                    _bad_input_log.warning("dead-letter store", "dead-letter store failed (%s: %s); %d dead letters "
+                                           "held in memory and retried", type(exc).__name__, exc, waiting)
+                    break
+                with self._lock:
+                    self._pending_dead_letters.popleft()
+                    self._store_retry.succeeded()
+                    self.stats.dead_letters_stored += 1
+        finally:
+            self._dead_letter_flush.release()
 
 
 def is_asset_event(event: WellEvent) -> bool:
@@ -222,3 +397,21 @@ def is_asset_event(event: WellEvent) -> bool:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class _Backoff:
+    """When to try an unreachable backend next: delays doubling from RETRY_FIRST_S to RETRY_MAX_S."""
+
+    def __init__(self) -> None:
+        self.delay_s = 0.0
+        self.next_try = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_try
+
+    def failed(self) -> None:
+        self.delay_s = min(RETRY_MAX_S, max(RETRY_FIRST_S, self.delay_s * 2))
+        self.next_try = time.monotonic() + self.delay_s
+
+    def succeeded(self) -> None:
+        self.delay_s, self.next_try = 0.0, 0.0

@@ -15,13 +15,13 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from tb_bridge.buffer import make_buffer
-from tb_bridge.buffer.base import TelemetryBuffer
+from tb_bridge.buffer.base import BufferUnavailableError, TelemetryBuffer
 from tb_bridge.config import Settings
 from tb_bridge.events import WellEvent
 from tb_bridge.handlers.base import Tier, WellContext
 from tb_bridge.handlers.registry import HANDLERS, handler_for
 from tb_bridge.history.store import HistoryStore
-from tb_bridge.router import Router
+from tb_bridge.router import Router, TimestampWindow
 from tb_bridge.scheduler import TierScheduler
 from tb_bridge.sessions import RecordingSimulationSessions, WhatIfSimulator
 from tb_bridge.tb_history import ThingsBoardHistory
@@ -90,6 +90,7 @@ class Service:
             loop_guard=LoopGuard(own_user_ids={u for u in (own_user_id, settings.service_user_id) if u},
                                  own_key_prefixes=OWN_PREFIXES),
             alarm_hook=self._on_operator_alarm_event,
+            timestamp_window=TimestampWindow(settings.limits.event_max_age_s, settings.limits.event_max_future_s),
         )
         self.scheduler = TierScheduler(settings.scheduler, self.run_tier)
         self._tier_locks = {tier: threading.Lock() for tier in ("fast", "hourly", "daily", "weekly", "monthly")}
@@ -141,6 +142,11 @@ class Service:
         started = time.perf_counter()
         try:
             wells = [w for w in self.registry.valid_wells() if handler_for(w.lift_type).steps(tier)]
+            self.router.retry_pending()  # telemetry held while the buffer was unreachable goes in first
+            unreachable = self._buffer_unreachable() if wells else None
+            if unreachable is not None:
+                self._report_tier_failure(tier, wells, now_ms, unreachable, report)
+                return report
             workers = self.settings.limits.tier_workers
             outcomes: list[tuple[list[str], dict[str, Any]]] = []
             ran: list[WellConfig] = []
@@ -168,8 +174,46 @@ class Service:
         finally:
             lock.release()
             report.duration_s = time.perf_counter() - started
-        self.reports.append(report)
+            self.reports.append(report)
         return report
+
+    #: Waits between the attempts to reach the buffer when a tier fires [s] (then the tier reports per well).
+    BUFFER_RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0)
+
+    def _buffer_unreachable(self) -> str | None:
+        """None when the buffer answers (retrying with backoff), else the reason it does not."""
+        delays = (*self.BUFFER_RETRY_DELAYS_S, None)
+        for delay in delays:
+            try:
+                self.buffer.wells()
+                return None
+            except Exception as exc:  # BufferUnavailableError, or whatever a broken backend raises
+                reason = f"telemetry buffer unreachable: {exc}"
+                if delay is None:
+                    return reason
+                log.warning("%s; retrying in %.1f s", reason, delay)
+                time.sleep(delay)
+        return None  # pragma: no cover - the loop always returns
+
+    def _report_tier_failure(self, tier: Tier, wells: Sequence[WellConfig], now_ms: int, reason: str,
+                             report: TierReport) -> None:
+        """The tier could not run at all: every well it would have run gets ``opt_status = error`` with the reason
+        (the next tick tries again)."""
+        log.error("%s tier at %s skipped for %d wells: %s", tier, now_ms, len(wells), reason)
+        attributes = {"opt_status": "error", "opt_error": reason[:1000], "opt_error_ts": now_ms,
+                      "opt_last_tier": tier}
+        for well in wells:
+            report.wells_run += 1
+            report.wells_failed += 1
+            report.errors[well.entity_id] = [reason]
+            try:
+                self.write_attributes(well.entity_id, attributes)
+            except Exception:
+                log.exception("could not write opt_error for %s", well.entity_id)
+        try:
+            self.writeback.flush()
+        except Exception:
+            log.exception("writeback flush failed after the %s tier", tier)
 
     def _tier_chunks(self, wells: Sequence[WellConfig]) -> list[list[WellConfig]]:
         """The tier's wells by lift type (registry order within one), in chunks of at most
@@ -187,7 +231,7 @@ class Service:
         mapper = pool.map if pool is not None else map
         handler = handler_for(chunk[0].lift_type)
         if not (self.batch_steps and handler.batch_steps(tier)):
-            return list(mapper(lambda w: self._run_well(tier, w, now_ms), chunk))
+            return list(mapper(lambda w: self._run_well_isolated(tier, w, now_ms), chunk))
 
         def context_of(well: WellConfig) -> WellContext | None:
             try:
@@ -196,9 +240,36 @@ class Service:
                 return None
 
         contexts = list(mapper(context_of, chunk))
-        batched = handler.run_batch([c for c in contexts if c is not None])
+        try:
+            batched = handler.run_batch([c for c in contexts if c is not None])
+        except Exception:  # a batch step that fails as a whole: every well runs its steps alone (same results)
+            log.exception("%s batch steps of the %s tier failed; running the wells one by one", handler.lift_type, tier)
+            batched = {}
+            contexts = [None] * len(chunk)
         prepared = [None if c is None else (c, batched.get(c.config.entity_id)) for c in contexts]
-        return list(mapper(lambda i: self._run_well(tier, chunk[i], now_ms, prepared[i]), range(len(chunk))))
+        return list(mapper(lambda i: self._run_well_isolated(tier, chunk[i], now_ms, prepared[i]), range(len(chunk))))
+
+    def _run_well_isolated(self, tier: Tier, config: WellConfig, now_ms: int,
+                           prepared: tuple[WellContext, Mapping[str, Any] | None] | None = None
+                           ) -> tuple[list[str], dict[str, Any]]:
+        """:meth:`_run_well`, with whatever one well raises (its buffer window unreadable, a step's bug) turned
+        into that well's ``opt_status = error``: no well's failure stops the tier for the others."""
+        try:
+            return self._run_well(tier, config, now_ms, prepared)
+        except Exception as exc:
+            reason = (str(exc) if isinstance(exc, BufferUnavailableError)
+                      else f"{tier} tier failed: {type(exc).__name__}: {exc}")
+            log.exception("%s tier failed for %s", tier, config.entity_id)
+            now = datetime.now(timezone.utc)
+            attributes = {"opt_status": "error", "opt_error": reason[:1000], "opt_error_ts": now_ms,
+                          "opt_last_run_ts": now_ms, "opt_last_tier": tier}
+            try:
+                self.write_attributes(config.entity_id, attributes)
+            except Exception:
+                log.exception("could not write opt_error for %s", config.entity_id)
+            return [reason], {"well_id": config.entity_id, "lift_type": config.lift_type, "tier": tier,
+                              "engine": "", "started_at": now, "finished_at": now, "status": "error", "error": reason,
+                              "results": attributes, "units": units_of(attributes)}
 
     def _run_well(self, tier: Tier, config: WellConfig, now_ms: int,
                   prepared: tuple[WellContext, Mapping[str, Any] | None] | None = None) -> tuple[list[str], dict[str, Any]]:

@@ -29,6 +29,10 @@ UNIT_SEPARATOR = "\x1f"
 """ASCII separators used by the Redis encoding; telemetry keys must be printable, so never hold them."""
 
 
+class BufferUnavailableError(ConnectionError):
+    """The buffer's backend cannot be reached (e.g. Redis down); the sample or read may succeed later."""
+
+
 @dataclass(frozen=True)
 class BufferWindow:
     """The samples of one well, oldest first.
@@ -119,6 +123,9 @@ def validate_limits(max_points: int, window_s: int) -> tuple[int, int]:
     return int(max_points), int(window_s)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def validate_sample(well_id: str, ts_ms: int, values: Mapping[str, float]) -> tuple[str, int, dict[str, float]]:
     """Check one sample; returns ``(well_id, ts_ms, values)`` with int timestamp and float values.
 
@@ -129,6 +136,8 @@ def validate_sample(well_id: str, ts_ms: int, values: Mapping[str, float]) -> tu
         raise ValueError(f"well_id must be a non-empty string, got {well_id!r}")
     if isinstance(ts_ms, bool) or not isinstance(ts_ms, (int, np.integer)):
         raise ValueError(f"ts_ms must be an integer (epoch milliseconds), got {ts_ms!r}")
+    if not _INT64_MIN <= ts_ms <= _INT64_MAX:
+        raise ValueError(f"ts_ms={ts_ms} is outside the 64-bit range of epoch milliseconds")
     if not isinstance(values, Mapping):
         raise ValueError(f"values must be a mapping of telemetry key -> number, got {type(values).__name__}")
     clean: dict[str, float] = {}

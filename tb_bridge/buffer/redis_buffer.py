@@ -17,8 +17,9 @@ registry key, so this layout targets a single Redis (or a replicated primary), n
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, TypeVar
 
 import redis
 
@@ -29,6 +30,7 @@ from tb_bridge.buffer.base import (
     GROUP_SEPARATOR,
     RECORD_SEPARATOR,
     UNIT_SEPARATOR,
+    BufferUnavailableError,
     BufferWindow,
     Sample,
     validate_limits,
@@ -108,6 +110,22 @@ return table.concat(out, '\28')
 _GROUP = GROUP_SEPARATOR
 _FIELD = FIELD_SEPARATOR
 
+_F = TypeVar("_F", bound=Callable)
+
+
+def _unavailable_as_buffer_error(method: _F) -> _F:
+    """Redis connection failures and timeouts surface as :class:`BufferUnavailableError` (callers need not
+    know Redis); every other error passes unchanged."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise BufferUnavailableError(f"Redis buffer unreachable: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
 
 def encode_row(values: Mapping[str, float]) -> str:
     """``{key: value}`` -> ``key\\x1fvalue\\x1e...`` with exact (``repr``) float text."""
@@ -157,7 +175,9 @@ class RedisBuffer:
         if not isinstance(key_prefix, str):
             raise ValueError(f"key_prefix must be a string, got {key_prefix!r}")
         self.key_prefix = key_prefix
-        self._client = redis.Redis.from_url(url)
+        # bounded waits: a Redis that stopped answering must fail a call, not hang a tier or a transport thread
+        # (options in the URL, e.g. ?socket_timeout=2, take precedence)
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=10.0)
         self._append_script = self._client.register_script(_APPEND_LUA)
         self._window_script = self._client.register_script(_WINDOW_LUA)
         self._wells_key = f"{key_prefix}buf:wells"
@@ -176,11 +196,13 @@ class RedisBuffer:
             self._append_script(keys=[zkey, hkey, self._wells_key], args=args, client=client)
 
     # -- TelemetryBuffer ----------------------------------------------------------------------------
+    @_unavailable_as_buffer_error
     def append(self, well_id: str, ts_ms: int, values: Mapping[str, float]) -> None:
         well_id, ts_ms, clean = validate_sample(well_id, ts_ms, values)
         if clean:
             self._call_append(well_id, [(ts_ms, encode_row(clean))], self._client)
 
+    @_unavailable_as_buffer_error
     def append_many(self, samples: Iterable[Sample]) -> None:
         by_well: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for sample in samples:
@@ -199,12 +221,14 @@ class RedisBuffer:
         for well_id, ts_ms, values in samples:
             self.append(well_id, ts_ms, values)
 
+    @_unavailable_as_buffer_error
     def window(self, well_id: str, since_ms: int | None = None) -> BufferWindow:
         zkey, hkey = self._keys(well_id)
         low = "-inf" if since_ms is None else str(int(since_ms))
         ts, rows = decode_window(self._window_script(keys=[zkey, hkey], args=[low]))
         return BufferWindow.from_rows(ts, rows)
 
+    @_unavailable_as_buffer_error
     def wells(self) -> list[str]:
         members = [m.decode("utf-8") for m in self._client.zrange(self._wells_key, 0, -1)]
         if not members:
@@ -218,6 +242,7 @@ class RedisBuffer:
             self._client.zrem(self._wells_key, *stale)
         return sorted(w for w, ok in zip(members, alive) if ok)
 
+    @_unavailable_as_buffer_error
     def clear(self, well_id: str | None = None) -> None:
         if well_id is not None:
             with self._client.pipeline(transaction=True) as pipe:

@@ -6,7 +6,6 @@ write omits one, the current UTC time is used.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -18,6 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from tb_bridge.history import migration
+from tb_bridge.history.dead_letter_text import (
+    ERROR_MAX_CHARS,
+    SOURCE_MAX_CHARS,
+    WELL_ID_MAX_CHARS,
+    payload_text,
+    short_text,
+)
 from tb_bridge.history.json_values import json_text, to_json_value
 from tb_bridge.history.models import (
     RUN_STATUSES,
@@ -87,17 +93,6 @@ def _check_limit(limit: int) -> int:
     if isinstance(limit, bool) or int(limit) != limit or limit < 1:
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
     return int(limit)
-
-
-def _payload_text(payload: Any) -> str:
-    """Dead-letter payloads are stored as text: bytes decoded (invalid UTF-8 escaped), objects as JSON."""
-    if isinstance(payload, (bytes, bytearray, memoryview)):
-        text = bytes(payload).decode("utf-8", errors="backslashreplace")
-    elif isinstance(payload, str):
-        text = payload
-    else:
-        text = json.dumps(to_json_value(payload), sort_keys=True)
-    return text.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL
 
 
 class HistoryStore:
@@ -317,12 +312,15 @@ class HistoryStore:
     ) -> int:
         """Keep a message that could not be processed; returns its id.
 
-        ``payload`` may be text, bytes (invalid UTF-8 is backslash-escaped) or a JSON-able object.
+        ``payload`` may be text, bytes (invalid UTF-8 is backslash-escaped) or a JSON-able object; every text
+        is stored escaped and capped (:mod:`tb_bridge.history.dead_letter_text`), so no content can make the
+        write fail.
         """
         received_at = _aware(received_at, "received_at")
         row = DeadLetter(
-            received_at=received_at if received_at is not None else _now(), source=source, well_id=well_id,
-            payload=_payload_text(payload), error=str(error), reprocessed=False,
+            received_at=received_at if received_at is not None else _now(),
+            source=short_text(source, SOURCE_MAX_CHARS) or "", well_id=short_text(well_id, WELL_ID_MAX_CHARS),
+            payload=payload_text(payload), error=short_text(error, ERROR_MAX_CHARS) or "", reprocessed=False,
         )
         with self._sessions.begin() as session:
             session.add(row)

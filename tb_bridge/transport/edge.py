@@ -16,7 +16,6 @@ Reconnects use exponential backoff with full jitter.
 """
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import random
@@ -28,11 +27,12 @@ from typing import Any, Sequence
 
 import grpc
 
-from tb_bridge.events import EventError
+from tb_bridge.events import EventError, WellEvent
 from tb_bridge.transport import edge_codec
 from tb_bridge.transport.base import EventSink, RawDeadLetterSink
 from tb_bridge.transport.edge_proto import load as load_protos
 from tb_bridge.transport.loop_guard import LoopGuard
+from tb_bridge.transport.untrusted_json import loads_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -261,13 +261,32 @@ class EdgeTransport:
         log.info("Edge session with %s accepted (edge %s)", self.target, response.configuration.name)
         return True
 
+    def _deliver(self, event: WellEvent) -> None:
+        if self._sink is None:
+            return
+        self.events_delivered += 1
+        try:
+            self._sink(event)
+        except Exception:  # the sink must not raise; never let it end the stream
+            log.exception("event sink failed for %s", event.well_id)
+
+    def _dead_letter_raw(self, what: str, downlink_id: int, message, reason: str) -> None:
+        log.warning("%s %d dead-lettered: %s", what, downlink_id, reason)
+        if self._dead_letter is not None:
+            try:
+                self._dead_letter(self.name, message.SerializeToString(), reason)
+            except Exception:
+                log.exception("dead-letter sink failed")
+
     def _on_downlink(self, downlink, outq: queue.Queue) -> None:
         self.downlinks += 1
         success, error = True, ""
         for update in downlink.deviceUpdateMsg:
             try:
-                entity = json.loads(update.entity) if update.entity else {}
-            except ValueError:
+                entity = loads_untrusted(update.entity, what="DeviceUpdateMsg entity") if update.entity else {}
+            except EventError:
+                entity = {}
+            if not isinstance(entity, dict):
                 entity = {}
             device_id = edge_codec.bits_to_uuid(update.idMSB, update.idLSB)
             if update.msgType == self.pb.edge_pb2.ENTITY_DELETED_RPC_MESSAGE:
@@ -279,33 +298,30 @@ class EdgeTransport:
             try:
                 events = edge_codec.events_from_entity_data(self.pb.queue_pb2, data, now_ms=now_ms,
                                                             devices=self.devices, source=self.name)
-            except (EventError, ValueError) as exc:
-                success, error = False, str(exc)
-                log.warning("Edge downlink %d dead-lettered: %s", downlink.downlinkMsgId, exc)
-                if self._dead_letter is not None:
-                    self._dead_letter(self.name, data.SerializeToString(), str(exc))
+            except Exception as exc:  # EventError, or anything a malformed message may raise: never escape
+                success, error = False, _reason(exc)
+                self._dead_letter_raw("Edge downlink", downlink.downlinkMsgId, data, error)
                 continue
             for event in events:
                 if self.loop_guard is not None and not self.loop_guard.admit(event):
                     continue
-                if self._sink is not None:
-                    self.events_delivered += 1
-                    self._sink(event)
+                self._deliver(event)
         for update in downlink.alarmUpdateMsg:  # operator alarm actions (ack / clear) on our devices
             try:
                 events = edge_codec.events_from_alarm_update(self.pb.edge_pb2, update, now_ms=now_ms, source=self.name)
-            except EventError as exc:
-                success, error = False, str(exc)
-                log.warning("Edge alarm downlink %d dead-lettered: %s", downlink.downlinkMsgId, exc)
-                if self._dead_letter is not None:
-                    self._dead_letter(self.name, update.SerializeToString(), str(exc))
+            except Exception as exc:
+                success, error = False, _reason(exc)
+                self._dead_letter_raw("Edge alarm downlink", downlink.downlinkMsgId, update, error)
                 continue
             for event in events:
-                if self._sink is not None:
-                    self.events_delivered += 1
-                    self._sink(event)
+                self._deliver(event)
         if downlink.HasField("syncCompletedMsg"):
             self.sync_completed.set()
         edge_pb = self.pb.edge_pb2
         outq.put(edge_pb.RequestMsg(msgType=edge_pb.UPLINK_RPC_MESSAGE, downlinkResponseMsg=edge_pb.DownlinkResponseMsg(
             success=success, errorMsg=error, downlinkMsgId=downlink.downlinkMsgId)))
+
+
+def _reason(exc: BaseException) -> str:
+    """Dead-letter reason: the message of a bad-input error, the type and message of anything else."""
+    return str(exc) if isinstance(exc, EventError) else f"malformed message ({type(exc).__name__}: {exc})"

@@ -13,6 +13,7 @@ import uuid
 from typing import Any, Iterable, Mapping
 
 from tb_bridge.events import EventError, EventKind, WellEvent
+from tb_bridge.transport.untrusted_json import loads_untrusted
 
 _INT64 = 1 << 64
 _INT63 = 1 << 63
@@ -61,10 +62,7 @@ def kv_value(pb, kv) -> Any:
     if t == pb.STRING_V:
         return kv.string_v
     if t == pb.JSON_V:
-        try:
-            return json.loads(kv.json_v)
-        except ValueError as exc:
-            raise EventError(f"{kv.key}: JSON_V is not JSON ({exc})") from None
+        return loads_untrusted(kv.json_v, what=f"{kv.key}: JSON_V")
     raise EventError(f"{kv.key}: unknown KeyValueType {t}")
 
 
@@ -148,16 +146,16 @@ def events_from_alarm_update(edge_pb, update, *, now_ms: int, source: str) -> li
     name = edge_pb.UpdateMsgType.Name(update.msgType) if update.msgType in edge_pb.UpdateMsgType.values() else None
     if name not in ALARM_ACTIONS:
         return []
-    try:
-        alarm = json.loads(update.entity)
-    except ValueError as exc:
-        raise EventError(f"AlarmUpdateMsg entity is not JSON ({exc})") from None
+    alarm = loads_untrusted(update.entity, what="AlarmUpdateMsg entity")
     originator = alarm.get("originator") if isinstance(alarm, dict) else None
     if not isinstance(originator, dict) or not originator.get("id"):
         raise EventError("AlarmUpdateMsg entity without originator")
     if originator.get("entityType", "DEVICE") != "DEVICE":
         return []
     kind = EventKind.ALARM_ACK if name == "ALARM_ACK_RPC_MESSAGE" else EventKind.ALARM_CLEAR
-    ts = int(alarm.get("ackTs" if kind is EventKind.ALARM_ACK else "clearTs") or 0) or int(now_ms)
+    raw_ts = alarm.get("ackTs" if kind is EventKind.ALARM_ACK else "clearTs") or 0
+    if isinstance(raw_ts, bool) or not isinstance(raw_ts, int):
+        raise EventError(f"AlarmUpdateMsg ack/clear time is not an integer: {raw_ts!r}")
+    ts = raw_ts or int(now_ms)
     return [WellEvent(kind, str(originator["id"]), ts, alarm, None, None, None, source,
                       {"entityType": "DEVICE", "ts": str(ts), "msgType": ALARM_ACTIONS[name]})]

@@ -15,12 +15,12 @@ as ``data``.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from tb_bridge.events import EventError, WellEvent
 from tb_bridge.transport.tb_messages import event_from_tb_message, is_forwarded_type
+from tb_bridge.transport.untrusted_json import loads_untrusted
 
 DEFAULT_TOPIC_FILTER = "atilax/v1/+/+"
 
@@ -35,11 +35,8 @@ def build_envelope(msg_type: str, entity_id: str, metadata: dict[str, str], data
 
 def parse_envelope(payload: bytes | str, *, source: str, topic: str | None = None) -> WellEvent | None:
     """The WellEvent of one MQTT payload; None for message types we do not handle; :class:`EventError`
-    (dead letter) when the payload does not follow the schema."""
-    try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventError(f"payload is not JSON: {exc}") from None
+    (dead letter) when the payload does not follow the schema. Never raises anything else."""
+    body = loads_untrusted(payload, what="payload")
     if not isinstance(body, dict):
         raise EventError("payload must be a JSON object")
     msg_type = body.get("msgType")
@@ -70,8 +67,5 @@ def parse_envelope(payload: bytes | str, *, source: str, topic: str | None = Non
         raise EventError("data missing")
     data = body["data"]
     if isinstance(data, str):  # a script may have serialized the body
-        try:
-            data = json.loads(data)
-        except ValueError:
-            raise EventError("data is a string but not JSON") from None
+        data = loads_untrusted(data, what="data (a JSON string)")
     return event_from_tb_message(msg_type, entity_id, meta, data, source=source)

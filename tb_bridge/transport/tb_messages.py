@@ -6,10 +6,10 @@ names are ThingsBoard's ``TbMsgType`` (common/message/src/main/java/org/thingsbo
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from tb_bridge.events import EventError, EventKind, WellEvent
+from tb_bridge.transport.untrusted_json import check_depth, loads_untrusted
 
 _KINDS = {
     "POST_TELEMETRY_REQUEST": EventKind.TELEMETRY,
@@ -42,10 +42,9 @@ def event_from_tb_message(msg_type: str, entity_id: str, metadata: Mapping[str, 
     if not entity_id:
         raise EventError("message without originator id")
     if isinstance(data, (str, bytes, bytearray)):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise EventError(f"message data is not JSON: {exc}") from None
+        data = loads_untrusted(data, what="message data")
+    else:
+        check_depth(data, what="message data")
     if not isinstance(data, dict):
         raise EventError("message data must be a JSON object of key -> value")
     meta = {str(k): str(v) for k, v in metadata.items() if v is not None}

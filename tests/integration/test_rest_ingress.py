@@ -22,6 +22,7 @@ from engines.reservoir.planner import run_placement
 from tb_bridge.buffer.memory import MemoryBuffer
 from tb_bridge.config import load_settings
 from tb_bridge.handlers.alarm_steps import alarm_step
+from tb_bridge.history.dead_letter_text import DEAD_LETTER_MAX_CHARS
 from tb_bridge.placement_jobs import PlacementJobs, RestAttributeReader
 from tb_bridge.preview.data import RestData
 from tb_bridge.preview.render import render_page
@@ -204,11 +205,13 @@ def test_bad_input_gets_a_clear_4xx_and_is_kept(rig):
         assert r.status_code == 400 and reason in r.json()["error"], (body, r.text)
     letters = dead()
     assert [(d.source, reason in d.error) for d, (_b, reason) in zip(letters, cases)] == [("rest", True)] * len(cases)
-    assert json.loads(letters[0].payload) == {"raw": "{not json"}  # Router.handle_raw_dead_letter keeps the text
+    assert letters[0].payload == "{not json"  # Router.handle_raw_dead_letter keeps the raw text verbatim
     # too large: 413, its head kept
     r = _post(rig, json.dumps({**envelope, "data": {"x": "y" * 2_000_000}}))
     assert r.status_code == 413 and "exceeds the limit" in r.json()["error"]
-    assert "exceeds the limit" in dead()[-1].error and json.loads(dead()[-1].payload)["raw"].startswith('{"msgType"')
+    head = dead()[-1].payload  # capped like every transport's dead letters, its full size noted
+    assert "exceeds the limit" in dead()[-1].error and head.startswith('{"msgType"')
+    assert len(head) <= DEAD_LETTER_MAX_CHARS and head.endswith("bytes in all]")
     # an envelope the router refuses (negative rate) is accepted, then dead-lettered with opt_error on the well
     r = _post(rig, {**envelope, "data": {"flow_rate_bpd": -5.0}})
     assert r.status_code == 200 and r.json()["status"] == "accepted"
