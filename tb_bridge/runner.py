@@ -1,15 +1,18 @@
 """Assemble and run the service against a real ThingsBoard (or a stand-in started with
 ``atilax standin``) from the configuration: transport in, writeback out, the well inventory loaded
-over REST, the scheduler on the real clock, a clean stop on SIGINT/SIGTERM."""
+over REST (once ThingsBoard answers: :mod:`tb_bridge.startup`), the scheduler on the real clock, a clean
+stop on SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from tb_bridge.config import Settings
 from tb_bridge.events import EventKind, WellEvent
+from tb_bridge.startup import StartupState
+from tb_bridge.transport.tls import client_context, read_pem
 from tb_bridge.wells.model import DEVICE_PROFILE_BY_LIFT_TYPE
 
 log = logging.getLogger(__name__)
@@ -54,20 +57,31 @@ def build_transport(settings: Settings):
 
         if not settings.tb.edge_routing_key:
             raise ValueError("transport grpc needs tb.edge_routing_key and tb.edge_secret (see `atilax tb setup`)")
-        return EdgeTransport(settings.tb.edge_host, settings.tb.edge_port, settings.tb.edge_routing_key,
-                             settings.tb.edge_secret.get_secret_value(),
-                             tls=EdgeTls() if settings.tb.edge_tls else None)
-    if settings.transport == "mqtt":
-        import ssl
+        tb = settings.tb
 
+        def pem(name: str) -> bytes | None:
+            path = getattr(tb, name)
+            return read_pem(f"tb.{name}", path) if path else None
+
+        tls = None
+        if tb.edge_tls:
+            tls = EdgeTls(root_certificates=pem("edge_tls_ca_file"), certificate_chain=pem("edge_tls_cert_file"),
+                          private_key=pem("edge_tls_key_file"), server_name=tb.edge_tls_server_name)
+        return EdgeTransport(tb.edge_host, tb.edge_port, tb.edge_routing_key, tb.edge_secret.get_secret_value(),
+                             tls=tls)
+    if settings.transport == "mqtt":
         from tb_bridge.transport.mqtt import MqttTransport
 
         mqtt = settings.mqtt
+        context = client_context("mqtt.", ca_file=mqtt.tls_ca_file, cert_file=mqtt.tls_cert_file,
+                                 key_file=mqtt.tls_key_file,
+                                 insecure_skip_verify=mqtt.tls_insecure_skip_verify) if mqtt.tls else None
         return MqttTransport(mqtt.host, mqtt.port, topic_filters=(mqtt.topic,), shared_group=mqtt.shared_group,
-                             client_id=mqtt.client_id, username=mqtt.username,
-                             password=mqtt.password.get_secret_value() if mqtt.password else None,
-                             tls=ssl.create_default_context() if mqtt.tls else None)
+                             client_id=mqtt.session_client_id(), session_expiry_s=mqtt.session_expiry_s,
+                             end_session_on_stop=mqtt.end_session_on_stop, username=mqtt.username,
+                             password=mqtt.password.get_secret_value() if mqtt.password else None, tls=context)
     if settings.transport == "rest":
+        from tb_bridge.transport.http_guard import HttpLimits
         from tb_bridge.transport.loop_guard import LoopGuard
         from tb_bridge.transport.rest_ingress import RestIngressTransport
         from tb_bridge.writeback.keys import OWN_PREFIXES
@@ -76,70 +90,138 @@ def build_transport(settings: Settings):
         if not rest.token.get_secret_value():
             raise ValueError("transport rest needs rest_ingress.token (the bearer token `atilax tb setup "
                              "--service-token` puts into the chain's REST node)")
+        limits = HttpLimits(header_timeout_s=rest.header_timeout_s, body_timeout_s=rest.body_timeout_s,
+                            max_connections=rest.max_connections)
         return RestIngressTransport(rest.host, rest.port, token=rest.token.get_secret_value(),
                                     loop_guard=LoopGuard(own_key_prefixes=OWN_PREFIXES),
-                                    max_body_bytes=rest.max_body_bytes)
+                                    max_body_bytes=rest.max_body_bytes, limits=limits,
+                                    keep_alive_timeout_s=rest.keep_alive_timeout_s,
+                                    max_header_bytes=rest.max_header_bytes, tls_cert_file=rest.tls_cert_file,
+                                    tls_key_file=rest.tls_key_file, tls_ca_file=rest.tls_ca_file)
     raise ValueError(f"transport {settings.transport!r} is only for the in-process stand-in (demo, tests)")
 
 
 def build_writeback(settings: Settings, transport: Any):
-    """The configured writeback; returns it and the ThingsBoard user id it writes as (REST) or None."""
+    """The configured writeback, not yet logged in (a REST writeback logs in when it first sends, and keeps
+    what it cannot send yet in its outbox)."""
     if settings.writeback == "grpc":
         from tb_bridge.transport.edge import EdgeTransport
         from tb_bridge.writeback.edge import EdgeWriteback
 
         if not isinstance(transport, EdgeTransport):
             raise ValueError("writeback grpc needs transport grpc (it uplinks over the Edge stream)")
-        return EdgeWriteback(transport), None
+        return EdgeWriteback(transport)
     from tb_bridge.writeback.rest import RestWriteback
 
-    writeback = RestWriteback(settings.tb.url, settings.tb.username, settings.tb.password.get_secret_value(),
-                              timeout_s=settings.tb.request_timeout_s, max_outbox_items=settings.limits.outbox_max_items)
-    return writeback, writeback.login()
+    return RestWriteback(settings.tb.url, settings.tb.username, settings.tb.password.get_secret_value(),
+                         timeout_s=settings.tb.request_timeout_s, max_outbox_items=settings.limits.outbox_max_items)
 
 
-def build_service(settings: Settings):
-    """The service wired from the configuration, with the inventory loaded (transport not yet attached).
-    Returns ``(service, transport)``."""
+def assemble_service(settings: Settings):
+    """The service and its transport wired from the configuration, without contacting ThingsBoard (no login,
+    no inventory: see :func:`connect_thingsboard`). Returns ``(service, transport)``."""
     from tb_bridge.service import Service
     from tb_bridge.tb_history import ThingsBoardHistory
 
     transport = build_transport(settings)
-    writeback, user_id = build_writeback(settings, transport)
+    writeback = build_writeback(settings, transport)
     guard = getattr(transport, "loop_guard", None)
     if guard is not None:  # the writeback user's own saves are echoes too
-        guard.add_user_id(settings.service_user_id or user_id)
+        guard.add_user_id(settings.service_user_id)
     password = settings.tb.password.get_secret_value()
-    service = Service(settings, writeback, own_user_id=user_id,
-                      history_reader=ThingsBoardHistory(settings.tb.url, settings.tb.username, password))
-    try:
-        for event in load_inventory(settings.tb.url, settings.tb.username, password, settings.tb.request_timeout_s):
-            service.handle(event)
-    except Exception:
-        service.close()
-        raise
-    log.info("inventory: %d valid wells, %d invalid", len(service.registry.valid_wells()),
-             len(service.registry.invalid_wells()))
+    service = Service(settings, writeback, history_reader=ThingsBoardHistory(settings.tb.url, settings.tb.username,
+                                                                               password))
     return service, transport
 
 
-def run_service(settings: Settings, stop: threading.Event | None = None) -> int:
-    """Run until ``stop`` is set (or SIGINT/SIGTERM); returns an exit code."""
+def connect_thingsboard(settings: Settings, service: Any, transport: Any, stop: threading.Event | None = None) -> str:
+    """Log in as the configured user (and the REST writeback), give the loop guards its user id, load the well
+    inventory into the service; returns a summary line. Raises :class:`~tb_bridge.startup.CredentialsRejected`
+    when ThingsBoard answers 401, and whatever the HTTP clients raise when it is not reachable."""
+    from tb_bridge.config import mask_url_password
+    from tb_bridge.startup import CredentialsRejected
+    from tb_bridge.tbsetup.client import TbApiError, TbClient
+    from tb_bridge.writeback.rest import RestWriteback, WritebackAuthError
+
+    tb = settings.tb
+    password = tb.password.get_secret_value()
+    try:
+        with TbClient(tb.url, tb.username, password, timeout_s=tb.request_timeout_s) as client:
+            client.get("/api/auth/user")
+    except TbApiError as exc:
+        if exc.status == 401:
+            raise CredentialsRejected(f"user {tb.username!r} at {mask_url_password(tb.url)}: {exc}") from None
+        raise
+    user_id = None
+    if isinstance(service.writeback, RestWriteback):
+        try:
+            user_id = service.writeback.login()
+        except WritebackAuthError as exc:
+            raise CredentialsRejected(str(exc)) from None
+    for guard in (getattr(transport, "loop_guard", None), service.router.loop_guard):
+        if guard is not None:
+            guard.add_user_id(user_id)
+    events = load_inventory(tb.url, tb.username, password, tb.request_timeout_s)
+    if stop is not None and stop.is_set():
+        return "stopped before the inventory was applied"
+    for event in events:
+        service.handle(event)
+    return (f"logged in as {tb.username!r}; inventory: {len(service.registry.valid_wells())} valid wells, "
+            f"{len(service.registry.invalid_wells())} invalid")
+
+
+def build_service(settings: Settings):
+    """The service wired from the configuration, logged in, with the inventory loaded (transport not yet
+    attached); raises when ThingsBoard is not reachable or rejects the credentials. Returns
+    ``(service, transport)``."""
+    service, transport = assemble_service(settings)
+    try:
+        log.info("%s", connect_thingsboard(settings, service, transport))
+    except Exception:
+        service.close()
+        raise
+    return service, transport
+
+
+def run_service(settings: Settings, stop: threading.Event | None = None, *,
+                backoff_s: tuple[float, float] = (1.0, 60.0),
+                on_start: Callable[[Any, Any, StartupState], None] | None = None) -> int:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM); returns an exit code.
+
+    The transport and the scheduler start at once; a background thread logs in and loads the inventory when
+    ThingsBoard answers (:func:`tb_bridge.startup.connect_until_ready`, retried every ``backoff_s[0]`` doubling to
+    ``backoff_s[1]`` seconds), while the writeback's outbox keeps the results. The :class:`StartupState` is logged
+    and shown by the REST ingress's health answer. ``on_start(service, transport, state)`` is called once serving."""
+    from tb_bridge.config import mask_url_password
+    from tb_bridge.placement_jobs import build_placement_jobs
+    from tb_bridge.startup import connect_until_ready
+
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-    service, transport = build_service(settings)
-    from tb_bridge.placement_jobs import build_placement_jobs
-
+    state = StartupState()
+    service, transport = assemble_service(settings)
+    if hasattr(transport, "health_details"):
+        transport.health_details = lambda: {"thingsboard": state.snapshot()}
     placement = build_placement_jobs(settings)  # field assets: placement_run_requested -> planner run
     service.router.asset_hook = placement.on_asset_event
+    connector = threading.Thread(target=connect_until_ready, name="atilax-tb-connect", daemon=True,
+                                 args=(lambda: connect_thingsboard(settings, service, transport, stop), state, stop,
+                                       backoff_s))
     try:
         service.attach(transport)
         service.start_scheduler()
-        log.info("atilax running: transport %s, writeback %s", settings.transport, settings.writeback)
+        log.info("atilax running: transport %s, writeback %s; connecting to ThingsBoard at %s as %r",
+                 settings.transport, settings.writeback, mask_url_password(settings.tb.url), settings.tb.username)
+        connector.start()
+        if on_start is not None:
+            on_start(service, transport, state)
         stop.wait()
     finally:
+        stop.set()
+        if connector.is_alive():  # an attempt in flight ends within its request timeouts
+            connector.join(timeout=2 * settings.tb.request_timeout_s + 5.0)
         placement.close()
         service.close()
-    return 0
+    return 2 if state.state == "refused" else 0

@@ -23,7 +23,11 @@ class TbClient:
     def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport)
-        token = self._request("POST", "/api/auth/login", json={"username": username, "password": password})["token"]
+        try:
+            token = self._request("POST", "/api/auth/login", json={"username": username, "password": password})["token"]
+        except BaseException:
+            self._http.close()
+            raise
         self._http.headers["X-Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:

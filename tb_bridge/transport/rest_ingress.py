@@ -17,27 +17,32 @@ One endpoint, ``POST /api/v1/events`` (``Authorization: Bearer <token>``, the bo
 - 413: a body over ``max_body_bytes``; its head is dead-lettered with the reason;
 - 503: the transport is not started.
 
-``GET /api/v1/health`` answers ``{"status": "ok"}`` without authentication (probes). The handler is a plain
-function run in FastAPI's thread pool, so a slow sink never blocks the event loop; the answer is sent after the
-sink returned (at-least-once, like the MQTT transport's PUBACK).
+``GET /api/v1/health`` answers ``{"status": "ok"}`` without authentication (probes), plus what
+:attr:`RestIngressTransport.health_details` returns (`atilax run`: ``{"thingsboard": {"state": ...}}``).
+The handler is a plain function run in FastAPI's thread pool, so a slow sink never blocks the event loop; the
+answer is sent after the sink returned (at-least-once, like the MQTT transport's PUBACK).
 """
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+import ssl
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from tb_bridge.events import EventError
 from tb_bridge.transport.base import EventSink, RawDeadLetterSink
+from tb_bridge.transport.http_guard import GuardCounters, HttpLimits, guarded_h11_protocol
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.transport.mqtt_envelope import parse_envelope
+from tb_bridge.transport.tls import TlsConfigError, server_context
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +56,34 @@ class RestIngressTransport:
     ``host``/``port``: where to listen (port 0: a free port, see :attr:`port` after :meth:`start`); ``token``: the
     bearer token the rule chain's REST node sends (required, non-empty); ``loop_guard``: drops echoes of the
     service's own writes (None: deliver everything, the router guards as well); ``max_body_bytes``: larger bodies
-    are refused with 413.
+    are refused with 413. ``limits``: read deadlines and the connection cap against slow clients
+    (:mod:`tb_bridge.transport.http_guard`); ``keep_alive_timeout_s``: an idle kept-alive connection is closed after
+    it; ``max_header_bytes``: a larger request head is refused with 400. ``tls_cert_file``/``tls_key_file``: serve
+    HTTPS with this certificate (the key may sit in the certificate file); ``tls_ca_file``: also require a client
+    certificate signed by this CA (mutual TLS). The files are checked here (:class:`TlsConfigError`).
     """
 
     name = "rest"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8090, *, token: str, loop_guard: LoopGuard | None = None,
-                 max_body_bytes: int = 1_000_000) -> None:
+                 max_body_bytes: int = 1_000_000, limits: HttpLimits | None = None,
+                 keep_alive_timeout_s: float = 30.0, max_header_bytes: int = 16_384,
+                 tls_cert_file: str | None = None, tls_key_file: str | None = None,
+                 tls_ca_file: str | None = None) -> None:
         if not token:
             raise ValueError("the REST ingress needs a non-empty bearer token (rest_ingress.token)")
         self.host, self.port = host, int(port)
         self.loop_guard = loop_guard
         self.max_body_bytes = int(max_body_bytes)
+        self.limits = limits or HttpLimits()
+        self.guard = GuardCounters()
+        self._keep_alive_timeout_s = float(keep_alive_timeout_s)
+        self._max_header_bytes = int(max_header_bytes)
+        if (tls_key_file or tls_ca_file) and not tls_cert_file:
+            raise TlsConfigError("rest_ingress.tls_key_file / rest_ingress.tls_ca_file need rest_ingress.tls_cert_file")
+        if tls_cert_file:
+            server_context("rest_ingress.", cert_file=tls_cert_file, key_file=tls_key_file, ca_file=tls_ca_file)
+        self._tls = (tls_cert_file, tls_key_file, tls_ca_file) if tls_cert_file else None
         self._token = token.encode("utf-8")
         self._sink: EventSink | None = None
         self._dead_letter: RawDeadLetterSink | None = None
@@ -73,11 +94,13 @@ class RestIngressTransport:
         self.events_delivered = 0
         self.dead_lettered = 0
         self.unauthorized = 0
+        #: extra fields of the health answer (e.g. the service's ThingsBoard startup state); None: none
+        self.health_details: Callable[[], dict[str, Any]] | None = None
         self.app = self._build_app()
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
 
     # --- Transport protocol ---------------------------------------------------------------------------
     def start(self, sink: EventSink, dead_letter: RawDeadLetterSink | None = None, timeout_s: float = 10.0) -> None:
@@ -87,8 +110,18 @@ class RestIngressTransport:
         if self._thread is not None:
             raise RuntimeError("transport already started")
         self._sink, self._dead_letter = sink, dead_letter
+        tls: dict[str, Any] = {}
+        if self._tls is not None:
+            cert_file, key_file, ca_file = self._tls
+            tls = {"ssl_certfile": cert_file, "ssl_keyfile": key_file, "ssl_ca_certs": ca_file,
+                   "ssl_cert_reqs": ssl.CERT_REQUIRED if ca_file else ssl.CERT_NONE}
+        # h11 with read deadlines and a connection cap (uvicorn's own `limit_concurrency` answers 503 but keeps
+        # the idle sockets open); `timeout_graceful_shutdown` keeps stop() within its join timeout
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="off", loop="asyncio", http="h11", timeout_keep_alive=30)
+                                lifespan="off", loop="asyncio", http=guarded_h11_protocol(self.limits, self.guard),
+                                timeout_keep_alive=self._keep_alive_timeout_s,  # type: ignore[arg-type]
+                                h11_max_incomplete_event_size=self._max_header_bytes, timeout_graceful_shutdown=5,
+                                **tls)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="atilax-rest-ingress", daemon=True)
         self._thread.start()
@@ -120,7 +153,13 @@ class RestIngressTransport:
 
         @app.get(HEALTH_PATH)
         def health() -> JSONResponse:
-            return answer(200, {"status": "ok" if self._sink is not None else "stopped"})
+            details = self.health_details() if self.health_details is not None else {}
+            return answer(200, {**details, "status": "ok" if self._sink is not None else "stopped"})
+
+        @app.exception_handler(ClientDisconnect)
+        async def client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+            # the client left (or the read deadline closed it) before the body was complete: nothing to answer
+            return answer(499, {"error": "client disconnected before the request was complete"})
 
         @app.post(EVENTS_PATH)
         async def events(request: Request) -> JSONResponse:
@@ -139,7 +178,7 @@ class RestIngressTransport:
             body = b"".join(parts)
             if total > self.max_body_bytes:
                 reason = f"body of {total} bytes exceeds the limit of {self.max_body_bytes}"
-                self._reject(body[:4096], reason)
+                self._reject(body, reason)  # the dead-letter sink keeps its head (one cap for every transport)
                 return answer(413, {"error": reason})
             # the sink may block (registry, writeback outbox): run it off the event loop
             return answer(*await run_in_threadpool(self._deliver, body))
@@ -158,9 +197,10 @@ class RestIngressTransport:
             return 503, {"error": "the service is not accepting events"}
         try:
             event = parse_envelope(body, source=self.name)
-        except EventError as exc:
-            self._reject(body, str(exc))
-            return 400, {"error": str(exc)}
+        except Exception as exc:  # EventError, or a parser bug: 400 either way, and the body is kept
+            reason = str(exc) if isinstance(exc, EventError) else f"internal error: {type(exc).__name__}: {exc}"
+            self._reject(body, reason)
+            return 400, {"error": reason}
         if event is None:
             msg_type = _msg_type(body)
             return 200, {"status": "ignored", "reason": f"message type {msg_type!r} is not handled"}

@@ -2,15 +2,24 @@
 over the gRPC Edge stream, results back over REST; configuration errors are clear."""
 from __future__ import annotations
 
+import logging
+import socket
+import threading
 import time
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from tb_bridge.cli.main import main
 from tb_bridge.config import load_settings
-from tb_bridge.runner import build_service
+from tb_bridge.runner import build_service, run_service
 from tb_bridge.standin import StandIn
+from tb_bridge.standin.core import TENANT_ADMIN_EMAIL
+from tb_bridge.transport.mqtt_envelope import build_envelope
+from tb_bridge.transport.rest_ingress import EVENTS_PATH, HEALTH_PATH
+from tests.polling import wait_for
 
 CONFIG = {"lift_type": "esp", "reservoir_pressure_psi": 3000, "bubble_point_psi": 2000,
           "productivity_index_bpd_psi": 1.0, "perforation_depth_ft": 8000, "pump_depth_ft": 7500}
@@ -66,3 +75,108 @@ def test_run_without_edge_credentials_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setenv("ATILAX_TB__EDGE_ROUTING_KEY", "")
     assert main(["run"]) == 2
     assert "edge_routing_key" in capsys.readouterr().err
+
+
+# --- starting while ThingsBoard is down or rejects the password (issue 17, defect 14) -----------------------
+INGRESS_TOKEN = "ingress-token-runner"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def running():
+    """``start(settings)`` runs `run_service` in a thread (fast retries); the fixture stops it and checks it
+    returned 0 (it did not exit on its own before)."""
+    runs = []
+
+    def start(settings):
+        stop, started, result = threading.Event(), {}, {}
+
+        def target():
+            result["rc"] = run_service(settings, stop, backoff_s=(0.05, 0.4),
+                                       on_start=lambda service, transport, state: started.update(
+                                           service=service, transport=transport, state=state))
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        runs.append((stop, thread, result))
+        assert wait_for(lambda: started or not thread.is_alive(), 30) and started, "run_service did not start"
+        return SimpleNamespace(thread=thread, result=result, **started)
+
+    yield start
+    for stop, thread, result in runs:
+        stop.set()
+        thread.join(60)
+        assert not thread.is_alive() and result.get("rc") == 0
+
+
+def _rest_settings(tmp_path, tb_url, **tb):
+    return load_settings(transport="rest", writeback="rest", database_url=f"sqlite:///{tmp_path}/h.db",
+                         rest_ingress={"port": 0, "token": INGRESS_TOKEN}, tb={"url": tb_url, **tb})
+
+
+def _post(ingress, msg_type, well, name, ts_ms, data, **metadata):
+    body = build_envelope(msg_type, well, {"deviceName": name, "deviceType": "ESP", "ts": str(ts_ms), **metadata}, data)
+    return httpx.post(ingress.base_url + EVENTS_PATH, json=body, timeout=10,
+                      headers={"Authorization": f"Bearer {INGRESS_TOKEN}"})
+
+
+def test_thingsboard_down_at_start_serves_ingress_then_loads_inventory_and_writes(running, tmp_path):
+    tb = StandIn()
+    port = _free_port()  # nothing listens there yet: ThingsBoard is down
+    good, _ = tb.create_device("ESP-01", "ESP")
+    late, _ = tb.create_device("ESP-02", "ESP")  # configured in ThingsBoard only: reaches us with the inventory
+    tb.save_attributes(late, "SERVER_SCOPE", CONFIG)
+    try:
+        run = running(_rest_settings(tmp_path, f"http://127.0.0.1:{port}"))
+        assert wait_for(lambda: run.state.attempts >= 2, 10)  # retried, still running
+        assert run.thread.is_alive()
+        health = httpx.get(run.transport.base_url + HEALTH_PATH, timeout=10).json()
+        assert health["status"] == "ok" and health["thingsboard"]["state"] == "connecting"
+        assert "ConnectError" in health["thingsboard"]["last_error"]
+        # ingress works while ThingsBoard is down: a configuration change and telemetry are routed
+        now_ms = int(datetime(2026, 1, 5, tzinfo=timezone.utc).timestamp() * 1000)
+        answer = _post(run.transport, "ATTRIBUTES_UPDATED", good, "ESP-01", now_ms, CONFIG, scope="SERVER_SCOPE",
+                       userId=tb.tenant_admin.id)
+        assert answer.json()["status"] == "accepted"
+        for step in range(3):
+            answer = _post(run.transport, "POST_TELEMETRY_REQUEST", good, "ESP-01", now_ms + step * 300_000,
+                           {"flow_rate_bpd": 800.0 + step})
+            assert answer.status_code == 200 and answer.json()["status"] == "accepted"
+        assert run.service.registry.config(good) is not None and len(run.service.buffer.window(good)) == 3
+        run.service.run_tier("fast", now_ms + 600_000)  # results wait in the writeback's outbox
+        assert run.service.writeback.pending_items() > 0
+        tb.start_http(port=port)  # ThingsBoard comes up
+        assert wait_for(lambda: run.state.state == "ready", 20)
+        assert run.service.registry.config(late) is not None  # the inventory was loaded
+        assert httpx.get(run.transport.base_url + HEALTH_PATH, timeout=10).json()["thingsboard"]["state"] == "ready"
+        assert wait_for(lambda: tb.get_attributes(good, "SERVER_SCOPE").get("opt_monitor_points") == 3, 30)
+        assert tb.get_attributes(good, "SERVER_SCOPE")["opt_monitor_stats"]["flow_rate_bpd"]["mean"] == pytest.approx(801.0)
+    finally:
+        tb.stop()
+
+
+def test_wrong_password_keeps_running_reports_auth_failed_without_traceback(running, tmp_path, caplog):
+    tb = StandIn()
+    url = tb.start_http()
+    try:
+        with caplog.at_level(logging.INFO):
+            run = running(_rest_settings(tmp_path, url, password="not-the-password"))
+            assert wait_for(lambda: run.state.attempts >= 3, 10)
+            assert run.thread.is_alive()
+            health = httpx.get(run.transport.base_url + HEALTH_PATH, timeout=10).json()
+            assert health["thingsboard"]["state"] == "auth_failed"
+            assert "HTTP 401" in health["thingsboard"]["last_error"]
+            # an operator fixes the password in ThingsBoard: the next attempt logs in
+            tb.auth.add_user(TENANT_ADMIN_EMAIL, "not-the-password", user_id=tb.tenant_admin.id)
+            assert wait_for(lambda: run.state.state == "ready", 20)
+        rejected = [r for r in caplog.records if "rejected the credentials" in r.getMessage()]
+        assert len(rejected) >= 3 and all(r.levelno == logging.ERROR for r in rejected)
+        assert all(r.getMessage().count("\n") == 0 for r in rejected)
+        assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+    finally:
+        tb.stop()
