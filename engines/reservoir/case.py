@@ -2,7 +2,9 @@
 
 Cases are plain JSON documents (see ``cases/README.md`` for the schema, with units); the shipped ones
 live in ``engines/reservoir/cases/``.  ``case_from_dict`` validates a parsed document and raises
-``ValueError`` naming the offending field.
+``ValueError`` naming the offending field.  Every size a case sets has an upper bound (the ``MAX_*``
+constants below, listed in :data:`CASE_LIMITS` and in ``cases/README.md``); a case beyond one is refused
+with :class:`CaseLimitError` naming the field, its value and the limit, before any array is allocated.
 """
 from __future__ import annotations
 
@@ -22,6 +24,74 @@ from engines.reservoir.wells import WellDesign
 CASES_DIR = Path(__file__).with_name("cases")
 OPTIMIZERS = ("elitist", "simple")
 
+#: Most columns (``nx * ny``, candidate well locations): the problem keeps an n x n spacing matrix (50 MB).
+MAX_COLUMNS = 2_500
+#: Most layers (``nz``).
+MAX_LAYERS = 50
+#: Most grid cells (``nx * ny * nz``).
+MAX_CELLS = 20_000
+#: Most report steps (``schedule.n_steps`` or the length of ``schedule.dt_days``): 100 years monthly.
+MAX_STEPS = 1_200
+#: Most rows of the PVT table.
+MAX_PVT_POINTS = 200
+#: Most plans per GA generation (``optimizer.pop_size``).
+MAX_POP_SIZE = 1_000
+#: Most GA generations (``optimizer.n_generations``).
+MAX_GENERATIONS = 10_000
+#: Most engineer-seeded plans (``optimizer.initial_plans``).
+MAX_INITIAL_PLANS = MAX_POP_SIZE
+#: Most simulated cell-steps in one batch of plans, ``max(pop_size, nx * ny) * cells * steps`` (a generation,
+#: or one local-search iteration with one candidate per column): a run stops only between batches, so this
+#: bounds how far a stop request or a run budget can be overshot (seconds to minutes).
+MAX_BATCH_CELL_STEPS = 100_000_000
+
+#: Every limit by the case field it bounds (documented in ``cases/README.md``).
+CASE_LIMITS: dict[str, int] = {
+    "grid.nx * grid.ny": MAX_COLUMNS,
+    "grid.nz": MAX_LAYERS,
+    "grid.nx * grid.ny * grid.nz": MAX_CELLS,
+    "schedule.n_steps": MAX_STEPS,
+    "fluid.pvt rows": MAX_PVT_POINTS,
+    "optimizer.pop_size": MAX_POP_SIZE,
+    "optimizer.n_generations": MAX_GENERATIONS,
+    "optimizer.initial_plans": MAX_INITIAL_PLANS,
+    "constraints.max_wells": MAX_COLUMNS,
+    "max(optimizer.pop_size, nx * ny) * cells * steps": MAX_BATCH_CELL_STEPS,
+}
+
+
+class CaseLimitError(ValueError):
+    """A size in a case exceeds its documented limit (``field``, ``value``, ``limit``)."""
+
+    def __init__(self, field_name: str, value: int, limit: int) -> None:
+        super().__init__(f"{field_name} = {value} exceeds the limit of {limit}")
+        self.field = field_name
+        self.value = value
+        self.limit = limit
+
+
+def _count(value: Any, where: str, low: int, limit: int | None = None) -> int:
+    """``value`` as an integer count in ``low..limit``: ``ValueError`` naming ``where`` when it is not an
+    integer or below ``low``, :class:`CaseLimitError` when it exceeds ``limit``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{where} must be an integer, got {value!r}")
+    if not np.isfinite(value) or value != int(value):
+        raise ValueError(f"{where} must be an integer, got {value!r}")
+    n = int(value)
+    if n < low:
+        raise ValueError(f"{where} must be >= {low}, got {n}")
+    if limit is not None and n > limit:
+        raise CaseLimitError(where, n, limit)
+    return n
+
+
+def _length(items: Any, where: str, limit: int) -> int:
+    """Length of a JSON list (or 1 for a scalar); :class:`CaseLimitError` above ``limit``."""
+    n = len(items) if isinstance(items, (list, tuple)) else 1
+    if n > limit:
+        raise CaseLimitError(f"{where} (entries)", n, limit)
+    return n
+
 
 @dataclass(frozen=True)
 class OptimizerSettings:
@@ -38,8 +108,10 @@ class OptimizerSettings:
     def __post_init__(self) -> None:
         if self.algorithm not in OPTIMIZERS:
             raise ValueError(f"optimizer.algorithm must be one of {OPTIMIZERS}")
-        if self.pop_size < 2 or self.n_generations < 0:
-            raise ValueError("optimizer.pop_size must be >= 2 and n_generations >= 0")
+        object.__setattr__(self, "pop_size", _count(self.pop_size, "optimizer.pop_size", 2, MAX_POP_SIZE))
+        object.__setattr__(self, "n_generations",
+                           _count(self.n_generations, "optimizer.n_generations", 0, MAX_GENERATIONS))
+        _length(self.initial_plans, "optimizer.initial_plans", MAX_INITIAL_PLANS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +142,11 @@ def _section(d: dict, key: str) -> dict:
     return v
 
 
+def _optional_section(d: dict, key: str) -> dict:
+    """An optional section: ``{}`` when absent, ``ValueError`` when it is not an object."""
+    return _section(d, key) if key in d else {}
+
+
 def case_from_dict(doc: dict) -> PlacementCase:
     """Build a validated :class:`PlacementCase` from a parsed JSON document."""
     if not isinstance(doc, dict):
@@ -81,7 +158,25 @@ def case_from_dict(doc: dict) -> PlacementCase:
         init = _section(doc, "initial")
         wells = _section(doc, "wells")
         sched = _section(doc, "schedule")
-        nx, ny, nz = (int(_get(grid, k, "grid")) for k in ("nx", "ny", "nz"))
+        nx, ny, nz = (_count(_get(grid, k, "grid"), f"grid.{k}", 1) for k in ("nx", "ny", "nz"))
+        if nx * ny > MAX_COLUMNS:
+            raise CaseLimitError("grid.nx * grid.ny (columns)", nx * ny, MAX_COLUMNS)
+        if nz > MAX_LAYERS:
+            raise CaseLimitError("grid.nz (layers)", nz, MAX_LAYERS)
+        n_cells = nx * ny * nz
+        if n_cells > MAX_CELLS:
+            raise CaseLimitError("grid.nx * grid.ny * grid.nz (cells)", n_cells, MAX_CELLS)
+        dt = sched.get("dt_days")
+        if isinstance(dt, (list, tuple)):
+            n_steps = _length(dt, "schedule.dt_days", MAX_STEPS)
+        else:
+            n_steps = _count(_get(sched, "n_steps", "schedule"), "schedule.n_steps", 1, MAX_STEPS)
+        opt_d = dict(_optional_section(doc, "optimizer"))
+        pop_size = _count(opt_d.get("pop_size", OptimizerSettings.pop_size), "optimizer.pop_size", 2, MAX_POP_SIZE)
+        work = max(pop_size, nx * ny) * n_cells * n_steps
+        if work > MAX_BATCH_CELL_STEPS:
+            raise CaseLimitError("max(optimizer.pop_size, grid columns) * grid cells * schedule steps "
+                                 "(cell-steps simulated per batch)", work, MAX_BATCH_CELL_STEPS)
         perm = _get(rock, "permeability_md", "rock")
         if isinstance(perm, dict):
             kx = np.asarray(_get(perm, "kx", "rock.permeability_md"), dtype=float)
@@ -90,6 +185,8 @@ def case_from_dict(doc: dict) -> PlacementCase:
         else:
             kx = ky = kz = np.asarray(perm, dtype=float)
         pvt_d = _get(fluid, "pvt", "fluid")
+        for k in ("pressure_psi", "bo_rb_stb", "viscosity_cp"):
+            _length(_get(pvt_d, k, "fluid.pvt"), f"fluid.pvt.{k}", MAX_PVT_POINTS)
         pvt = PvtTable(np.asarray(_get(pvt_d, "pressure_psi", "fluid.pvt"), dtype=float),
                        np.asarray(_get(pvt_d, "bo_rb_stb", "fluid.pvt"), dtype=float),
                        np.asarray(_get(pvt_d, "viscosity_cp", "fluid.pvt"), dtype=float))
@@ -103,28 +200,36 @@ def case_from_dict(doc: dict) -> PlacementCase:
             top_depth_ft=float(grid.get("top_depth_ft", 0.0)), datum_depth_ft=init.get("datum_depth_ft"),
             oil_density_lbm_ft3=float(fluid.get("density_lbm_ft3", 0.0)), rock_law=rock.get("law", "thesis"))
         layers = wells.get("completed_layers")
+        if layers is not None:
+            _length(layers, "wells.completed_layers", nz)
         design = WellDesign(bhp_psi=float(_get(wells, "bhp_psi", "wells")), rw_ft=float(_get(wells, "rw_ft", "wells")),
                             skin=float(wells.get("skin", 0.0)),
                             perforated_thickness_ft=wells.get("perforated_thickness_ft"),
                             radius_model=wells.get("radius_model", "peaceman"),
                             completed_layers=None if layers is None else tuple(int(x) for x in layers))
-        dt = sched.get("dt_days")
-        if np.ndim(dt) == 0:
-            dt = np.full(int(_get(sched, "n_steps", "schedule")), float(_get(sched, "dt_days", "schedule")))
+        if not isinstance(dt, (list, tuple)):
+            dt = np.full(n_steps, float(_get(sched, "dt_days", "schedule")))
         dt = np.asarray(dt, dtype=float)
         if dt.ndim != 1 or dt.size == 0 or np.any(dt <= 0):
             raise ValueError("schedule.dt_days: must be positive")
-        econ = EconomicParameters(**doc.get("economics", {}))
-        cons_d = doc.get("constraints", {})
-        cons = PlacementConstraints(max_wells=cons_d.get("max_wells"), min_spacing_ft=float(cons_d.get("min_spacing_ft", 0.0)),
+        econ = EconomicParameters(**_optional_section(doc, "economics"))
+        cons_d = _optional_section(doc, "constraints")
+        max_wells = cons_d.get("max_wells")
+        if max_wells is not None:
+            max_wells = _count(max_wells, "constraints.max_wells", 1, MAX_COLUMNS)
+        _length(cons_d.get("forbidden_columns", ()), "constraints.forbidden_columns", nx * ny)
+        cons = PlacementConstraints(max_wells=max_wells, min_spacing_ft=float(cons_d.get("min_spacing_ft", 0.0)),
                                     forbidden_columns=tuple(int(c) for c in cons_d.get("forbidden_columns", ())))
-        opt_d = dict(doc.get("optimizer", {}))
-        opt_d["initial_plans"] = tuple(tuple(int(c) for c in plan) for plan in opt_d.get("initial_plans", ()))
+        plans = opt_d.get("initial_plans", ())
+        _length(plans, "optimizer.initial_plans", MAX_INITIAL_PLANS)
+        for i, plan in enumerate(plans):
+            _length(plan, f"optimizer.initial_plans[{i}]", nx * ny)
+        opt_d["initial_plans"] = tuple(tuple(int(c) for c in plan) for plan in plans)
         opt = OptimizerSettings(**opt_d)
         for plan in opt.initial_plans:
             if any(c < 0 or c >= nx * ny for c in plan):
                 raise ValueError(f"optimizer.initial_plans: column out of range 0..{nx * ny - 1}")
-    except TypeError as exc:
+    except (TypeError, AttributeError, OverflowError) as exc:  # a value of the wrong JSON type somewhere
         raise ValueError(f"case: {exc}") from exc
     return PlacementCase(name=str(doc.get("name", "case")), reservoir=reservoir, wells=design, dt_days=dt,
                          economics=econ, constraints=cons, optimizer=opt, description=str(doc.get("description", "")),

@@ -7,10 +7,14 @@
     atilax placement tb-run --asset ID [--url URL --username U --password P] [--json]
 
 CASE is a case JSON file (schema: engines/reservoir/cases/README.md), ``-`` for stdin, or the name of
-a shipped case (``thesis_5x5``, ``channel_20x20``).
+a shipped case (``thesis_5x5``, ``channel_20x20``). Its sizes (population, generations, grid, steps, ...)
+are bounded as in the service (Limits in engines/reservoir/cases/README.md); a case beyond a limit is an
+input error (exit 2).
+``tb-run`` applies the configuration's run budget (``placement.max_run_s``).
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import threading
@@ -20,6 +24,19 @@ import numpy as np
 from tb_bridge.cli.io import CliInputError, format_table, print_json, print_key_values, read_json
 
 EXIT_FLOW_MISSING = 3
+#: Most ``--workers`` (parallel OPM Flow processes, certification threads).
+MAX_WORKERS = 64
+
+
+def _workers(text: str) -> int:
+    """``--workers``: an integer in 1..MAX_WORKERS."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 1 <= n <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{n} is outside 1..{MAX_WORKERS}")
+    return n
 
 
 def _load_case(source: str):
@@ -338,7 +355,8 @@ def register(subparsers) -> None:
                    help="simulator: the built-in batched one (default: its compiled Numba kernel where it applies), "
                         "one of its backends (numba, numpy, torch: CUDA when available, cuda: one GPU thread per plan), "
                         "or OPM Flow, one process per plan")
-    p.add_argument("--workers", type=int, default=2, help="parallel OPM Flow processes (--backend opm)")
+    p.add_argument("--workers", type=_workers, default=2,
+                   help=f"parallel OPM Flow processes (--backend opm; 1..{MAX_WORKERS})")
     p.add_argument("--deck", metavar="DATA", help="your own Eclipse deck (grid matching CASE): only wells and "
                                                  "schedule are added (--backend opm)")
     p.set_defaults(func=_run)
@@ -347,7 +365,8 @@ def register(subparsers) -> None:
     p.add_argument("case", help="case JSON file, - for stdin, or a shipped case name")
     p.add_argument("--seed", type=int, default=0, help="seed of the GA run that provides the incumbent")
     p.add_argument("--no-incumbent", action="store_true", help="do not run the GA first (slower pruning)")
-    p.add_argument("--workers", type=int, default=2, help="threads simulating batches concurrently (default 2)")
+    p.add_argument("--workers", type=_workers, default=2,
+                   help=f"threads simulating batches concurrently (default 2, at most {MAX_WORKERS})")
     p.add_argument("--exhaustive", action="store_true",
                    help="brute force instead: simulate every plan (2^columns), no bound pruning")
     p.add_argument("--symmetric", action="store_true", help="with --exhaustive: one plan per symmetry orbit")

@@ -119,6 +119,11 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_placement_economics", "attribute", "json", "M$", "revenue, royalty, opex, tax, capex, PVI, IRR, utility index"),
     _spec("opt_placement_convergence", "attribute", "json", "M$", "best NPV per generation"),
     _spec("opt_placement_status", "attribute", "string", None, "running | done | stopped | error"),
+    _spec("opt_placement_stop_reason", "attribute", "string", None,
+          "why the last run stopped early (stop request, run budget spent, service stopping); empty otherwise"),
+    _spec("opt_placement_refused", "attribute", "string", None,
+          "why the last placement_run_requested was refused (a run under way, cooldown, too many runs) and when to "
+          "retry; empty once a request is accepted"),
     _spec("opt_placement_permeability_md", "attribute", "json", "md",
           "[row][col] kx of the mapped layer (row = grid j, col = grid i, as opt_placement_cells)"),
     _spec("opt_placement_grid", "attribute", "json", None, "{nx, ny, nz, layer, dx_ft, dy_ft} of the permeability map"),

@@ -26,6 +26,7 @@ from tb_bridge.transport.inprocess import InProcessTransport
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.writeback.keys import OWN_PREFIXES
 from tb_bridge.writeback.rest import RestWriteback
+from tests.polling import wait_for
 
 SERVICE_EMAIL, SERVICE_PASSWORD = "atilax@svc.local", "svc-secret"
 MS_PER_DAY = 86_400_000
@@ -163,11 +164,17 @@ def test_stop_request_ends_the_run_with_status_stopped(field):
             break
         time.sleep(0.02)
     assert _attrs(admin, asset_id)["opt_placement_status"] == "running"
+    running = jobs.job(asset_id)
+    # the request written again while the run works is refused, not queued (issue 17, #11)
+    admin.post(f"/api/plugins/telemetry/ASSET/{asset_id}/attributes/SERVER_SCOPE", json={"placement_run_requested": True})
+    assert wait_for(lambda: "already running" in _attrs(admin, asset_id).get("opt_placement_refused", ""), 30)
+    assert jobs.job(asset_id) is running
     admin.post(f"/api/plugins/telemetry/ASSET/{asset_id}/attributes/SERVER_SCOPE", json={"placement_stop_requested": True})
     job = _wait_job(jobs, asset_id, timeout_s=30)
-    assert job.status == "stopped"
+    assert job is running and job.status == "stopped"
     attrs = _attrs(admin, asset_id)
     assert attrs["opt_placement_status"] == "stopped"
+    assert attrs["opt_placement_stop_reason"] == "stop requested (placement_stop_requested)"
     conv = attrs["opt_placement_convergence"]
     assert 2 <= len(conv) < 5001
     # the best plan so far is written, consistent with its own economics
@@ -191,6 +198,20 @@ def test_bad_case_sets_status_error(field, case_value, message):
     assert attrs["opt_placement_status"] == "error"
     assert message in attrs["opt_error"]
     assert "opt_placement_npv_musd" not in attrs
+
+
+def test_case_beyond_a_limit_is_refused_naming_field_value_and_limit(field):
+    """The hostile case of issue 17 (#11): 20000 plans x 100000 generations would burn a core for days."""
+    tb, jobs, admin, _url = field
+    doc = _small_case(pop=20000, generations=100000)
+    asset_id = _create_field(admin, "Field huge", {"placement_case": doc})
+    admin.post(f"/api/plugins/telemetry/ASSET/{asset_id}/attributes/SERVER_SCOPE", json={"placement_run_requested": True})
+    job = _wait_job(jobs, asset_id, timeout_s=30)
+    assert job.status == "error" and job.result is None
+    attrs = _attrs(admin, asset_id)
+    assert attrs["opt_placement_status"] == "error"
+    assert "optimizer.pop_size = 20000 exceeds the limit of 1000" in attrs["opt_error"]
+    assert "opt_placement_permeability_md" not in attrs and "opt_placement_convergence" not in attrs  # nothing started
 
 
 def test_invalid_case_document_and_seed_are_refused():

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from engines.reservoir.case import CASES_DIR, case_from_dict, load_case, shipped_cases
+from engines.reservoir.case import CASE_LIMITS, CASES_DIR, CaseLimitError, case_from_dict, load_case, shipped_cases
 from engines.reservoir.channels import channel_case_dict, channelized_permeability_md
 from engines.reservoir.planner import build_problem
 from tb_bridge.cli.main import main
@@ -75,6 +75,76 @@ def test_invalid_cases_name_the_field():
         case_from_dict(doc)
     with pytest.raises(ValueError, match="case not found"):
         load_case("no_such_case")
+
+
+def _set(section, **values):
+    def edit(doc):
+        doc[section].update(values)
+    return edit
+
+
+@pytest.mark.parametrize("edit, field, value, limit", [
+    (_set("optimizer", pop_size=20000, n_generations=100000), "optimizer.pop_size", 20000, 1000),
+    (_set("optimizer", n_generations=100000), "optimizer.n_generations", 100000, 10000),
+    (_set("grid", nx=100000, ny=100000), "grid.nx * grid.ny (columns)", 10**10, 2500),
+    (_set("grid", nz=51, dz_ft=[10.0] * 51), "grid.nz (layers)", 51, 50),
+    (_set("grid", nx=50, ny=50, nz=9, dz_ft=[10.0] * 9), "grid.nx * grid.ny * grid.nz (cells)", 22500, 20000),
+    (_set("schedule", n_steps=10**12), "schedule.n_steps", 10**12, 1200),
+    (_set("schedule", dt_days=[30.0] * 1201), "schedule.dt_days (entries)", 1201, 1200),
+    (lambda d: d["fluid"]["pvt"].update(pressure_psi=list(range(201))), "fluid.pvt.pressure_psi (entries)", 201, 200),
+    (_set("optimizer", initial_plans=[[0]] * 1001), "optimizer.initial_plans (entries)", 1001, 1000),
+    (_set("optimizer", initial_plans=[[0], list(range(10))]), "optimizer.initial_plans[1] (entries)", 10, 9),
+    (_set("constraints", max_wells=10**9), "constraints.max_wells", 10**9, 2500),
+    (_set("constraints", forbidden_columns=list(range(10))), "constraints.forbidden_columns (entries)", 10, 9),
+    (_set("wells", completed_layers=[0, 0]), "wells.completed_layers (entries)", 2, 1),
+    # 50 x 50 columns, 24 steps: the local search's batch of 2500 plans x 2500 cells x 24 steps
+    (_set("grid", nx=50, ny=50), "max(optimizer.pop_size, grid columns) * grid cells * schedule steps "
+                                 "(cell-steps simulated per batch)", 2500 * 2500 * 24, 100_000_000),
+])
+def test_case_sizes_beyond_their_limits_are_refused_naming_field_value_and_limit(edit, field, value, limit):
+    doc = json.loads((CASES_DIR / "thesis_5x5.json").read_text())
+    doc["grid"].update(nx=3, ny=3)
+    edit(doc)
+    with pytest.raises(CaseLimitError) as err:
+        case_from_dict(doc)        # refused before any array is allocated (10**12 steps would not fit)
+    assert (err.value.field, err.value.value, err.value.limit) == (field, value, limit)
+    assert str(err.value) == f"{field} = {value} exceeds the limit of {limit}"
+
+
+def test_sizes_at_their_limits_are_accepted_and_counts_must_be_integers():
+    doc = small_case_doc(3, optimizer={"pop_size": 1000, "n_generations": 10000})
+    doc["schedule"]["n_steps"] = 1200
+    doc["constraints"]["max_wells"] = 2500
+    case = case_from_dict(doc)
+    assert (case.optimizer.pop_size, case.optimizer.n_generations, case.dt_days.size) == (1000, 10000, 1200)
+    for section, key, bad in (("optimizer", "pop_size", 2.5), ("optimizer", "n_generations", True),
+                              ("grid", "nx", "3"), ("schedule", "n_steps", float("inf"))):
+        doc = small_case_doc(3)
+        doc[section][key] = bad
+        with pytest.raises(ValueError, match=rf"{section}.{key} must be an integer"):
+            case_from_dict(doc)
+    with pytest.raises(ValueError, match="optimizer.pop_size must be >= 2"):
+        case_from_dict(small_case_doc(3, optimizer={"pop_size": 1}))
+
+
+def test_every_case_limit_is_documented_in_the_cases_readme():
+    readme = (CASES_DIR / "README.md").read_text()
+    limits = readme[readme.index("## Limits"):]
+    for field, limit in CASE_LIMITS.items():
+        assert f"| {limit:,} " in limits, f"{field}: limit {limit:,} is not in cases/README.md"
+    assert len(CASE_LIMITS) == 10
+
+
+def test_cli_refuses_a_case_beyond_a_limit_and_bad_worker_counts(tmp_path, capsys):
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(small_case_doc(3, optimizer={"pop_size": 20000, "n_generations": 100000})))
+    assert main(["placement", "run", str(path), "--no-png", "--no-progress"]) == 2
+    assert "optimizer.pop_size = 20000 exceeds the limit of 1000" in capsys.readouterr().err
+    for workers in ("0", "65", "many"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["placement", "certify", "thesis_5x5", "--workers", workers])
+        assert exit_.value.code == 2
+        assert "--workers" in capsys.readouterr().err
 
 
 def test_cli_run_json_and_png(tmp_path, capsys):
