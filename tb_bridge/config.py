@@ -212,8 +212,12 @@ class Settings(BaseSettings):
     service_user_id: str | None = Field(
         default=None, description="ThingsBoard user id of the writeback user (loop protection); learned at login when unset"
     )
-    log_level: LogLevel = Field(default="INFO", description="logging level of every `atilax` command (case-insensitive); "
-                                "`-v` / `-vv` override it with INFO / DEBUG")
+    allow_shared_user: bool = Field(
+        default=False, description="let `atilax run` write back as a user other than the service user `atilax tb "
+        "setup` creates (e.g. tenant@thingsboard.org): that user's own attribute edits are then dropped as echoes"
+    )
+    log_level: LogLevel = Field(default="INFO", description="logging level of every `atilax` command "
+                                "(case-insensitive); `-v` / `-vv` override it with INFO / DEBUG")
     lift_gas_available_mscfd: float | None = Field(
         default=None, ge=0, description="lift gas the gas-lift wells share (Mscf/d), split by the hourly equal-slope "
         "allocation; None = unconstrained (each well gets its own optimum)"

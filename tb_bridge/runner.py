@@ -137,21 +137,26 @@ def assemble_service(settings: Settings):
 def connect_thingsboard(settings: Settings, service: Any, transport: Any, stop: threading.Event | None = None) -> str:
     """Log in as the configured user (and the REST writeback), give the loop guards its user id, load the well
     inventory into the service; returns a summary line. Raises :class:`~tb_bridge.startup.CredentialsRejected`
-    when ThingsBoard answers 401, and whatever the HTTP clients raise when it is not reachable."""
+    when ThingsBoard answers 401, :class:`~tb_bridge.startup.SharedUserRefused` when the REST writeback would write
+    as a user that is not the service user (:mod:`tb_bridge.tbsetup.service_user`) and ``allow_shared_user`` is
+    off, and whatever the HTTP clients raise when ThingsBoard is not reachable."""
     from tb_bridge.config import mask_url_password
-    from tb_bridge.startup import CredentialsRejected
+    from tb_bridge.startup import CredentialsRejected, SharedUserRefused
     from tb_bridge.tbsetup.client import TbApiError, TbClient
+    from tb_bridge.tbsetup.service_user import is_service_user, shared_user_refusal
     from tb_bridge.writeback.rest import RestWriteback, WritebackAuthError
 
     tb = settings.tb
     password = tb.password.get_secret_value()
     try:
         with TbClient(tb.url, tb.username, password, timeout_s=tb.request_timeout_s) as client:
-            client.get("/api/auth/user")
+            user = client.get("/api/auth/user")
     except TbApiError as exc:
         if exc.status == 401:
             raise CredentialsRejected(f"user {tb.username!r} at {mask_url_password(tb.url)}: {exc}") from None
         raise
+    if isinstance(service.writeback, RestWriteback) and not settings.allow_shared_user and not is_service_user(user):
+        raise SharedUserRefused(shared_user_refusal(tb.username))
     user_id = None
     if isinstance(service.writeback, RestWriteback):
         try:
@@ -191,11 +196,17 @@ def run_service(settings: Settings, stop: threading.Event | None = None, *,
     The transport and the scheduler start at once; a background thread logs in and loads the inventory when
     ThingsBoard answers (:func:`tb_bridge.startup.connect_until_ready`, retried every ``backoff_s[0]`` doubling to
     ``backoff_s[1]`` seconds), while the writeback's outbox keeps the results. The :class:`StartupState` is logged
-    and shown by the REST ingress's health answer. ``on_start(service, transport, state)`` is called once serving."""
+    and shown by the REST ingress's health answer. ``on_start(service, transport, state)`` is called once serving.
+    Writing back as a shared user (not the service user of `atilax tb setup`) without ``allow_shared_user`` is a
+    ``ValueError`` for the default tenant administrator, else found at login: state ``refused``, exit code 2."""
     from tb_bridge.config import mask_url_password
     from tb_bridge.placement_jobs import build_placement_jobs
     from tb_bridge.startup import connect_until_ready
+    from tb_bridge.tbsetup.service_user import SHARED_DEFAULT_USERNAME, shared_user_refusal
 
+    if (settings.writeback == "rest" and not settings.allow_shared_user
+            and settings.tb.username.strip().lower() == SHARED_DEFAULT_USERNAME):
+        raise ValueError(shared_user_refusal(settings.tb.username))  # known before ThingsBoard answers
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):

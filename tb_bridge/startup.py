@@ -81,7 +81,8 @@ def connect_until_ready(connect: Callable[[], str], state: StartupState, stop: t
             return
         except CredentialsRejected as exc:
             state.set("auth_failed", str(exc), delay)
-            log.error("ThingsBoard rejected the credentials (attempt %d, next in %.0f s): %s", state.attempts, delay, exc)
+            log.error("ThingsBoard rejected the credentials (attempt %d, next in %.0f s): %s", state.attempts, delay,
+                      exc)
         except Exception as exc:  # ThingsBoard down, timing out, answering 5xx, or failing mid-inventory
             message = f"{type(exc).__name__}: {exc}"
             state.set("connecting", message, delay)

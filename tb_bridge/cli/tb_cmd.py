@@ -3,6 +3,7 @@ profiles and Edge into ThingsBoard (or the stand-in), or export what is installe
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from tb_bridge.cli.io import CliInputError, format_table, print_json
@@ -32,6 +33,10 @@ def register(subparsers) -> None:
     p.add_argument("--edge-routing-key", help="Edge routing key (default: generated on creation)")
     p.add_argument("--edge-secret", help="Edge secret (default: generated on creation)")
     p.add_argument("--make-root", action="store_true", help="make the bundled root chain the tenant's root rule chain")
+    p.add_argument("--service-user-email", help="e-mail of the tenant administrator the service writes as "
+                   "(default: atilax-service@<your domain>); created and activated once, its credentials printed")
+    p.add_argument("--service-user-password", help="password for a service user created now (default: generated)")
+    p.add_argument("--no-service-user", action="store_true", help="do not create the service user")
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_setup)
@@ -59,9 +64,14 @@ def _client(args):
 
 
 def _setup(args) -> int:
+    import secrets
+
+    from tb_bridge.tbsetup.client import TbApiError
     from tb_bridge.tbsetup.installer import SetupOptions, run_setup
 
-    options = SetupOptions(transport=args.transport, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+    options = SetupOptions(service_user=not args.no_service_user, service_user_email=args.service_user_email,
+                           service_user_password=args.service_user_password or secrets.token_urlsafe(18),
+                           transport=args.transport, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
                            service_url=args.service_url, edge_name=args.edge_name,
                            edge_routing_key=args.edge_routing_key, edge_secret=args.edge_secret,
                            make_root=args.make_root, assign_fields=not args.no_field_assignment,
@@ -70,14 +80,27 @@ def _setup(args) -> int:
         raise CliInputError("--transport rest needs --service-token (or $ATILAX_REST_INGRESS__TOKEN): the service's "
                             "rest_ingress.token")
     with _client(args) as client:
-        actions = run_setup(client, options, dry_run=args.dry_run)
+        try:
+            actions = run_setup(client, options, dry_run=args.dry_run)
+        except ValueError as exc:
+            raise CliInputError(str(exc)) from None
+        except TbApiError as exc:
+            raise CliInputError(f"ThingsBoard refused a setup step: {exc}") from None
+    service_user = next((a.name for a in actions if a.kind == "service_user" and a.change != "unchanged"), None)
+    credentials = None if args.dry_run or service_user is None else {"username": service_user,
+                                                                      "password": options.service_user_password}
     if args.json:
-        print_json({"dry_run": args.dry_run, "actions": actions})
+        print_json({"dry_run": args.dry_run, "actions": actions,
+                    **({"service_user": credentials} if credentials else {})})
         return 0
     print(format_table(["kind", "name", "change", "detail"], [[a.kind, a.name, a.change, a.detail] for a in actions]))
     changed = sum(a.change != "unchanged" for a in actions)
     verb = "would change" if args.dry_run else "changed"
     print(f"{verb} {changed} of {len(actions)} items" if changed else f"nothing to change ({len(actions)} items up to date)")
+    if credentials:
+        print(f"service user {service_user} is ready: run the service as it (shown once), e.g.\n"
+              f"  export ATILAX_TB__USERNAME={shlex.quote(service_user)} "
+              f"ATILAX_TB__PASSWORD={shlex.quote(credentials['password'])}")
     return 0
 
 

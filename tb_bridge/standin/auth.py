@@ -9,11 +9,13 @@ Default lifetimes: 9000 s access, 604800 s refresh (``security.jwt.tokenExpirati
 """
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 
@@ -24,7 +26,8 @@ ALGORITHM = "HS512"
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A stand-in user (tenant administrator by default)."""
+    """A stand-in user (tenant administrator by default). ``enabled``: ThingsBoard's UserCredentials.enabled (False
+    from creation until activation); ``activate_token``: the token of its activation link while not activated."""
 
     id: str
     email: str
@@ -32,6 +35,10 @@ class User:
     authority: str = "TENANT_ADMIN"
     first_name: str = ""
     last_name: str = ""
+    additional_info: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    activate_token: str | None = None
+    created_time: int = field(default_factory=lambda: int(time.time() * 1000))
 
 
 class AuthError(Exception):
@@ -54,20 +61,69 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def add_user(self, email: str, password: str, authority: str = "TENANT_ADMIN", *,
-                 first_name: str = "", last_name: str = "", user_id: str | None = None) -> User:
-        """Create (or replace) a user; returns it."""
-        user = User(user_id or str(uuid.uuid4()), email, password, authority, first_name, last_name)
+                 first_name: str = "", last_name: str = "", user_id: str | None = None,
+                 additional_info: dict[str, Any] | None = None) -> User:
+        """Create (or replace) an activated user; returns it."""
+        user = User(user_id or str(uuid.uuid4()), email, password, authority, first_name, last_name,
+                    dict(additional_info or {}))
         with self._lock:
             self._users[email.lower()] = user
         return user
+
+    def create_user(self, email: str, authority: str = "TENANT_ADMIN", *, first_name: str = "", last_name: str = "",
+                    additional_info: dict[str, Any] | None = None) -> User:
+        """A new user without credentials, as ``POST /api/user`` makes it: not enabled, with an activation token
+        (UserServiceImpl.saveUser); ``ValueError`` when the e-mail is taken (e-mails are unique in ThingsBoard)."""
+        with self._lock:
+            if email.lower() in self._users:
+                raise ValueError(f"User with email '{email}' already present in database!")
+            user = User(str(uuid.uuid4()), email, "", authority, first_name, last_name, dict(additional_info or {}),
+                        enabled=False, activate_token=secrets.token_urlsafe(22))
+            self._users[email.lower()] = user
+        return user
+
+    def update_user(self, user_id: str, **changes: Any) -> User:
+        """Change a user's ``first_name``, ``last_name``, ``additional_info`` or ``email``; ``KeyError`` if unknown."""
+        with self._lock:
+            user = next((u for u in self._users.values() if u.id == user_id), None)
+            if user is None:
+                raise KeyError(user_id)
+            updated = dataclasses.replace(user, **changes)
+            del self._users[user.email.lower()]
+            self._users[updated.email.lower()] = updated
+        return updated
+
+    def activate(self, activate_token: str, password: str) -> dict[str, str]:
+        """Set the password of the user holding ``activate_token`` and enable it (``POST /api/noauth/activate``);
+        returns a token pair; :class:`AuthError` for an unknown token."""
+        with self._lock:
+            user = next((u for u in self._users.values()
+                         if u.activate_token and secrets.compare_digest(u.activate_token, activate_token or "")), None)
+            if user is None:
+                raise AuthError("Unable to find user credentials by activateToken", 31)
+            user = dataclasses.replace(user, password=password, enabled=True, activate_token=None)
+            self._users[user.email.lower()] = user
+        return self._pair(user)
 
     def user_by_email(self, email: str) -> User | None:
         with self._lock:
             return self._users.get(email.lower())
 
+    def user_by_id(self, user_id: str) -> User | None:
+        with self._lock:
+            return next((u for u in self._users.values() if u.id == user_id), None)
+
+    def users(self) -> list[User]:
+        """Every user of the tenant."""
+        with self._lock:
+            return list(self._users.values())
+
     def login(self, username: str, password: str) -> dict[str, str]:
-        """``{"token", "refreshToken"}`` for valid credentials; :class:`AuthError` otherwise."""
+        """``{"token", "refreshToken"}`` for valid credentials; :class:`AuthError` otherwise (a user not activated
+        yet: "User is not active", as ThingsBoard's RestAuthenticationProvider answers)."""
         user = self.user_by_email(username or "")
+        if user is not None and not user.enabled:
+            raise AuthError("User is not active", 10)
         if user is None or not secrets.compare_digest(user.password, password or ""):
             raise AuthError("Invalid username or password", 10)
         return self._pair(user)

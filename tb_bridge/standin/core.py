@@ -76,9 +76,11 @@ class StandIn:
         self._servers: list[Any] = []
         self._lock = threading.Lock()
 
-    def create_user(self, email: str, password: str, authority: str = "TENANT_ADMIN") -> User:
-        """Add a user of this tenant (e.g. the service's own account); returns it (``.id`` is its userId)."""
-        return self.auth.add_user(email, password, authority)
+    def create_user(self, email: str, password: str, authority: str = "TENANT_ADMIN", *,
+                    additional_info: dict[str, Any] | None = None) -> User:
+        """Add an activated user of this tenant (e.g. the service's own account, marked in ``additional_info`` as
+        `atilax tb setup` marks it); returns it (``.id`` is its userId)."""
+        return self.auth.add_user(email, password, authority, additional_info=additional_info)
 
     # --- devices --------------------------------------------------------------------------------
     def create_device(self, name: str, profile: str, token: str | None = None) -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """ThingsBoard's REST subset served by the stand-in (FastAPI).
 
 Paths, parameters and status codes follow ThingsBoard CE:
-- ``POST /api/auth/login``, ``POST /api/auth/token`` (refresh), ``GET /api/auth/user``
+- ``POST /api/auth/login``, ``POST /api/auth/token`` (refresh), ``GET /api/auth/user``, ``POST /api/noauth/activate``
   (application/src/main/java/org/thingsboard/server/controller/AuthController.java and the
   RestLoginProcessingFilter / RefreshTokenProcessingFilter of service/security/auth/rest/).
 - ``/api/plugins/telemetry/...`` (application/src/main/java/org/thingsboard/server/controller/TelemetryController.java):
@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tb_bridge.standin.auth import AuthError, User
+from tb_bridge.standin.auth import NULL_UUID, AuthError, User
 from tb_bridge.standin.core import DeviceAuthError, StandIn
 from tb_bridge.standin.json_telemetry import JsonBodyError, attribute_values, parse_json_body, telemetry_entries
 from tb_bridge.standin.store import NotFound
@@ -81,6 +81,16 @@ def _str_value(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+def user_json(user: User, tenant_id: str) -> dict[str, Any]:
+    """A stand-in user as ThingsBoard's User JSON (``GET /api/auth/user``, ``/api/user/{id}``, ``/api/users``)."""
+    return {"id": {"entityType": "USER", "id": user.id}, "createdTime": user.created_time,
+            "tenantId": {"entityType": "TENANT", "id": tenant_id},
+            "customerId": {"entityType": "CUSTOMER", "id": NULL_UUID},
+            "email": user.email, "name": user.email, "authority": user.authority, "firstName": user.first_name,
+            "lastName": user.last_name, "phone": None,
+            "additionalInfo": {**user.additional_info, **({"userCredentialsEnabled": True} if user.enabled else {})}}
 
 
 def build_app(tb: StandIn) -> FastAPI:
@@ -156,10 +166,18 @@ def build_app(tb: StandIn) -> FastAPI:
 
     @app.get("/api/auth/user")
     async def current_user(request: Request) -> JSONResponse:
-        user = authenticate(request)
-        return JSONResponse({"id": {"entityType": "USER", "id": user.id}, "email": user.email,
-                             "authority": user.authority, "firstName": user.first_name,
-                             "lastName": user.last_name, "tenantId": {"entityType": "TENANT", "id": tb.tenant_id}})
+        return JSONResponse(user_json(authenticate(request), tb.tenant_id))
+
+    @app.post("/api/noauth/activate")
+    async def activate(request: Request) -> JSONResponse:
+        # AuthController.activateUser: {"activateToken", "password"} -> the user's first token pair (no login needed)
+        body = await json_body(request)
+        if not isinstance(body, dict) or not body.get("activateToken") or not body.get("password"):
+            raise _bad_request("activateToken and password are required")
+        try:
+            return JSONResponse(tb.auth.activate(str(body["activateToken"]), str(body["password"])))
+        except AuthError as exc:
+            raise ApiError(400, str(exc), exc.error_code) from None
 
     # --- attributes ------------------------------------------------------------------------------
     async def _save_attributes(request: Request, entity_type: str, entity_id: str, scope: str) -> Response:

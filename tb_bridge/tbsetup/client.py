@@ -39,18 +39,26 @@ class TbClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             try:
                 message = response.json().get("message", response.text)
-            except ValueError:
+            except (ValueError, AttributeError):
                 message = response.text
             raise TbApiError(method, path, response.status_code, message)
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
         return response.json() if response.content else None
 
     def get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params or None)
+
+    def get_text(self, path: str, **params: Any) -> str:
+        """A ``text/plain`` answer (e.g. ``GET /api/user/{userId}/activationLink``)."""
+        return self._send("GET", path, params=params or None).text
 
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return self._request("POST", path, json=body, params=params or None)

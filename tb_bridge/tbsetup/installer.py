@@ -13,7 +13,8 @@ root chain ("Atilax Root Rule Chain": ThingsBoard's default root chain plus the 
 Profiles that ThingsBoard created by itself (it creates a profile named after the type of a new device or asset)
 are updated to point at it. With the gRPC transport, the wells and the ``Field`` assets are assigned to the Atilax
 Edge (``POST /api/edge/{edgeId}/device/{deviceId}``, ``POST /api/edge/{edgeId}/asset/{assetId}``): ThingsBoard
-pushes to an edge only the entities assigned to it.
+pushes to an edge only the entities assigned to it. Last, the service's own tenant administrator is created
+(:func:`_install_service_user`): the loop protection ignores what that user saves, so it must not be a person.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
+from urllib.parse import parse_qs, urlsplit
 
 from tb_bridge.tbsetup.bundle import (
     FIELD_PROFILE,
@@ -36,7 +38,8 @@ from tb_bridge.tbsetup.bundle import (
     select_transport,
     without_secrets,
 )
-from tb_bridge.tbsetup.client import TbClient
+from tb_bridge.tbsetup.client import TbApiError, TbClient
+from tb_bridge.tbsetup.service_user import SERVICE_USER_FLAG, default_service_email, is_service_user
 
 Change = Literal["create", "update", "unchanged"]
 _NODE_KEYS = ("type", "name", "debugMode", "singletonMode", "queueName", "configurationVersion", "configuration",
@@ -60,7 +63,10 @@ class SetupOptions:
     """``transport``: grpc | mqtt | rest (what the optimization chain forwards with); the MQTT broker and
     the service URL and bearer token (``rest_ingress.token`` of the service) for the REST node; the Edge (gRPC
     only); ``make_root`` makes the bundled root chain the tenant's root chain; ``assign_fields`` assigns the
-    assets of the ``Field`` profile to the Edge along with the wells (gRPC only)."""
+    assets of the ``Field`` profile to the Edge along with the wells (gRPC only); ``service_user`` creates the
+    tenant administrator the service writes as (:mod:`tb_bridge.tbsetup.service_user`), e-mail
+    ``service_user_email`` (default ``atilax-service@<the administrator's domain>``), password
+    ``service_user_password`` (default: generated)."""
 
     transport: str = "grpc"
     mqtt_host: str | None = None
@@ -72,6 +78,9 @@ class SetupOptions:
     make_root: bool = False
     assign_fields: bool = True
     service_token: str | None = None
+    service_user: bool = True
+    service_user_email: str | None = None
+    service_user_password: str | None = None
 
 
 def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
@@ -262,7 +271,50 @@ def run_setup(client: TbClient, options: SetupOptions = SetupOptions(), *, dry_r
     actions += _install_dashboards(client, dry_run)
     if options.transport == "grpc":
         actions += _install_edge(client, options, dry_run)
+    if options.service_user:
+        actions += _install_service_user(client, options, dry_run)
     return actions
+
+
+def _install_service_user(client: TbClient, options: SetupOptions, dry_run: bool) -> list[Action]:
+    """The service's own tenant administrator, as ThingsBoard's UI creates a user without e-mail: ``POST
+    /api/user?sendActivationMail=false`` (marked in ``additionalInfo``), ``GET /api/user/{id}/activationLink``,
+    ``POST /api/noauth/activate`` with ``{activateToken, password}``. A service user that exists and is activated is
+    left unchanged (its password is shown only when set); one left unactivated by an interrupted run is activated;
+    a user of that e-mail without the mark belongs to someone else: :class:`ValueError`."""
+    admin = client.get("/api/auth/user")
+    email = options.service_user_email or default_service_email(str(admin.get("email") or ""))
+    existing = next((u for u in client.pages("/api/users", textSearch=email)
+                     if str(u.get("email", "")).lower() == email.lower()), None)
+    if existing is None:
+        change: Change = "create"
+        if dry_run:
+            return [Action("service_user", email, change, "tenant administrator the service writes as")]
+        body = {"email": email, "authority": "TENANT_ADMIN", "firstName": "Atilax", "lastName": "Service",
+                "additionalInfo": {SERVICE_USER_FLAG: True,
+                                   "description": "Atilax optimization service: writes opt_*/sim_* results; "
+                                                  "not for people (its own edits are ignored as echoes)"}}
+        user_id = client.post("/api/user", body, sendActivationMail="false")["id"]["id"]
+    elif not is_service_user(existing):
+        raise ValueError(f"ThingsBoard user {email!r} exists and is not an Atilax service user "
+                         f"(additionalInfo.{SERVICE_USER_FLAG}); choose another e-mail (--service-user-email)")
+    else:
+        change, user_id = "update", existing["id"]["id"]
+    try:
+        link = client.get_text(f"/api/user/{user_id}/activationLink")
+    except TbApiError as exc:
+        if exc.status == 400 and change == "update":  # "User is already activated!"
+            return [Action("service_user", email, "unchanged", "exists (its password was shown when it was set)")]
+        raise
+    if dry_run:
+        return [Action("service_user", email, "update", "activate (created but never activated)")]
+    token = (parse_qs(urlsplit(link.strip()).query).get("activateToken") or [""])[0]
+    if not token:
+        raise ValueError(f"ThingsBoard's activation link of {email!r} has no activateToken")
+    password = options.service_user_password or secrets.token_urlsafe(18)
+    client.post("/api/noauth/activate", {"activateToken": token, "password": password}, sendActivationMail="false")
+    detail = "activated with the requested password" if options.service_user_password else f"password={password}"
+    return [Action("service_user", email, change, detail)]
 
 
 def installed_rule_chains(client: TbClient) -> dict[str, dict[str, Any]]:

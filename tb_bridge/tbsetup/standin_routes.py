@@ -4,7 +4,7 @@ Mount on the stand-in's app: ``app.include_router(build_router(tb))`` (``tb_brid
 ``build_app``). Paths, bodies and the page format follow ThingsBoard's controllers
 (application/src/main/java/org/thingsboard/server/controller/RuleChainController.java,
 DashboardController.java, DeviceProfileController.java, AssetProfileController.java, EdgeController.java,
-DeviceController.java, AssetController.java, AlarmController.java):
+DeviceController.java, AssetController.java, AlarmController.java, UserController.java):
 ``{"data": [...], "totalPages", "totalElements", "hasNext"}`` pages and ``{"entityType", "id"}`` ids.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tb_bridge.standin.auth import AuthError
-from tb_bridge.standin.rest_api import ApiError
+from tb_bridge.standin.rest_api import ApiError, user_json
 from tb_bridge.standin.store import NotFound
 
 
@@ -359,6 +359,68 @@ def build_router(tb: Any, resources: StandInResources | None = None) -> APIRoute
         kind = request.query_params.get("type")
         items = [asset_json(a) for a in tb.store.assets() if edge_id in a.edge_ids and (not kind or a.type == kind)]
         return _page(items, request)
+
+    # --- users (UserController: POST /api/user, GET /api/users, GET /api/user/{id}, .../activationLink) ----------
+    def user_of(user_id: str) -> Any:
+        try:
+            uuid.UUID(user_id)
+        except ValueError:
+            raise ApiError(400, f"Invalid UUID string: {user_id}", 31) from None
+        user = tb.auth.user_by_id(user_id)
+        if user is None:
+            raise ApiError(404, f"User with id [{user_id}] is not found", 32)
+        return user
+
+    @router.post("/api/user")
+    async def save_user(request: Request) -> JSONResponse:
+        # The tenant is the caller's; a new user has no credentials until activated (sendActivationMail=false:
+        # the caller activates it through GET /api/user/{id}/activationLink and POST /api/noauth/activate).
+        auth(request)
+        body = await body_of(request)
+        email = str(body.get("email") or "").strip()
+        if not email:
+            raise ApiError(400, "User email should be specified!", 31)
+        if "@" not in email.strip("@"):
+            raise ApiError(400, f"Invalid email address format '{email}'!", 31)
+        authority = body.get("authority")
+        if not authority:
+            raise ApiError(400, "User authority isn't defined!", 31)
+        if authority != "TENANT_ADMIN":
+            raise ApiError(400, f"Authority {authority} is not supported by the stand-in", 31)
+        info = body.get("additionalInfo") if isinstance(body.get("additionalInfo"), dict) else {}
+        names = {"first_name": str(body.get("firstName") or ""), "last_name": str(body.get("lastName") or "")}
+        existing_id = (body.get("id") or {}).get("id")
+        if existing_id:
+            user = user_of(existing_id)
+            other = tb.auth.user_by_email(email)
+            if other is not None and other.id != user.id:
+                raise ApiError(400, f"User with email '{email}' already present in database!", 31)
+            user = tb.auth.update_user(user.id, email=email, additional_info=dict(info), **names)
+        else:
+            try:
+                user = tb.auth.create_user(email, authority, additional_info=info, **names)
+            except ValueError as exc:
+                raise ApiError(400, str(exc), 31) from None
+        return JSONResponse(user_json(user, tb.tenant_id))
+
+    @router.get("/api/users")
+    async def users(request: Request) -> JSONResponse:
+        auth(request)
+        return _page([user_json(u, tb.tenant_id) for u in tb.auth.users()], request, "email")
+
+    @router.get("/api/user/{user_id}")
+    async def get_user(request: Request, user_id: str) -> JSONResponse:
+        auth(request)
+        return JSONResponse(user_json(user_of(user_id), tb.tenant_id))
+
+    @router.get("/api/user/{user_id}/activationLink")
+    async def activation_link(request: Request, user_id: str) -> PlainTextResponse:
+        auth(request)
+        user = user_of(user_id)
+        if user.enabled or not user.activate_token:
+            raise ApiError(400, "User is already activated!", 31)
+        base = str(request.base_url).rstrip("/")
+        return PlainTextResponse(f"{base}/api/noauth/activate?activateToken={user.activate_token}")
 
     @router.get("/api/alarm/{entity_type}/{entity_id}")
     async def entity_alarms(request: Request, entity_type: str, entity_id: str) -> JSONResponse:

@@ -43,17 +43,19 @@ def loop(request, mosquitto_port, tmp_path):
     well, token = tb.create_device(f"ESP-{uuid.uuid4().hex[:6]}", "ESP")  # unique: MQTT topics are shared
     with TbClient(url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
         run_setup(client, SetupOptions(transport=transport, mqtt_host=mqtt_host, mqtt_port=mqtt_port, make_root=True,
-                                       edge_routing_key=ROUTING_KEY, edge_secret=EDGE_SECRET))
+                                       edge_routing_key=ROUTING_KEY, edge_secret=EDGE_SECRET,
+                                       service_user_password="service-secret"))  # the user the service writes as
         chains = {cid: load_rule_chain(export) for cid, export in installed_rule_chains(client).items()}
     grpc_port = tb.start_edge_server("127.0.0.1", 0)  # serves the Edge that setup created
     tb.edges.auto_push = False  # only what the rule chain pushes reaches the edge
     bridge = StandInRuleEngine(tb, RuleEngine(chains, StandInOutputs(tb, edge_sink=tb.edges.push_to_edge)))
-    tb.create_user("atilax@service.local", "service-secret")
     settings = load_settings(
         transport=transport, writeback="rest", database_url=f"sqlite:///{tmp_path}/history.db",
-        tb={"url": url, "username": "atilax@service.local", "password": "service-secret", "edge_port": grpc_port,
-            "edge_routing_key": ROUTING_KEY, "edge_secret": EDGE_SECRET},
-        mqtt={"host": mqtt_host, "port": mqtt_port, "shared_group": f"g{uuid.uuid4().hex[:8]}"})
+        tb={"url": url, "username": "atilax-service@thingsboard.org", "password": "service-secret",
+            "edge_port": grpc_port, "edge_routing_key": ROUTING_KEY, "edge_secret": EDGE_SECRET},
+        # a persistent session per run on the shared broker, ended when the service stops
+        mqtt={"host": mqtt_host, "port": mqtt_port, "shared_group": f"g{uuid.uuid4().hex[:8]}",
+              "instance_name": f"e2e-{uuid.uuid4().hex[:8]}", "end_session_on_stop": True})
     service, inbound = build_service(settings)
     service.attach(inbound)
     if transport == "grpc":

@@ -44,10 +44,12 @@ def test_dry_run_plans_everything_and_changes_nothing(standin):
     _tb, url, res, _ = standin
     with client(url) as c:
         actions = run_setup(c, SetupOptions(make_root=True), dry_run=True)
-    assert counts(actions) == {("device_profile", "create"): 4, ("asset_profile", "create"): 1, ("rule_chain", "create"): 2,
-                               ("root_rule_chain", "update"): 1, ("dashboard", "create"): len(bundled_dashboards()),
-                               ("edge", "create"): 1, ("edge_assignment", "create"): 4}
+    assert counts(actions) == {("device_profile", "create"): 4, ("asset_profile", "create"): 1,
+                               ("rule_chain", "create"): 2, ("root_rule_chain", "update"): 1,
+                               ("dashboard", "create"): len(bundled_dashboards()), ("edge", "create"): 1,
+                               ("edge_assignment", "create"): 4, ("service_user", "create"): 1}
     assert not (res.rule_chains or res.dashboards or res.device_profiles or res.asset_profiles or res.edges)
+    assert [u.email for u in _tb.auth.users()] == [TENANT_ADMIN_EMAIL]
 
 
 def test_setup_installs_then_reports_no_change(standin):
@@ -161,7 +163,8 @@ def test_field_asset_profile_and_field_assets_on_the_edge(standin):
             ("asset_profile", "Field", "update")]
         assert [a.name for a in plan if a.kind == "edge_assignment"] == ["W-1", "W-2", "R-1", "G-1", "North field"]
         first = run_setup(c, SetupOptions(edge_routing_key="rk-1", edge_secret="s-1"))
-        assert [a for a in first if a.kind != "rule_chain"] == [a for a in plan if a.kind != "rule_chain"]
+        assert [a for a in first if a.kind not in ("rule_chain", "service_user")] == \
+            [a for a in plan if a.kind not in ("rule_chain", "service_user")]
         chains = {ch["name"]: cid for cid, ch in res.rule_chains.items()}
         root_chain = chains["Atilax Root Rule Chain"]
         # every profile of ours routes to the bundled root chain (save + optimization chain)
@@ -239,3 +242,110 @@ def test_field_attribute_updates_reach_the_service_over_grpc_once_setup_assigned
             assert is_asset_event(event) and dict(event.values) == {"placement_run_requested": True, "placement_seed": 4}
         finally:
             transport.stop()
+
+
+# --- the service user (issue 17, defect 15) -------------------------------------------------------------------
+SERVICE_EMAIL = "atilax-service@thingsboard.org"  # default: the local part atilax-service at the admin's domain
+
+
+def test_setup_creates_and_activates_a_marked_service_user_once(standin):
+    import httpx
+
+    from tb_bridge.tbsetup.service_user import SERVICE_USER_FLAG
+
+    tb, url, _res, _ = standin
+    with client(url) as c:
+        first = run_setup(c, SetupOptions(service_user_password="svc-pw-1"))
+        assert [(a.kind, a.name, a.change) for a in first if a.kind == "service_user"] == [
+            ("service_user", SERVICE_EMAIL, "create")]
+        second = run_setup(c, SetupOptions(service_user_password="another"))
+        assert [(a.name, a.change) for a in second if a.kind == "service_user"] == [(SERVICE_EMAIL, "unchanged")]
+    user = tb.auth.user_by_email(SERVICE_EMAIL)
+    assert (user.authority, user.enabled, user.additional_info[SERVICE_USER_FLAG]) == ("TENANT_ADMIN", True, True)
+    assert user.id != tb.tenant_admin.id and len(tb.auth.users()) == 2
+    with TbClient(url, SERVICE_EMAIL, "svc-pw-1") as service:  # the password set by the first run, unchanged
+        me = service.get("/api/auth/user")
+    assert me["id"]["id"] == user.id and me["additionalInfo"][SERVICE_USER_FLAG] is True
+    assert httpx.post(f"{url}/api/auth/login", json={"username": SERVICE_EMAIL, "password": "another"}).status_code == 401
+
+
+def test_setup_finishes_an_interrupted_activation_and_never_takes_over_a_persons_account(standin):
+    from tb_bridge.tbsetup.service_user import SERVICE_USER_FLAG
+
+    tb, url, _res, _ = standin
+    with client(url) as c:  # a run that stopped between POST /api/user and the activation
+        c.post("/api/user", {"email": "svc@example.com", "authority": "TENANT_ADMIN",
+                             "additionalInfo": {SERVICE_USER_FLAG: True}}, sendActivationMail="false")
+        plan = run_setup(c, SetupOptions(service_user_email="svc@example.com"), dry_run=True)
+        assert [(a.change, a.detail) for a in plan if a.kind == "service_user"] == [
+            ("update", "activate (created but never activated)")]
+        assert not tb.auth.user_by_email("svc@example.com").enabled
+        actions = run_setup(c, SetupOptions(service_user_email="svc@example.com", service_user_password="pw-2"))
+        assert [a.change for a in actions if a.kind == "service_user"] == ["update"]
+        assert tb.auth.user_by_email("svc@example.com").enabled
+        tb.create_user("jane@example.com", "jane-pw")  # a person, not marked
+        with pytest.raises(ValueError, match="'jane@example.com' exists and is not an Atilax service user"):
+            run_setup(c, SetupOptions(service_user_email="jane@example.com"))
+    assert tb.auth.user_by_email("jane@example.com").password == "jane-pw"
+
+
+def test_user_endpoints_answer_as_thingsboard(standin):
+    """POST /api/user, GET /api/user/{id}/activationLink, POST /api/noauth/activate and the login of a user not yet
+    activated, with ThingsBoard's statuses and messages."""
+    import httpx
+
+    from tb_bridge.tbsetup.client import TbApiError
+
+    tb, url, _res, _ = standin
+    with client(url) as c:
+        user = c.post("/api/user", {"email": "new@example.com", "authority": "TENANT_ADMIN", "firstName": "N"},
+                      sendActivationMail="false")
+        assert (user["email"], user["authority"], user["tenantId"]["id"]) == ("new@example.com", "TENANT_ADMIN",
+                                                                            tb.tenant_id)
+        login = httpx.post(f"{url}/api/auth/login", json={"username": "new@example.com", "password": "x"})
+        assert (login.status_code, login.json()["message"]) == (401, "User is not active")
+        with pytest.raises(TbApiError) as err:
+            c.post("/api/user", {"email": "new@example.com", "authority": "TENANT_ADMIN"})
+        assert (err.value.status, str(err.value).endswith("User with email 'new@example.com' already present in "
+                                                          "database!")) == (400, True)
+        link = c.get_text(f"/api/user/{user['id']['id']}/activationLink")
+        assert link.startswith(f"{url}/api/noauth/activate?activateToken=")
+        bad = httpx.post(f"{url}/api/noauth/activate", json={"activateToken": "nope", "password": "pw-3"})
+        assert bad.status_code == 400
+        pair = httpx.post(f"{url}/api/noauth/activate",
+                          json={"activateToken": link.split("activateToken=")[1], "password": "pw-3"}).json()
+        assert set(pair) == {"token", "refreshToken"}
+        with pytest.raises(TbApiError) as err:
+            c.get_text(f"/api/user/{user['id']['id']}/activationLink")
+        assert err.value.status == 400 and "User is already activated!" in str(err.value)
+        assert [u["email"] for u in c.pages("/api/users", textSearch="new@")] == ["new@example.com"]
+    with TbClient(url, "new@example.com", "pw-3") as new:
+        assert new.get("/api/auth/user")["firstName"] == "N"
+
+
+def test_cli_setup_prints_the_service_users_credentials(standin, capsys):
+    import argparse
+    import shlex
+
+    from tb_bridge.cli.tb_cmd import register
+
+    _tb, url, _res, _ = standin
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    base = ["--url", url, "--username", TENANT_ADMIN_EMAIL, "--password", TENANT_ADMIN_PASSWORD]
+    args = parser.parse_args(["tb", "setup", *base])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if "ATILAX_TB__USERNAME" in x]
+    env = dict(part.split("=", 1) for part in shlex.split(line)[1:])
+    assert env["ATILAX_TB__USERNAME"] == SERVICE_EMAIL
+    with TbClient(url, SERVICE_EMAIL, env["ATILAX_TB__PASSWORD"]) as service:  # the printed credentials work
+        assert service.get("/api/auth/user")["email"] == SERVICE_EMAIL
+    args = parser.parse_args(["tb", "setup", *base, "--json", "--service-user-email", "svc2@example.com"])
+    assert args.func(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    with TbClient(url, result["service_user"]["username"], result["service_user"]["password"]):
+        pass
+    args = parser.parse_args(["tb", "setup", *base])  # nothing new: no credentials printed
+    assert args.func(args) == 0
+    assert "ATILAX_TB__PASSWORD" not in capsys.readouterr().out

@@ -81,8 +81,10 @@ def test_mask_url_password_keeps_urls_without_password():
     ("postgresql+psycopg://u:p/w@h/db?sslpassword=S1&sslmode=require",
      "postgresql+psycopg://u:********@h/db?sslpassword=********&sslmode=require"),
     ("https://user:pw2@tb.example.com", "https://user:********@tb.example.com"),
-    ("http://h/api?Token=T1&api_key=K1&x=1&secret=S2#top", "http://h/api?Token=********&api_key=********&x=1&secret=********#top"),
-    ("postgresql+psycopg://atilax@db/atilax?pwd=P1&pass=P2", "postgresql+psycopg://atilax@db/atilax?pwd=********&pass=********"),
+    ("http://h/api?Token=T1&api_key=K1&x=1&secret=S2#top",
+     "http://h/api?Token=********&api_key=********&x=1&secret=********#top"),
+    ("postgresql+psycopg://atilax@db/atilax?pwd=P1&pass=P2",
+     "postgresql+psycopg://atilax@db/atilax?pwd=********&pass=********"),
     ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
     ("not a url", "not a url"),
 ])
