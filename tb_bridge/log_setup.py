@@ -11,8 +11,9 @@ import logging
 from tb_bridge.config import mask_urls_in_text
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-#: Libraries that log every request at INFO: kept at WARNING unless the level is DEBUG.
-CHATTY_LOGGERS = ("httpx", "httpcore")
+#: Libraries that log routine detail at INFO (every HTTP request, every Alembic plugin loaded): kept at WARNING
+#: unless the level is DEBUG.
+CHATTY_LOGGERS = ("httpx", "httpcore", "alembic.runtime.plugins")
 
 
 class SecretMaskingFilter(logging.Filter):
