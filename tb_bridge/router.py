@@ -280,7 +280,11 @@ class Router:
 
     def _asset(self, event: WellEvent) -> None:
         values = {k: v for k, v in event.values.items() if not is_own_key(k)}
-        if self.asset_hook is None or not values or self.loop_guard.is_own(event):
+        if not values or self.loop_guard.is_own(event):
+            with self._lock:
+                self.stats.own_writes_dropped += 1
+            return
+        if self.asset_hook is None:
             return
         self.asset_hook(WellEvent(event.kind, event.well_id, event.ts_ms, values, event.well_name,
                                   event.device_type, event.scope, event.source, event.metadata))

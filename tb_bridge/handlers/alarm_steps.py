@@ -209,7 +209,10 @@ def _thingsboard_action(state: _AlarmState, event: WellEvent) -> list[AlarmChang
     if tag not in state.bank.tags:
         return []  # not one of ours (or another lift type's): nothing to do
     clear = event.kind is EventKind.ALARM_CLEAR
-    ts_ms = int(alarm.get("clearTs" if clear else "ackTs") or 0) or int(event.ts_ms)
+    raw_ts = alarm.get("clearTs" if clear else "ackTs") or 0
+    if isinstance(raw_ts, bool) or not isinstance(raw_ts, int) or raw_ts < 0:
+        raise EventError(f"alarm {'clearTs' if clear else 'ackTs'} is not epoch milliseconds: {str(raw_ts)[:40]!r}")
+    ts_ms = raw_ts or int(event.ts_ms)
     alarm_id = alarm.get("id")
     alarm_id = alarm_id.get("id") if isinstance(alarm_id, Mapping) else alarm_id
     key = (str(alarm_id), event.kind.value, ts_ms)
