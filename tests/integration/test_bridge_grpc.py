@@ -5,18 +5,20 @@ computed result lands on its device, with the exact value derived from the telem
 outcomes (BAD_CREDENTIALS, acknowledged downlinks, TLS)."""
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections import Counter
 
 import pytest
 
+from tb_bridge.config import load_settings
 from tb_bridge.events import EventKind
+from tb_bridge.runner import build_transport
 from tb_bridge.standin import StandIn
 from tb_bridge.transport.edge import EdgeAuthError, EdgeTls, EdgeTransport
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.writeback.edge import EdgeWriteback
 from tb_bridge.writeback.rest import RestWriteback
+from tests.certs import make_pki
 from tests.polling import wait_for
 
 T0 = 1_700_000_000_000
@@ -157,19 +159,59 @@ def test_standin_restart_mid_stream_loses_nothing(rig):
 
 def test_tls_channel(rig, tmp_path):
     tb, edge, _, wells = rig
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    pki = make_pki(tmp_path)
     import grpc
 
-    creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    creds = grpc.ssl_server_credentials([(pki.server_key.read_bytes(), pki.server_cert.read_bytes())])
     port = tb.start_edge_server(server_credentials=creds)
     delivered = []
-    transport = _transport(edge, port, tls=EdgeTls(root_certificates=cert.read_bytes()))
+    transport = _transport(edge, port, tls=EdgeTls(root_certificates=pki.ca_cert.read_bytes()))
     transport.start(delivered.append)
     transport.wait_connected(10)
     tb.post_device_telemetry(wells[0][1], {"ts": T0, "values": {"flow_rate_bpd": 321.0}})
     assert wait_for(lambda: any(e.kind is EventKind.TELEMETRY for e in delivered))
     assert [dict(e.values) for e in delivered if e.kind is EventKind.TELEMETRY] == [{"flow_rate_bpd": 321.0}]
     transport.stop()
+
+
+def test_mutual_tls_channel_from_settings(rig, tmp_path):
+    """The Edge server requires a client certificate; the transport is built by runner.build_transport from the
+    tb.edge_tls_* settings (CA, client certificate and key, server name); without a client certificate, or
+    trusting another CA, no session is ever accepted."""
+    import grpc
+
+    tb, edge, _, wells = rig
+    pki = make_pki(tmp_path / "pki", server_names=("edge.atilax.test",), server_ips=())  # no IP SAN: server_name
+    creds = grpc.ssl_server_credentials([(pki.server_key.read_bytes(), pki.server_cert.read_bytes())],
+                                        root_certificates=pki.ca_cert.read_bytes(), require_client_auth=True)
+    port = tb.start_edge_server(server_credentials=creds)
+
+    def settings(**tls):
+        return load_settings(transport="grpc", tb={"edge_host": "127.0.0.1", "edge_port": port, "edge_tls": True,
+                                                   "edge_routing_key": edge.routing_key, "edge_secret": edge.secret,
+                                                   "edge_tls_server_name": "edge.atilax.test", **tls})
+
+    delivered = []
+    transport = build_transport(settings(edge_tls_ca_file=str(pki.ca_cert), edge_tls_cert_file=str(pki.client_cert),
+                                         edge_tls_key_file=str(pki.client_key)))
+    transport.start(delivered.append)
+    try:
+        transport.wait_connected(10)
+        tb.post_device_telemetry(wells[0][1], {"ts": T0, "values": {"flow_rate_bpd": 123.0}})
+        assert wait_for(lambda: any(e.kind is EventKind.TELEMETRY for e in delivered))
+        assert [dict(e.values) for e in delivered if e.kind is EventKind.TELEMETRY] == [{"flow_rate_bpd": 123.0}]
+    finally:
+        transport.stop()
+
+    other = make_pki(tmp_path / "other")
+    for refused in (settings(edge_tls_ca_file=str(pki.ca_cert)),  # no client certificate
+                    settings(edge_tls_ca_file=str(other.ca_cert), edge_tls_cert_file=str(pki.client_cert),
+                             edge_tls_key_file=str(pki.client_key))):  # the server's CA is not trusted
+        transport = build_transport(refused)
+        transport.start(lambda e: None)
+        try:
+            with pytest.raises(TimeoutError):
+                transport.wait_connected(2)
+            assert transport.connects == 0
+        finally:
+            transport.stop()
