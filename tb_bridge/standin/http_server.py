@@ -34,6 +34,9 @@ class HttpServerThread:
         sockets = [s for server in self._server.servers for s in server.sockets]
         self.port = sockets[0].getsockname()[1]
 
-    def stop(self) -> None:
+    def stop(self, *, abort: bool = False) -> None:
+        """Stop serving; ``abort``: drop the open connections at once, in-flight requests unanswered (a
+        server that crashes), instead of letting them finish."""
+        self._server.force_exit = abort
         self._server.should_exit = True
         self._thread.join(timeout=10.0)

@@ -4,9 +4,14 @@ paho-mqtt 2 client, MQTT 5 by default, QoS 1. With ``shared_group`` set, the sub
 shared subscription ``$share/<group>/<filter>`` so several service replicas split the messages (the
 broker delivers each message to one member of the group). Subscriptions are (re)made in ``on_connect``,
 so every reconnect resubscribes; paho reconnects by itself with a delay doubling from
-``reconnect_min_s`` to ``reconnect_max_s``. A persistent session (``clean_start=False`` with
-``session_expiry_s``) makes the broker keep QoS 1 messages while the service is away. A message is
-acknowledged (PUBACK) after ``on_message`` returned, i.e. after the sink took the event: at-least-once.
+``reconnect_min_s`` to ``reconnect_max_s``. With a stable ``client_id`` the session is persistent
+(``clean_start=False``, ``session_expiry_s``): a broker with persistence on keeps the subscription and the
+QoS 1 messages while the service is away, and across its own restart (Mosquitto: ``persistence true``, a
+``persistence_location`` that survives, a short ``autosave_interval`` and a ``max_queued_messages`` sized
+for the longest outage; its default of 1000 drops the rest; Mosquitto 2.0 saves plain subscriptions only,
+not shared ones). paho sends the PUBACK after ``on_message`` returned, i.e. after the sink took the event
+(buffered or dead-lettered): a service that dies before that gets the message again from its session.
+At-least-once; duplicates are harmless downstream.
 Payloads that do not follow the envelope schema (:mod:`tb_bridge.transport.mqtt_envelope`) go to the
 dead-letter sink with the reason and a log line; they never stop the transport.
 """
@@ -30,14 +35,18 @@ from tb_bridge.transport.mqtt_envelope import DEFAULT_TOPIC_FILTER, parse_envelo
 
 log = logging.getLogger(__name__)
 
+#: Session expiry of a persistent session when none is given (one day; ``mqtt.session_expiry_s``).
+DEFAULT_SESSION_EXPIRY_S = 86_400
+
 
 class MqttTransport:
     """Subscribes to the rule chain's topics on an MQTT broker and hands WellEvents to the sink.
 
     ``topic_filters``: e.g. ``("atilax/v1/+/+",)``; ``shared_group``: MQTT 5 shared-subscription group
     (None: every replica gets every message); ``client_id``: give each replica a stable id to get a
-    persistent session (``clean_start=False``, ``session_expiry_s=3600`` unless set), without one the id
-    is random and the session ends with the connection; ``end_session_on_stop`` (default: when in a
+    persistent session (``clean_start=False``, ``session_expiry_s`` :data:`DEFAULT_SESSION_EXPIRY_S` unless
+    set), without one the id is random and the session ends with the connection (the service passes
+    ``MqttSettings.session_client_id()``); ``end_session_on_stop`` (default: when in a
     shared group) ends the session on a clean :meth:`stop`, so the group's other members take over its
     share; ``tls``: an ``ssl.SSLContext`` (None: plaintext).
     """
@@ -45,7 +54,7 @@ class MqttTransport:
     name = "mqtt"
 
     def __init__(self, host: str, port: int = 1883, *, topic_filters: Sequence[str] = (DEFAULT_TOPIC_FILTER,),
-                 shared_group: str | None = "atilax", client_id: str | None = None, qos: int = 1,
+                 shared_group: str | None = None, client_id: str | None = None, qos: int = 1,
                  username: str | None = None, password: str | None = None, tls: ssl.SSLContext | None = None,
                  loop_guard: LoopGuard | None = None, keepalive_s: int = 30, clean_start: bool | None = None,
                  session_expiry_s: int | None = None, end_session_on_stop: bool | None = None,
@@ -63,14 +72,17 @@ class MqttTransport:
         # orphan session behind (and in a shared group the broker keeps handing it its share of messages).
         persistent = client_id is not None
         self._clean_start = (not persistent) if clean_start is None else clean_start
-        self._session_expiry_s = (3600 if persistent else 0) if session_expiry_s is None else int(session_expiry_s)
+        self._session_expiry_s = ((DEFAULT_SESSION_EXPIRY_S if persistent else 0) if session_expiry_s is None
+                                  else int(session_expiry_s))
         # leaving a shared group on a clean stop hands this replica's share to the others at once
         self._end_session_on_stop = (shared_group is not None) if end_session_on_stop is None else end_session_on_stop
         self._keepalive_s = int(keepalive_s)
         self._protocol = protocol
         self.client_id = client_id or f"atilax-{uuid.uuid4().hex[:12]}"
+        # MQTT 3.1.1 has no clean start/session expiry: its clean-session flag is set here instead
+        session = {} if protocol == mqtt.MQTTv5 else {"clean_session": self._clean_start}
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol,
-                                   reconnect_on_failure=True)
+                                   reconnect_on_failure=True, **session)
         if username is not None:
             self._client.username_pw_set(username, password)
         if tls is not None:

@@ -144,7 +144,9 @@ class Outbox:
 
     @property
     def memory_items(self) -> int:
-        return self._items
+        """Values held in memory (a consistent reading: not the moment between an add and its spill)."""
+        with self._lock:
+            return self._items
 
     def pending_items(self) -> int:
         """Values waiting, in memory and spilled."""
