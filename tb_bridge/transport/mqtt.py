@@ -18,6 +18,7 @@ dead-letter sink with the reason and a log line; they never stop the transport.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import uuid
@@ -85,8 +86,12 @@ class MqttTransport:
                                    reconnect_on_failure=True, **session)
         if username is not None:
             self._client.username_pw_set(username, password)
+        self._tls = tls
         if tls is not None:
             self._client.tls_set_context(tls)
+        self._client.on_connect_fail = self._on_connect_fail
+        self._failing = False
+        self.connect_failures = 0  # TCP or TLS failures (paho keeps retrying with its reconnect delay)
         self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -143,10 +148,29 @@ class MqttTransport:
             log.error("MQTT broker %s:%d refused the connection: %s", self.host, self.port, reason_code)
             return
         self.connects += 1
+        self._failing = False
         self._subscribed.clear()
         client.subscribe([(topic, self.qos) for topic in self.subscriptions()])
         log.info("MQTT connected to %s:%d (session present: %s), subscribing %s", self.host, self.port,
                  getattr(flags, "session_present", None), self.subscriptions())
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.connect_failures += 1
+        if self._failing:  # one warning per outage; the reason is probed once
+            return
+        self._failing = True
+        log.warning("MQTT connection to %s:%d failed%s; retrying", self.host, self.port, self._failure_reason())
+
+    def _failure_reason(self) -> str:
+        """Why a connection fails (paho does not say): one TCP connect and, with TLS, one handshake."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=5.0) as sock:
+                if self._tls is not None:
+                    with self._tls.wrap_socket(sock, server_hostname=self.host):
+                        pass
+        except OSError as exc:
+            return f": {exc}"
+        return ""
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]
