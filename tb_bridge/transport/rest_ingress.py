@@ -17,6 +17,10 @@ One endpoint, ``POST /api/v1/events`` (``Authorization: Bearer <token>``, the bo
 - 413: a body over ``max_body_bytes``; its head is dead-lettered with the reason;
 - 503: the transport is not started.
 
+Before any of these, the connection itself (:mod:`tb_bridge.transport.http_guard`): 408 and close for a request
+head or body not complete in time, 503 and close beyond ``max_connections`` open connections, 400 for a head
+still incomplete at ``max_header_bytes``. HTTPS (and client certificates) with ``tls_cert_file`` (``tls_ca_file``).
+
 ``GET /api/v1/health`` answers ``{"status": "ok"}`` without authentication (probes), plus what
 :attr:`RestIngressTransport.health_details` returns (`atilax run`: ``{"thingsboard": {"state": ...}}``).
 The handler is a plain function run in FastAPI's thread pool, so a slow sink never blocks the event loop; the
