@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import grpc
 
 from tb_bridge.events import EventError, WellEvent
+from tb_bridge.log_rate import RateLimitedLog
 from tb_bridge.transport import edge_codec
 from tb_bridge.transport.base import EventSink, RawDeadLetterSink
 from tb_bridge.transport.edge_proto import load as load_protos
@@ -35,6 +36,8 @@ from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.transport.untrusted_json import loads_untrusted
 
 log = logging.getLogger(__name__)
+#: one line per rejected payload, at most 20 per 10 s: a sender cannot flood the log
+_bad_input_log = RateLimitedLog(log)
 
 _STOP = object()
 
@@ -271,7 +274,7 @@ class EdgeTransport:
             log.exception("event sink failed for %s", event.well_id)
 
     def _dead_letter_raw(self, what: str, downlink_id: int, message, reason: str) -> None:
-        log.warning("%s %d dead-lettered: %s", what, downlink_id, reason)
+        _bad_input_log.warning("grpc", "%s %d dead-lettered: %s", what, downlink_id, reason)
         if self._dead_letter is not None:
             try:
                 self._dead_letter(self.name, message.SerializeToString(), reason)

@@ -30,11 +30,14 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
 from tb_bridge.events import EventError
+from tb_bridge.log_rate import RateLimitedLog
 from tb_bridge.transport.base import EventSink, RawDeadLetterSink
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.transport.mqtt_envelope import DEFAULT_TOPIC_FILTER, parse_envelope
 
 log = logging.getLogger(__name__)
+#: one line per rejected payload, at most 20 per 10 s: a sender cannot flood the log
+_bad_input_log = RateLimitedLog(log)
 
 #: Session expiry of a persistent session when none is given (one day; ``mqtt.session_expiry_s``).
 DEFAULT_SESSION_EXPIRY_S = 86_400
@@ -185,25 +188,31 @@ class MqttTransport:
             log.warning("MQTT disconnected from %s:%d (%s); reconnecting", self.host, self.port, reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
+        """paho's network thread: nothing may escape from here (an exception would end the thread and with it
+        every later delivery). Every payload that does not become an event is dead-lettered with its reason."""
         self.received += 1
         try:
             event = parse_envelope(message.payload, source=self.name, topic=message.topic)
-        except EventError as exc:
-            self.dead_lettered += 1
-            log.warning("MQTT payload on %s dead-lettered: %s", message.topic, exc)
-            if self._dead_letter is not None:
-                try:
-                    self._dead_letter(self.name, bytes(message.payload), str(exc))
-                except Exception:
-                    log.exception("dead-letter sink failed")
+        except Exception as exc:  # EventError, or a parser bug: the payload is kept either way
+            reason = str(exc) if isinstance(exc, EventError) else f"internal error: {type(exc).__name__}: {exc}"
+            self._reject(message, reason)
             return
         if event is None:
             return
-        if self.loop_guard is not None and not self.loop_guard.admit(event):
-            return
-        if self._sink is not None:
-            self.events_delivered += 1
-            try:
+        try:
+            if self.loop_guard is not None and not self.loop_guard.admit(event):
+                return
+            if self._sink is not None:
+                self.events_delivered += 1
                 self._sink(event)
-            except Exception:  # the sink must not raise; never let it kill the network loop
-                log.exception("event sink failed on %s", message.topic)
+        except Exception:  # the sink must not raise; never let it kill the network loop
+            log.exception("event sink failed on %s", message.topic)
+
+    def _reject(self, message, reason: str) -> None:
+        self.dead_lettered += 1
+        _bad_input_log.warning("mqtt", "MQTT payload on %s dead-lettered: %s", message.topic, reason)
+        if self._dead_letter is not None:
+            try:
+                self._dead_letter(self.name, bytes(message.payload), reason)
+            except Exception:
+                log.exception("dead-letter sink failed")

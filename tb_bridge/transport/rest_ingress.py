@@ -42,6 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from tb_bridge.events import EventError
+from tb_bridge.log_rate import RateLimitedLog
 from tb_bridge.transport.base import EventSink, RawDeadLetterSink
 from tb_bridge.transport.http_guard import GuardCounters, HttpLimits, guarded_h11_protocol
 from tb_bridge.transport.loop_guard import LoopGuard
@@ -49,6 +50,8 @@ from tb_bridge.transport.mqtt_envelope import parse_envelope
 from tb_bridge.transport.tls import TlsConfigError, server_context
 
 log = logging.getLogger(__name__)
+#: one line per rejected payload, at most 20 per 10 s: a sender cannot flood the log
+_bad_input_log = RateLimitedLog(log)
 
 EVENTS_PATH = "/api/v1/events"
 HEALTH_PATH = "/api/v1/health"
@@ -222,7 +225,7 @@ class RestIngressTransport:
     def _reject(self, payload: bytes, reason: str) -> None:
         with self._lock:
             self.dead_lettered += 1
-        log.warning("REST ingress payload dead-lettered: %s", reason)
+        _bad_input_log.warning("rest", "REST ingress payload dead-lettered: %s", reason)
         if self._dead_letter is not None:
             try:
                 self._dead_letter(self.name, bytes(payload), reason)
