@@ -282,7 +282,7 @@ class Service:
         attributes = dict(output.attributes)
         attributes["opt_last_run_ts"] = now_ms
         attributes["opt_last_tier"] = tier
-        attributes["opt_status_detail"] = "; ".join(output.waiting)[:1000]
+        attributes["opt_status_detail"] = "; ".join([*output.waiting, *output.notes])[:1000]
         if output.errors:
             attributes.update(opt_status="error", opt_error="; ".join(output.errors)[:1000], opt_error_ts=now_ms)
         else:

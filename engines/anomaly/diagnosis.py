@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field as dc_field
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from engines.anomaly.isolation import FieldForest
 from engines.anomaly.rules import FIRE_SCORE, RULES_BY_LIFT_TYPE, evaluate_rules
 from engines.health.score import COMPONENTS, ENERGY_KEY, health_score
 from engines.spc.ewma import DEFAULT_LAMBDA, EwmaState, L_for_arl0, ewma_update
-from engines.spc.pca import PcaModel
+from engines.spc.pca import PcaModel, fit_pca
 
 #: Keys monitored by Layer 1 / SPC per lift type: continuous, roughly Gaussian measurements (numeric
 #: telemetry minus setpoints, derived oil/gas rates and pump fillage, a controller output bounded at
@@ -131,13 +132,19 @@ def _evidence_item(key, feats, baseline, i):
 def diagnose_window(lift_type: str, params, window_arrays: dict[str, np.ndarray], baseline: RobustBaseline | None = None,
                     state: TierState | None = None, pca: PcaModel | None = None, forest: FieldForest | None = None,
                     health_history: np.ndarray | None = None, new_steps: int | None = None,
-                    config: DiagnosisConfig = DiagnosisConfig()) -> DiagnosisResult:
+                    config: DiagnosisConfig = DiagnosisConfig(),
+                    own_pca: Sequence[PcaModel] | None = None) -> DiagnosisResult:
     """Diagnose a window of telemetry for the wells of one lift type.
 
     ``window_arrays[key]`` (n_wells, n_steps) in oilfield units; ``params`` a sequence of per-well flat
     attribute dicts (nameplates used by the health score: ESP ``motor_current_a``, PCP
     ``rod_torque_limit_ftlbf``) or None; ``baseline`` fitted on ``MONITORED_KEYS`` (+ rule keys);
-    ``new_steps`` the trailing samples not yet seen by the CUSUM/EWMA state (default: all)."""
+    ``new_steps`` the trailing samples not yet seen by the CUSUM/EWMA state (default: all).
+
+    T^2 / SPE come from one of two PCA monitors over ``MONITORED_KEYS``: ``pca``, the field's monitor (fitted on
+    the 6-hour window medians of baseline-standardized keys of many wells), applied to each well's window median
+    of ``z``; or ``own_pca``, one monitor per well fitted on single samples of that well's own baseline window in
+    telemetry units (:func:`fit_own_pca`), applied to its newest sample. Not both."""
     if lift_type not in MONITORED_KEYS:
         raise ValueError(f"unknown lift type {lift_type!r}; expected one of {tuple(MONITORED_KEYS)}")
     keys = MONITORED_KEYS[lift_type]
@@ -173,6 +180,8 @@ def diagnose_window(lift_type: str, params, window_arrays: dict[str, np.ndarray]
     ewma_alarm = esig.any(axis=2) & ready[:, None]
     l1_score = np.clip(cmax[:, :, -1].max(axis=1) / (2.0 * h), 0.0, 1.0) * ready
     l1_key = np.asarray(keys)[np.argmax(np.abs(z).mean(axis=2), axis=1)]
+    if pca is not None and own_pca is not None:
+        raise ValueError("give the field PCA monitor or the wells' own ones, not both")
     if pca is not None and baseline is not None:
         zm = np.median(z, axis=2)
         t2, spe = pca.statistics(zm)
@@ -180,6 +189,8 @@ def diagnose_window(lift_type: str, params, window_arrays: dict[str, np.ndarray]
         top_var = np.asarray(pca.keys)[np.argmax(np.where((spe > pca.spe_limit)[:, None], spec, np.abs(t2c)), axis=1)]
         t2, spe = np.where(ready, t2, np.nan), np.where(ready, spe, np.nan)
         pca_alarm = ready & ((t2 > pca.t2_limit) | (spe > pca.spe_limit))
+    elif own_pca is not None:
+        t2, spe, pca_alarm, top_var = _own_pca_statistics(own_pca, keys, window_arrays, n)
     else:
         t2 = spe = np.full(n, np.nan)
         pca_alarm = np.zeros(n, bool)
@@ -240,6 +251,48 @@ def diagnose_window(lift_type: str, params, window_arrays: dict[str, np.ndarray]
                            hr.score, hr.status, hr.components, hr.trend, hr.change_7d, t2, spe, ewma_alarm.any(axis=1),
                            tuple(tuple(np.asarray(keys)[ewma_alarm[i]]) for i in range(n)), cusum_alarm,
                            TierState(cstate, estate))
+
+
+def fit_own_pca(lift_type: str, samples: dict[str, np.ndarray], confidence: float = 0.99) -> PcaModel:
+    """One well's own-history PCA monitor (for fields too small for the field monitor): fitted on the rows of
+    ``samples[key]`` (n_samples,) over ``MONITORED_KEYS[lift_type]`` in telemetry units, leaving out rows with a
+    non-finite value; raises ValueError when fewer than 2 x n_keys + 1 rows remain."""
+    keys = MONITORED_KEYS[lift_type]
+    x = np.stack([np.asarray(samples[k], dtype=float) for k in keys], axis=1)
+    x = x[np.isfinite(x).all(axis=1)]
+    if x.shape[0] <= 2 * len(keys):
+        raise ValueError(f"{x.shape[0]} complete samples for an own-history PCA of {len(keys)} keys "
+                         f"(more than {2 * len(keys)} needed)")
+    return fit_pca(x, keys, confidence=confidence)
+
+
+def _own_pca_statistics(models: Sequence[PcaModel], keys: tuple[str, ...], window_arrays: dict[str, np.ndarray],
+                        n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """T^2, SPE, alarm (either above its limit) and largest contributor of each well's newest sample under its
+    own monitor ``models[i]`` (fitted on ``keys`` in telemetry units); vectorized over the wells whose monitors
+    keep the same number of components."""
+    if len(models) != n:
+        raise ValueError(f"{len(models)} own PCA monitors for {n} wells")
+    if any(m.keys != keys for m in models):
+        raise ValueError(f"an own PCA monitor is not over {keys}")
+    latest = np.stack([np.asarray(window_arrays[k], dtype=float)[:, -1] for k in keys], axis=1)  # (n, K)
+    t2, spe, alarm, top = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, bool), np.zeros(n, dtype=int)
+    by_a: dict[int, list[int]] = {}
+    for i, m in enumerate(models):
+        by_a.setdefault(m.loadings.shape[1], []).append(i)
+    for rows in by_a.values():
+        group = [models[i] for i in rows]
+        p = np.stack([m.loadings for m in group])  # (g, K, a)
+        lam = np.stack([m.eigenvalues for m in group])  # (g, a)
+        xs = (latest[rows] - np.stack([m.mean for m in group])) / np.stack([m.scale for m in group])
+        t = np.einsum("gk,gka->ga", xs, p)
+        resid = xs - np.einsum("ga,gka->gk", t, p)
+        t2c = xs * np.einsum("ga,gka->gk", t / lam, p)  # Westerhuis et al. (2000): they sum to T^2
+        t2[rows], spe[rows] = np.sum(t**2 / lam, axis=1), np.sum(resid**2, axis=1)
+        spe_out = spe[rows] > np.array([m.spe_limit for m in group])
+        alarm[rows] = (t2[rows] > np.array([m.t2_limit for m in group])) | spe_out
+        top[rows] = np.argmax(np.where(spe_out[:, None], resid**2, np.abs(t2c)), axis=1)
+    return t2, spe, alarm, np.asarray(keys)[top]
 
 
 def _nameplate_penalties(lift_type, params, window, by_comp):

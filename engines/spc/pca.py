@@ -10,6 +10,7 @@ Contributions: SPE_j = e_j^2 and T^2_j = x_j sum_a p_ja t_a / lambda_a (they sum
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats
@@ -75,10 +76,21 @@ def fit_pca(x: np.ndarray, keys, variance_explained: float = 0.9, confidence: fl
         a = int(n_components)
     a = min(max(a, 1), p - 1)
     alpha = 1.0 - confidence
-    t2_lim = a * (n - 1) * (n + 1) / (n * (n - a)) * stats.f.ppf(confidence, a, n - a)
+    t2_lim = a * (n - 1) * (n + 1) / (n * (n - a)) * _f_quantile(confidence, a, n - a)
     rest = lam[a:]
     th1, th2, th3 = rest.sum(), (rest**2).sum(), (rest**3).sum()
     h0 = 1.0 - 2.0 * th1 * th3 / (3.0 * th2**2)
-    c = stats.norm.ppf(1.0 - alpha)
+    c = _normal_quantile(1.0 - alpha)
     spe_lim = th1 * (c * np.sqrt(2.0 * th2 * h0**2) / th1 + 1.0 + th2 * h0 * (h0 - 1.0) / th1**2) ** (1.0 / h0)
     return PcaModel(keys, mean, scale, vec[:, :a], lam[:a], float(t2_lim), float(spe_lim), confidence, n)
+
+
+@lru_cache(maxsize=1024)
+def _f_quantile(q: float, dfn: int, dfd: int) -> float:
+    """F(dfn, dfd) quantile, cached: the wells of a small field each fit a monitor of the same sizes."""
+    return float(stats.f.ppf(q, dfn, dfd))
+
+
+@lru_cache(maxsize=64)
+def _normal_quantile(q: float) -> float:
+    return float(stats.norm.ppf(q))

@@ -1,7 +1,9 @@
 """`atilax diagnose WINDOW.json`: one well's telemetry window -> anomalies with evidence, health, SPC.
 
 The input names the lift type, the well's flat attributes (optional), the telemetry window and either
-a history to fit the robust baseline from (at least one day of samples) or the baseline itself.
+a history to fit the robust baseline from (at least one day of samples) or the baseline itself. With a
+history, the well's own-history PCA monitor is fitted on it too: T^2 / SPE of the window's newest sample and
+their 99 % limits (``spc_t2_limit``, ``spc_spe_limit``).
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def register(subparsers) -> None:
 
 def _diagnose(args) -> int:
     from engines.anomaly.baseline import RobustBaseline, fit_baseline
-    from engines.anomaly.diagnosis import MONITORED_KEYS, diagnose_window
+    from engines.anomaly.diagnosis import MONITORED_KEYS, diagnose_window, fit_own_pca
     from tb_bridge.writeback.keys import diagnosis_attributes
 
     req = read_model(args.input, DiagnoseInput)
@@ -71,11 +73,20 @@ def _diagnose(args) -> int:
         sd = np.array([[req.baseline[k].std if req.baseline[k].std is not None else req.baseline[k].sigma for k in keys]])
         base = RobustBaseline(keys, med, sig, np.array([10**6]), loc, sd)
     hist = None if not req.health_history else np.asarray(req.health_history, dtype=float)[None, :]
+    own = None
+    if req.history is not None and all(k in req.history for k in MONITORED_KEYS[lift]):
+        try:
+            own = fit_own_pca(lift, {k: np.asarray(req.history[k], dtype=float) for k in MONITORED_KEYS[lift]})
+        except ValueError:  # too few complete samples: no T^2 / SPE
+            own = None
     try:
-        res = diagnose_window(lift, [req.params], window, base, health_history=hist)
+        res = diagnose_window(lift, [req.params], window, base, health_history=hist,
+                              own_pca=None if own is None else [own])
     except (ValueError, KeyError) as exc:
         raise CliInputError(f"{args.input}: {exc}") from exc
     out = diagnosis_attributes(res, 0)
+    out["spc_t2_limit"] = None if own is None else round(own.t2_limit, 3)
+    out["spc_spe_limit"] = None if own is None else round(own.spe_limit, 3)
     out["health_trend"] = res.health_trend[0]
     out["rule_scores"] = {n: round(float(s), 4) for n, s in zip(res.rule_names, res.rule_scores[0])}
     if args.json:

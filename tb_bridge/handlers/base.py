@@ -9,6 +9,7 @@ import numpy as np
 
 from tb_bridge.buffer.base import BufferWindow
 from tb_bridge.wells.model import WellConfig
+from tb_bridge.writeback.keys import charted_values
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,23 @@ class StepOutput:
     #: ISA-18.2 alarm state changes (``tb_bridge.handlers.alarm_steps.AlarmChange``): the service raises or
     #: clears the ThingsBoard alarm and records each one in the history store
     alarms: list[Any] = field(default_factory=list)
+    #: how steps ran, for ``opt_status_detail`` beside ``waiting`` but not a status (e.g. which PCA monitor is in use)
+    notes: list[str] = field(default_factory=list)
 
     def merge(self, other: "StepOutput") -> None:
         self.attributes.update(other.attributes)
         self.timeseries.extend(other.timeseries)
         self.errors.extend(other.errors)
         self.waiting.extend(other.waiting)
+        self.notes.extend(other.notes)
         self.alarms.extend(other.alarms)
+
+    def add_charted_point(self, now_ms: int) -> None:
+        """Add the time-series point at ``now_ms`` of the attributes the key table declares ``both``
+        (:func:`tb_bridge.writeback.keys.charted_values`): every charted key gets its history."""
+        point = charted_values(self.attributes)
+        if point:
+            self.timeseries.append((int(now_ms), point))
 
 
 Step = Callable[[WellContext], StepOutput]
@@ -104,7 +115,8 @@ class LiftHandler:
 
     ``run`` executes the tier's steps in order; a step that raises is reported in
     ``StepOutput.errors`` (becoming ``opt_error``), one that lacks data in ``StepOutput.waiting``
-    (``opt_status`` insufficient_data), and the remaining steps still run."""
+    (``opt_status`` insufficient_data), and the remaining steps still run. ``run`` and ``run_field`` add, beside
+    the attributes, a time-series point at the tier's ``now_ms`` of every key the key table declares ``both``."""
 
     lift_type: str
     main_keys: tuple[str, ...]
@@ -158,6 +170,8 @@ class LiftHandler:
             except Exception as exc:  # a failing field step must not stop the tier
                 for out in outputs.values():
                     out.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        for out in outputs.values():
+            out.add_charted_point(contexts[0].now_ms)
         return outputs
 
     def run(self, context: WellContext, precomputed: Mapping[str, StepOutput | Exception] | None = None) -> StepOutput:
@@ -179,4 +193,5 @@ class LiftHandler:
                 output.waiting.append(f"{name}: {exc}")
             except Exception as exc:  # one failing engine must not stop the others
                 output.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        output.add_charted_point(context.now_ms)
         return output

@@ -135,6 +135,9 @@ class _DiagnosticsState:
     params: tuple[Any, dict] | None = None  #: (config, config.model_dump()) for the health score's nameplates
     #: whether health_history was restored from the history store (once per service process: after a restart)
     history_restored: bool = False
+    #: the well's own-history PCA monitor (``engines.anomaly.diagnosis.fit_own_pca``, on the samples of its baseline
+    #: window; refitted with the monthly baseline refit): its T^2 / SPE while the lift type has no field PCA monitor
+    own_pca: Any = None
 
 
 #: Samples (5-minute) the fast tier diagnoses and the fewest needed to fit a first baseline.
@@ -151,7 +154,8 @@ _NOT_TELEMETRY = ("opt_", "sim_")
 #: one diagnostic window of samples.
 FOREST_MIN_WELLS = 8
 FOREST_SEED = 0
-#: Confidence of the PCA monitor's T^2 and SPE limits (a false-alarm rate of 1 % per well-window).
+#: Confidence of the PCA monitors' T^2 and SPE limits (a false-alarm rate of 1 % per well-window for the field
+#: monitor, per sample for a well's own-history monitor).
 PCA_CONFIDENCE = 0.99
 #: Daily health scores kept per well (the trend reads the last 7), and the result key and tier under which the
 #: daily baseline refresh logs each one in the history store (restored from there after a restart).
@@ -172,6 +176,8 @@ class _DiagnosisJob:
     params: dict
     forest: Any = None  #: the field's Isolation Forest when the well has no baseline yet (else None)
     pca: Any = None  #: the lift type's PCA monitor (``engines.spc.pca.PcaModel``) for a well with a baseline
+    own_pca: Any = None  #: the well's own-history PCA monitor when the lift type has no field monitor (else None)
+    monitor: str = ""  #: which PCA monitor charts the well's T^2 / SPE, for opt_status_detail (empty: none)
 
     def group_key(self) -> tuple:
         """Wells whose inputs stack into one batch call (same lift type, window shape, new samples, health
@@ -179,7 +185,7 @@ class _DiagnosisJob:
         shape = next(iter(self.window.values())).shape
         base_keys = self.state.baseline.keys if self.state.baseline is not None else None
         return (self.context.config.lift_type, shape, self.new_steps, 0 if self.history is None else self.history.shape[1],
-                tuple(sorted(self.window)), base_keys, id(self.forest), id(self.pca))
+                tuple(sorted(self.window)), base_keys, id(self.forest), id(self.pca), self.own_pca is None)
 
 
 def _telemetry_arrays(context: WellContext) -> dict[str, np.ndarray]:
@@ -224,7 +230,8 @@ class DiagnosticsStep:
           row per window: the window medians of the baseline-standardized monitored keys, i.e. exactly the
           vector ``diagnose_window`` charts every 5 minutes.
 
-        Needs ``FOREST_MIN_WELLS`` wells; until then the previous models (or none) stay."""
+        Needs ``FOREST_MIN_WELLS`` wells; until then the previous models (or none) stay, and each well with a
+        baseline charts T^2 / SPE from its own-history PCA monitor instead (``_DiagnosticsState.own_pca``)."""
         from engines.anomaly.diagnosis import MONITORED_KEYS
         from engines.anomaly.isolation import feature_keys, fit_field_forest
         from engines.spc.pca import fit_pca
@@ -236,7 +243,7 @@ class DiagnosticsStep:
         monitored = MONITORED_KEYS[lift_type]
         rows: list[dict[str, np.ndarray]] = []
         z_rows: list[np.ndarray] = []
-        wells = 0
+        wells = pca_wells = 0
         for context in contexts:
             ts = context.window.ts_ms
             if ts.size < MIN_BASELINE_SAMPLES or any(k not in context.window.values for k in needed):
@@ -246,7 +253,7 @@ class DiagnosticsStep:
             spans = state.anomaly_spans
             base = state.baseline if state.baseline is not None and all(
                 k in context.window.values for k in monitored) else None
-            used = False
+            used = pca_used = False
             for start in range(0, MIN_BASELINE_SAMPLES - DIAGNOSTIC_WINDOW_SAMPLES + 1, DIAGNOSTIC_WINDOW_SAMPLES):
                 part = slice(start, start + DIAGNOSTIC_WINDOW_SAMPLES)
                 if _in_spans(ts[part], spans).any():
@@ -259,7 +266,9 @@ class DiagnosticsStep:
                     cols = [base.column(k) for k in monitored]
                     x = np.stack([context.series(k)[-MIN_BASELINE_SAMPLES:][part] for k in monitored])  # (K, T)
                     z_rows.append(np.median((x - base.loc[0, cols][:, None]) / base.scale[0, cols][:, None], axis=1))
+                    pca_used = True
             wells += used
+            pca_wells += pca_used
         if wells < FOREST_MIN_WELLS:
             raise InsufficientData(f"{wells} of {FOREST_MIN_WELLS} {lift_type} wells with a clean buffered day "
                                    f"to train the Isolation-Forest fallback and the PCA monitor")
@@ -268,6 +277,7 @@ class DiagnosticsStep:
         z = np.asarray(z_rows)
         if len(z_rows) > 2 * len(monitored) and np.isfinite(z).all():
             models["pca"] = fit_pca(z, monitored, confidence=PCA_CONFIDENCE)
+            models["pca_wells"] = pca_wells
         for shared in {id(c.field_state): self.field_models(c) for c in contexts}.values():
             shared.update(models)
         return {}
@@ -312,8 +322,8 @@ class DiagnosticsStep:
         """The lift type's field models in ``context.field_state`` (shared by the wells of one lift type in one
         service, so the per-well and the batched path read the same ones): ``forest``, the Isolation Forest
         (``engines.anomaly.isolation.FieldForest``), and ``pca``, the PCA monitor (``engines.spc.pca.PcaModel``),
-        each None until :meth:`train_field_models` has fitted it."""
-        return context.field_state.setdefault("diagnostics", {"forest": None, "pca": None})
+        each None until :meth:`train_field_models` has fitted it; ``pca_wells``, the wells the monitor was fitted on."""
+        return context.field_state.setdefault("diagnostics", {"forest": None, "pca": None, "pca_wells": 0})
 
     def _fit_first_baselines(self, contexts: Sequence[WellContext]) -> None:
         """Fit the first baseline of every well that has none and enough samples, one vectorized
@@ -322,7 +332,7 @@ class DiagnosticsStep:
         from engines.anomaly.baseline import fit_baseline
         from engines.anomaly.diagnosis import MONITORED_KEYS
 
-        groups: dict[tuple[str, ...], list[tuple[_DiagnosticsState, dict[str, np.ndarray]]]] = {}
+        groups: dict[tuple[str, ...], list[tuple[_DiagnosticsState, dict[str, np.ndarray], str]]] = {}
         for context in contexts:
             state = self._state(context)
             if state.baseline is not None or context.window.ts_ms.size < MIN_BASELINE_SAMPLES:
@@ -330,14 +340,16 @@ class DiagnosticsStep:
             arrays = _telemetry_arrays(context)
             if any(key not in arrays for key in MONITORED_KEYS.get(context.config.lift_type, ())):
                 continue
-            groups.setdefault(tuple(arrays), []).append((state, arrays))
+            groups.setdefault(tuple(arrays), []).append((state, arrays, context.config.lift_type))
         for keys_, members in groups.items():
             try:
-                base = fit_baseline({k: np.concatenate([a[k][:, :MIN_BASELINE_SAMPLES] for _, a in members]) for k in keys_})
+                base = fit_baseline({k: np.concatenate([a[k][:, :MIN_BASELINE_SAMPLES] for _, a, _ in members])
+                                     for k in keys_})
             except Exception:
                 continue
-            for i, (state, _) in enumerate(members):
+            for i, (state, arrays, lift_type) in enumerate(members):
                 state.baseline = base.take(i)
+                state.own_pca = _own_pca_or_none(lift_type, {k: v[0, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
 
     def _prepare(self, context: WellContext) -> _DiagnosisJob:
         from engines.anomaly.baseline import fit_baseline
@@ -358,6 +370,7 @@ class DiagnosticsStep:
                     raise InsufficientData(f"{ts.size} of {MIN_BASELINE_SAMPLES} samples needed for a first baseline")
             else:
                 state.baseline = fit_baseline({k: v[:, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
+                state.own_pca = _own_pca_or_none(lift_type, {k: v[0, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
         window = {k: v[:, -DIAGNOSTIC_WINDOW_SAMPLES:] for k, v in arrays.items()}
         new_steps = int(np.count_nonzero(ts[-DIAGNOSTIC_WINDOW_SAMPLES:] > state.last_ts_ms))
         if new_steps == 0:
@@ -365,8 +378,15 @@ class DiagnosticsStep:
         history = np.asarray(state.health_history[-7:], dtype=float)[None, :] if state.health_history else None
         if state.params is None or state.params[0] is not context.config:
             state.params = (context.config, context.config.model_dump())
-        pca = self.field_models(context)["pca"] if state.baseline is not None else None
-        return _DiagnosisJob(context, state, window, new_steps, history, state.params[1], forest, pca)
+        pca = own_pca = None
+        monitor = ""
+        if state.baseline is not None:
+            models = self.field_models(context)
+            if models["pca"] is not None:
+                pca, monitor = models["pca"], f"field PCA ({models['pca_wells']} wells)"
+            elif state.own_pca is not None:
+                own_pca, monitor = state.own_pca, f"own-history PCA ({state.own_pca.n_train} samples)"
+        return _DiagnosisJob(context, state, window, new_steps, history, state.params[1], forest, pca, own_pca, monitor)
 
     @staticmethod
     def _diagnose(jobs: Sequence[_DiagnosisJob]):
@@ -384,8 +404,10 @@ class DiagnosticsStep:
             baseline = None if first.state.baseline is None else RobustBaseline.stack([j.state.baseline for j in jobs])
             tier_state = TierState.stack([j.state.tier_state or TierState.zeros(1, n_keys) for j in jobs])
             history = None if first.history is None else np.concatenate([j.history for j in jobs])
+        own_pca = None if first.own_pca is None else [j.own_pca for j in jobs]
         return diagnose_window(lift_type, [j.params for j in jobs], window, baseline, state=tier_state,
-                               pca=first.pca, forest=first.forest, health_history=history, new_steps=first.new_steps)
+                               pca=first.pca, forest=first.forest, health_history=history, new_steps=first.new_steps,
+                               own_pca=own_pca)
 
     @staticmethod
     def _finish(job: _DiagnosisJob, result) -> StepOutput:
@@ -404,6 +426,8 @@ class DiagnosticsStep:
                 state.anomaly_spans.append([start, end])
         state.anomaly_spans = [s for s in state.anomaly_spans if s[1] >= int(ts[-1]) - ANOMALY_SPAN_KEEP_MS]
         output = StepOutput(attributes=keys.diagnosis_attributes(result, 0))
+        if job.monitor:
+            output.notes.append(f"diagnostics_step: T^2/SPE from the {job.monitor}")
         if job.forest is not None:  # no baseline yet: the field's Isolation Forest stands in for it
             output.waiting.append(f"diagnostics_step: {ts.size} of {MIN_BASELINE_SAMPLES} samples needed for a first "
                                   f"baseline; Isolation-Forest fallback trained on the field's {job.forest.lift_type} wells")
@@ -412,6 +436,20 @@ class DiagnosticsStep:
 
 #: The diagnostics step every handler schedules in its fast tier (per well, or batched by the service).
 diagnostics_step = DiagnosticsStep()
+
+
+def _own_pca_or_none(lift_type: str, samples: dict[str, np.ndarray]) -> Any:
+    """The well's own-history PCA monitor on ``samples`` (its baseline window), or None when they cannot make one
+    (a monitored key absent, too few complete samples)."""
+    from engines.anomaly.diagnosis import MONITORED_KEYS, fit_own_pca
+
+    if any(k not in samples for k in MONITORED_KEYS[lift_type]):
+        return None
+    try:
+        return fit_own_pca(lift_type, samples, confidence=PCA_CONFIDENCE)
+    except ValueError as exc:
+        log.info("no own-history PCA monitor: %s", exc)
+        return None
 
 
 def restore_health_histories(contexts: Sequence[WellContext]) -> None:
@@ -472,7 +510,8 @@ def baseline_refit_step(context: WellContext) -> StepOutput:
     telemetry from ThingsBoard (``context.history_source``; the buffered day when ThingsBoard is not
     configured or has fewer samples), leaving out the spans diagnosed as anomalous. Only real telemetry
     keys are read, so simulated (``sim_*``) values never enter it. Keeps the previous baseline when fewer
-    than ``MIN_BASELINE_SAMPLES`` samples remain."""
+    than ``MIN_BASELINE_SAMPLES`` samples remain. The well's own-history PCA monitor is refitted on the same
+    samples."""
     from engines.anomaly.baseline import fit_baseline
 
     state: _DiagnosticsState | None = context.state.get("diagnostics")
@@ -487,6 +526,9 @@ def baseline_refit_step(context: WellContext) -> StepOutput:
                                f"for the monthly baseline refit")
     state.baseline = fit_baseline({k: arrays[k][None, :] for k in keys_}, exclude=exclude[None, :])
     state.last_refresh_ms = int(ts[-1])
+    own_pca = _own_pca_or_none(context.config.lift_type, {k: v[~exclude] for k, v in arrays.items()})
+    if own_pca is not None:
+        state.own_pca = own_pca
     return StepOutput()
 
 

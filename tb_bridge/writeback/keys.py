@@ -37,7 +37,8 @@ _TABLE: tuple[KeySpec, ...] = (
     # --- service status (every handler) ---
     _spec("opt_status", "attribute", "string", None, "ok | error | insufficient_data: outcome of the last run"),
     _spec("opt_error", "attribute", "string", None, "last error for this well (empty when none)"),
-    _spec("opt_status_detail", "attribute", "string", None, "steps of the last run still waiting for data, and why"),
+    _spec("opt_status_detail", "attribute", "string", None,
+          "steps of the last run still waiting for data, and why; which PCA monitor charts T^2/SPE"),
     _spec("opt_error_ts", "attribute", "number", "ms", "when opt_error was set (epoch ms)"),
     _spec("opt_last_run_ts", "attribute", "number", "ms", "when the service last wrote results (epoch ms)"),
     _spec("opt_last_tier", "attribute", "string", None, "tier of the last run: fast | hourly | daily | weekly | monthly | event"),
@@ -233,6 +234,13 @@ def units_of(values: Mapping[str, Any]) -> dict[str, str]:
         if spec is not None and spec.unit:
             units[key] = spec.unit
     return units
+
+
+def charted_values(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``attributes`` whose key the table declares ``both``: besides the attribute, each is written
+    as a time-series point at the run's time (``LiftHandler.run``), the history a dashboard chart draws."""
+    return {key: value for key, value in attributes.items()
+            if (spec := spec_for(key)) is not None and spec.kind == "both"}
 
 
 def all_written_keys() -> Iterable[str]:

@@ -109,6 +109,17 @@ def test_cli_diagnose(tmp_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert out["opt_anomaly_type"] == "pump_wear" and out["opt_anomaly_detected"] is True
     assert out["rule_scores"]["pump_wear"] >= 0.5
+    # the history also fits the well's own PCA monitor: T^2 of the newest sample, by hand from the history's
+    # column means / sample sds and eigen-decomposition (90 % of the variance), above its 99 % limit
+    keys = MONITORED_KEYS["esp"]
+    x = np.stack([a[k][i, :288] for k in keys], axis=1)
+    mu, sd = x.mean(axis=0), x.std(axis=0, ddof=1)
+    lam, vec = np.linalg.eigh(np.cov((x - mu) / sd, rowvar=False))
+    lam, vec = lam[::-1], vec[:, ::-1]
+    k = int(np.argmax(np.cumsum(lam) / lam.sum() >= 0.9)) + 1
+    t = ((np.array([a[key][i, -1] for key in keys]) - mu) / sd) @ vec[:, :k]
+    assert out["opt_spc_t2"] == pytest.approx(float(np.sum(t**2 / lam[:k])), abs=5e-4)
+    assert out["opt_spc_t2"] > out["spc_t2_limit"] > 0
     assert cli_main.main(["diagnose", str(path)]) == 0
     assert "evidence key" in capsys.readouterr().out
     doc.pop("history")

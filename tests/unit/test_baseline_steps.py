@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from engines.anomaly.baseline import fit_baseline, update_baseline
+from engines.anomaly.diagnosis import MONITORED_KEYS
 from engines.fielddata import SyntheticField
 from tb_bridge.buffer.base import BufferWindow
 from tb_bridge.handlers.base import InsufficientData, WellContext
@@ -83,6 +84,12 @@ def test_monthly_refit_reads_30_days_and_excludes_the_fault(month):
     for name in ("median", "sigma", "loc", "scale"):
         np.testing.assert_allclose(getattr(got, name), getattr(clean, name), rtol=1e-12)
     assert got.n_samples[0] == 25 * DAY
+    # the well's own-history PCA monitor is refitted on the same 25 clean days (column means and sample sds)
+    own = state["diagnostics"].own_pca
+    clean_x = np.stack([series[k][end - 30 * DAY:end][keep] for k in MONITORED_KEYS["esp"]], axis=1)
+    assert own.n_train == 25 * DAY and own.keys == MONITORED_KEYS["esp"]
+    np.testing.assert_allclose(own.mean, clean_x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(own.scale, clean_x.std(axis=0, ddof=1), rtol=1e-12)
     # the five faulty days would have pulled the flow baseline down by about 5/30 of the 30% loss
     q = got.column("flow_rate_bpd")
     assert naive.loc[0, q] < 0.98 * got.loc[0, q]

@@ -252,6 +252,9 @@ def test_daily_field_models_reach_the_fast_tier_through_the_service(tmp_path):
     batched, per_well = _daily_then_fast(tmp_path, True), _daily_then_fast(tmp_path, False)
     assert batched == per_well
     assert all(batched[f"ESP-{i:02d}"]["opt_spc_t2"] is not None for i in range(1, 10))
+    # the 9 wells with a baseline at the daily run fitted the field monitor (the late well had 91 samples)
+    assert all(batched[f"ESP-{i:02d}"]["opt_status_detail"] == "diagnostics_step: T^2/SPE from the field PCA (9 wells)"
+               for i in range(1, 10))
     late = batched["ESP-10"]
     assert late["opt_status"] == "insufficient_data" and "Isolation-Forest fallback" in late["opt_status_detail"]
     assert late["opt_anomaly_type"] in ("none", "multivariate_outlier") and "opt_spc_t2" not in late  # None: not written
