@@ -133,6 +133,47 @@ class RestIngressSettings(BaseModel):
         return self
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (:mod:`tb_bridge.api`): served by `atilax run` when `enabled`, alone by `atilax api serve`."""
+
+    enabled: bool = Field(default=False, description="`atilax run` also serves the API (off by default: it needs "
+                          "`keys`, and an operator turns on what listens)")
+    host: str = Field(default="127.0.0.1", description="listen address (0.0.0.0: every interface)")
+    port: int = Field(default=8000, ge=0, le=65535, description="listen port")
+    keys: list[SecretStr] = Field(default_factory=list, description="API keys: a client sends one as `X-API-Key` or "
+                                  "`Authorization: Bearer` on every route but /health and /version")
+    allow_no_auth: bool = Field(default=False, description="serve without `keys` (every route open): testing only")
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000, description="requests per client (API key, "
+                                       "else address) per minute; beyond it 429 with Retry-After")
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300, description="a request head not complete this long "
+                                    "after the connection opened is answered 408 and closed")
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="a request body not complete this long "
+                                  "after its head is answered 408 and closed")
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=3600, description="an idle kept-alive connection is "
+                                        "closed after this long")
+    max_connections: int = Field(default=256, ge=1, le=100_000, description="connections beyond this many are "
+                                 "answered 503 and closed")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000, description="larger request bodies are "
+                                "refused (413)")
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576, description="a larger request head is "
+                                  "refused (400)")
+    tls_cert_file: str | None = Field(default=None, description="PEM server certificate: serve HTTPS")
+    tls_key_file: str | None = Field(default=None, description="PEM private key of `tls_cert_file`")
+    tls_ca_file: str | None = Field(default=None, description="PEM CA: require client certificates it signed")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ApiSettings":
+        if (self.tls_key_file or self.tls_ca_file) and not self.tls_cert_file:
+            raise ValueError("api.tls_key_file / api.tls_ca_file need api.tls_cert_file")
+        if any(not key.get_secret_value().strip() for key in self.keys):
+            raise ValueError("api.keys holds an empty key")
+        return self
+
+    def key_values(self) -> list[str]:
+        """The API keys in clear (for the constant-time comparison; never log them)."""
+        return [key.get_secret_value() for key in self.keys]
+
+
 class SchedulerSettings(BaseModel):
     """Tier schedule (UTC unless `timezone` says otherwise)."""
 
@@ -204,7 +245,20 @@ class Settings(BaseSettings):
     tb: ThingsBoardSettings = Field(default_factory=ThingsBoardSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     rest_ingress: RestIngressSettings = Field(default_factory=RestIngressSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     redis_url: str | None = Field(default=None, description="Redis URL for the buffer; None = in-process buffer")
+    redis_buffer_count: int = Field(default=288, ge=2, le=100_000, description="telemetry points kept per well in the "
+                                    "buffer (288 = 24 h at 5 min); setting it sets limits.buffer_points")
+    dca_history_days: float = Field(default=180.0, gt=0, le=3_650, description="days of flow_rate_bpd history read "
+                                    "from ThingsBoard for a decline fit (the buffer when it has fewer than 30 points)")
+    dca_tb_limit: int = Field(default=10_000, ge=30, le=1_000_000, description="most history points read per key")
+    sim_projection_points: int = Field(default=144, ge=2, le=2_016, description="points of a what-if projection "
+                                       "(144 x 5 min = the next 12 h; at most 2016)")
+    sim_projection_interval_ms: int = Field(default=300_000, ge=60_000, le=3_600_000,
+                                            description="spacing of the what-if projection points (ms)")
+    sim_max_sessions: int = Field(default=10, ge=1, le=1_000, description="simulation sessions open at once")
+    sim_session_ttl_s: int = Field(default=7_200, ge=60, le=604_800, description="a simulation session closes this "
+                                   "long after its last activity (s)")
     database_url: str = Field(default="sqlite:///atilax.db", description="history store (SQLAlchemy URL)")
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
@@ -241,6 +295,11 @@ class Settings(BaseSettings):
         if self.database_url.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; make the plain scheme use it.
             object.__setattr__(self, "database_url", "postgresql+psycopg://" + self.database_url[len("postgresql://"):])
+        # one effective buffer size: redis_buffer_count when given, else limits.buffer_points
+        if "redis_buffer_count" in self.model_fields_set:
+            object.__setattr__(self.limits, "buffer_points", self.redis_buffer_count)
+        else:
+            object.__setattr__(self, "redis_buffer_count", self.limits.buffer_points)
         return self
 
     def masked(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
 from tb_bridge.buffer.base import BufferUnavailableError
@@ -74,6 +74,8 @@ class RouterStats:
     #: dead letters in the store, and those lost because the store stayed unreachable past the memory bound
     dead_letters_stored: int = 0
     dead_letters_lost: int = 0
+    #: events handed to the router, by the transport (``WellEvent.source``) that delivered them
+    events_by_source: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,9 @@ class Router:
     # -- public -------------------------------------------------------------------------------
     def handle(self, event: WellEvent) -> None:
         """Route one event. Never raises for bad input."""
+        with self._lock:
+            by_source = self.stats.events_by_source
+            by_source[event.source] = by_source.get(event.source, 0) + 1
         try:
             if self.timestamp_window is not None and (event.ts_ms != 0 or event.kind is EventKind.TELEMETRY):
                 self.timestamp_window.check(event.ts_ms, self.clock_ms())

@@ -220,7 +220,12 @@ def run_service(settings: Settings, stop: threading.Event | None = None, *,
     connector = threading.Thread(target=connect_until_ready, name="atilax-tb-connect", daemon=True,
                                  args=(lambda: connect_thingsboard(settings, service, transport, stop), state, stop,
                                        backoff_s))
+    api_server = None
     try:
+        if settings.api.enabled:  # the HTTP API beside the service (refused without keys: ValueError)
+            from tb_bridge.api.server import start_api
+
+            api_server = start_api(service, settings)
         service.attach(transport)
         service.start_scheduler()
         log.info("atilax running: transport %s, writeback %s; connecting to ThingsBoard at %s as %r",
@@ -231,6 +236,8 @@ def run_service(settings: Settings, stop: threading.Event | None = None, *,
         stop.wait()
     finally:
         stop.set()
+        if api_server is not None:
+            api_server.stop()
         if connector.is_alive():  # an attempt in flight ends within its request timeouts
             connector.join(timeout=2 * settings.tb.request_timeout_s + 5.0)
         placement.close()

@@ -177,6 +177,25 @@ class Service:
             self.reports.append(report)
         return report
 
+    def run_well(self, tier: Tier, well_id: str, now_ms: int | None = None) -> dict[str, Any] | None:
+        """Run ``tier``'s per-well steps for one valid well now (the HTTP API's run request): results written
+        back and recorded like a tier run's; returns the run record, None when the well has no valid
+        configuration. Raises ``RuntimeError`` while that tier is running (a well's state is not shared)."""
+        config = self.registry.config(well_id)
+        if config is None:
+            return None
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        lock = self._tier_locks[tier]
+        if not lock.acquire(blocking=False):
+            raise RuntimeError(f"the {tier} tier is running; try again when it ends")
+        try:
+            _, record = self._run_well_isolated(tier, config, now_ms)
+            record["id"] = self.history.record_runs([record])[0]
+            self.writeback.flush()
+        finally:
+            lock.release()
+        return record
+
     #: Waits between the attempts to reach the buffer when a tier fires [s] (then the tier reports per well).
     BUFFER_RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0)
 

@@ -35,6 +35,7 @@ COMMAND_FAMILIES: tuple[str, ...] = (
     "standin",
     "tb_cmd",
     "preview_cmd",
+    "api_cmd",
 )
 
 

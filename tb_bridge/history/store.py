@@ -306,7 +306,35 @@ class HistoryStore:
                     out.setdefault(well_id, []).append(value)
         return out
 
+    def result_values(self, key: str, *, start: datetime | None = None, end: datetime | None = None,
+                      tier: str | None = None, limit: int = 100_000) -> list[tuple[str, str, datetime, Any]]:
+        """``(well_id, lift_type, started_at, value)`` of result ``key`` of every (non-simulated) run with
+        ``start <= started_at < end`` (either bound optional), optionally of one tier, oldest first, at most
+        ``limit`` rows (the newest ones)."""
+        start, end = _aware(start, "start"), _aware(end, "end")
+        run, res = OptimizationRun.__table__, OptimizationResult.__table__
+        query = (select(run.c.well_id, run.c.lift_type, run.c.started_at, res.c.value)
+                 .join(res, res.c.run_id == run.c.id)
+                 .where(res.c.key == key, run.c.simulated.is_(False))
+                 .order_by(run.c.started_at.desc(), run.c.id.desc()).limit(_check_limit(limit)))
+        if start is not None:
+            query = query.where(run.c.started_at >= start)
+        if end is not None:
+            query = query.where(run.c.started_at < end)
+        if tier is not None:
+            query = query.where(run.c.tier == tier)
+        with self._sessions() as session:
+            rows = [(w, lt, ts, v) for w, lt, ts, v in session.execute(query)]
+        return rows[::-1]
+
     # -- dead letters -------------------------------------------------------------------------------
+    def dead_letter_counts(self) -> list[tuple[str, str, int]]:
+        """``(source, error, count)`` of the dead letters not yet reprocessed (one row per distinct error)."""
+        query = (select(DeadLetter.source, DeadLetter.error, func.count())
+                 .where(DeadLetter.reprocessed.is_(False)).group_by(DeadLetter.source, DeadLetter.error))
+        with self._sessions() as session:
+            return [(source, error, int(n)) for source, error, n in session.execute(query)]
+
     def dead_letter(
         self, source: str, payload: Any, error: str, well_id: str | None = None, received_at: datetime | None = None
     ) -> int:
@@ -381,6 +409,14 @@ class HistoryStore:
                 AlarmEventRecord(r.id, r.well_id, r.alarm_type, r.severity, r.state, r.ts, r.details)
                 for r in session.scalars(query.limit(_check_limit(limit)))
             ]
+
+    def alarm_event(self, event_id: int) -> AlarmEventRecord:
+        """One alarm event by id (``KeyError`` when absent)."""
+        with self._sessions() as session:
+            r = session.get(AlarmEvent, int(event_id))
+            if r is None:
+                raise KeyError(f"no alarm event {event_id}")
+            return AlarmEventRecord(r.id, r.well_id, r.alarm_type, r.severity, r.state, r.ts, r.details)
 
     def alarm_log(self, start: datetime | None = None, end: datetime | None = None,
                   well_id: str | None = None) -> list[AlarmEventRecord]:

@@ -1,0 +1,91 @@
+"""What every route module gets: the service, the API settings, and the small helpers they share."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from fastapi import HTTPException
+
+from tb_bridge.config import Settings
+from tb_bridge.wells.model import WellConfig
+from tb_bridge.wells.registry import WellEntry
+
+
+@dataclass
+class ApiContext:
+    """The service behind the API (:class:`tb_bridge.service.Service`) and its settings."""
+
+    service: Any
+    settings: Settings
+    #: configuration-only curves (lift scans, GLPCs) reused between requests, bounded LRU
+    curves: "CurveCache" = field(default_factory=lambda: CurveCache())
+
+    def entry(self, well_id: str) -> WellEntry:
+        """The registry's entry of ``well_id`` (404 when the service does not know the well)."""
+        entry = self.service.registry.get(well_id)
+        if entry is None:
+            raise HTTPException(404, f"unknown well {well_id!r}")
+        return entry
+
+    def config(self, well_id: str) -> WellConfig:
+        """The well's valid configuration (404 unknown, 409 while its configuration is invalid)."""
+        entry = self.entry(well_id)
+        if entry.config is None:
+            raise HTTPException(409, f"well {well_id!r} has no valid configuration: {entry.error}")
+        return entry.config
+
+
+class CurveCache:
+    """A small thread-safe LRU of values computed from a well's configuration alone (keyed by the config)."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, build: Any) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        return value
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def run_answer(record: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """A stored run (``RunRecord``) or a just-run record (dict) as the API's run body."""
+    get = record.get if isinstance(record, Mapping) else lambda name: getattr(record, name, None)
+    return {"id": get("id"), "well_id": get("well_id"), "lift_type": get("lift_type"), "tier": get("tier"),
+            "engine": get("engine") or "", "started_at": iso(get("started_at")), "finished_at": iso(get("finished_at")),
+            "status": get("status"), "error": get("error"), "results": jsonable(get("results") or {}),
+            "units": dict(get("units") or {})}
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with non-finite floats as None and NumPy scalars/arrays as plain JSON."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
