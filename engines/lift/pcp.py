@@ -3,7 +3,11 @@
 * Rate q = D N - q_slip, with D the displacement (bbl/d per rpm) and slip rising linearly with the
   differential pressure and with wear: q_slip = s_rated (dP / dP_rated) (1 + wear) (bbl/d). Slip is
   independent of speed for a given dP (laminar leakage across the seal lines; Nelik & Brennan,
-  *Progressing Cavity Pumps, Downhole Pumps and Mudmotors*, 2005, ch. 3).
+  *Progressing Cavity Pumps, Downhole Pumps and Mudmotors*, 2005, ch. 3). The differential pressure is
+  the discharge pressure the tubing requires at the operating rate (a discharge curve on the inflow grid)
+  or a constant, less the intake pressure. Inverted, dP = (D N - q) dP_rated / (s_rated (1 + wear)) is
+  the pump's pressure gain at a rate and speed (:func:`pump_pressure_gain_psi`), the boost the nodal
+  operating point at a setpoint adds at the pump.
 * Hydraulic torque from the energy balance, work per revolution = swept volume x dP:
   T_h = (D / 1440) * 5.6146 ft^3 * 144 dP / (2 pi) = 0.08936 D dP (ft lbf, D in bbl/d/rpm, dP psi).
   Total torque adds a constant friction torque (rotor/stator interference and rod drag).
@@ -33,11 +37,15 @@ HHP_PER_BPD_PSI = 1.0 / 58_771.0
 
 @dataclass(frozen=True)
 class PcpSystem:
-    """A PCP well. Inflow arrays: rate (bbl/d) delivered at each pump-intake pressure (psi)."""
+    """A PCP well. Inflow arrays: rate (bbl/d) delivered at each pump-intake pressure (psi).
+
+    ``discharge_pressure_psi``: the pump-discharge pressure (psi), a constant or an array on the inflow grid
+    (the pressure the tubing requires at each grid rate, aligned with ``inflow_grid_bpd``).
+    """
 
     displacement_bpd_per_rpm: float
     rated_lift_psi: float
-    discharge_pressure_psi: float
+    discharge_pressure_psi: float | np.ndarray
     intake_pressure_grid_psi: np.ndarray
     inflow_grid_bpd: np.ndarray
     intake_temperature_c: float
@@ -58,13 +66,17 @@ class PcpSystem:
     min_run_life_days: float = 365.0
 
     def __post_init__(self) -> None:
-        p, q = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd)
+        if np.ndim(self.discharge_pressure_psi):
+            p, q, dis = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd, self.discharge_pressure_psi)
+        else:
+            (p, q), dis = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd), float(self.discharge_pressure_psi)
         object.__setattr__(self, "intake_pressure_grid_psi", p)
         object.__setattr__(self, "inflow_grid_bpd", q)
+        object.__setattr__(self, "discharge_pressure_psi", dis)
         if not (50.0 <= self.rpm_min < self.rpm_max <= 400.0):
             raise ValueError(f"RPM window must satisfy 50 <= rpm_min < rpm_max <= 400, got {self.rpm_min}..{self.rpm_max}")
         for name in ("displacement_bpd_per_rpm", "rated_lift_psi", "discharge_pressure_psi", "rod_torque_limit_ftlbf", "motor_hp"):
-            if not getattr(self, name) > 0:
+            if not np.all(getattr(self, name) > 0):
                 raise ValueError(f"{name} must be positive")
         if not (0 <= self.wear_frac <= 5):
             raise ValueError("wear_frac must be in [0, 5]")
@@ -81,10 +93,30 @@ class PcpSystem:
     def intake_psi_for_rate(self, q_bpd) -> np.ndarray:
         return np.interp(q_bpd, self.inflow_grid_bpd[::-1], self.intake_pressure_grid_psi[::-1])
 
+    def discharge_psi(self, intake_psi) -> np.ndarray:
+        """Discharge pressure (psi) at the steady state whose intake pressure is ``intake_psi`` (the rate is the
+        inflow at that intake, so a discharge curve on the grid is read at the same grid position)."""
+        if np.ndim(self.discharge_pressure_psi):
+            return np.interp(intake_psi, self.intake_pressure_grid_psi, self.discharge_pressure_psi)
+        return np.full(np.shape(intake_psi), self.discharge_pressure_psi)
+
 
 def slip_bpd(system: PcpSystem, dp_psi) -> np.ndarray:
     """Slip (bbl/d) = s_rated * dP / dP_rated * (1 + wear)."""
     return system.slip_rated_bpd * np.maximum(np.asarray(dp_psi, float), 0.0) / system.rated_lift_psi * (1.0 + system.wear_frac)
+
+
+def pump_pressure_gain_psi(system: PcpSystem, q_bpd, rpm: float) -> np.ndarray:
+    """Pressure (psi) the pump adds at liquid rate(s) ``q_bpd`` (bbl/d) and ``rpm``: the inverse of q = D N - slip(dP),
+    dP = (D N - q) dP_rated / (s_rated (1 + wear)). Laminar leakage runs with the pressure difference either way,
+    so above D N the gain is negative (the seal lines hold back the flow that would pass the turning rotor)."""
+    if not rpm > 0:
+        raise ValueError(f"rpm must be positive, got {rpm}")
+    excess = system.displacement_bpd_per_rpm * float(rpm) - np.asarray(q_bpd, dtype=float)
+    leak = system.slip_rated_bpd * (1.0 + system.wear_frac) / system.rated_lift_psi  # bbl/d per psi
+    if leak <= 0:  # no slip: an ideal positive-displacement pump adds whatever pressure holds the rate at D N
+        return np.where(excess > 0, np.inf, np.where(excess < 0, -np.inf, 0.0))
+    return excess / leak
 
 
 def hydraulic_torque_ftlbf(displacement_bpd_per_rpm: float, dp_psi) -> np.ndarray:
@@ -116,13 +148,13 @@ def scan_rpm(system: PcpSystem, rpm) -> RpmScan:
     hi = np.full(n.shape, system.intake_pressure_grid_psi[-1])
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        pump_q = np.maximum(d * n - slip_bpd(system, system.discharge_pressure_psi - mid), 0.0)
+        pump_q = np.maximum(d * n - slip_bpd(system, system.discharge_psi(mid) - mid), 0.0)
         excess = pump_q - system.inflow_bpd(mid)  # > 0: the pump draws more than the reservoir gives -> p_in lower
         hi = np.where(excess > 0, mid, hi)
         lo = np.where(excess > 0, lo, mid)
     p_in = 0.5 * (lo + hi)
     q = system.inflow_bpd(p_in)
-    dp = np.maximum(system.discharge_pressure_psi - p_in, 0.0)
+    dp = np.maximum(system.discharge_psi(p_in) - p_in, 0.0)
     torque = hydraulic_torque_ftlbf(d, dp) + system.friction_torque_ftlbf
     hp = torque * n / 5252.0
     t_el = system.intake_temperature_c + system.heating_c_per_100rpm * n / 100.0

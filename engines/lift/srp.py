@@ -9,7 +9,12 @@ nodal IPR by the adapter). For each SPM on a grid up to the rod-fall limit:
 * if the capacity is below what the reservoir delivers at the pump-off intake pressure, the pump keeps
   up (fillage 1) and the intake pressure settles where inflow equals capacity; otherwise the well pumps
   off, the rate is the inflow at pump-off and fillage = inflow / capacity (fluid pound below ~85 %);
-* fluid load Fo = (p_discharge - p_intake) * A_plunger.
+* fluid load Fo = (p_discharge - p_intake) * A_plunger, p_discharge the pressure the tubing requires at
+  the operating rate when a discharge curve on the inflow grid is given (a constant otherwise).
+
+Inverted, the same relations give the pump's pressure gain at a rate and speed
+(:func:`pump_pressure_gain_psi`): the pressure difference whose rod stretch shortens the plunger stroke to
+just that rate, the boost the nodal operating point at a setpoint adds at the pump.
 
 The recommended SPM maximizes rate subject to fillage >= ``min_fillage``, N <= rod-fall limit and the
 modified Goodman loading <= ``max_rod_loading_pct`` from the wave-equation predicted card; among speeds
@@ -33,12 +38,16 @@ HHP_PER_BPD_PSI = 1.0 / 58_771.0  # hydraulic horsepower of 1 bbl/d through 1 ps
 
 @dataclass(frozen=True)
 class SrpSystem:
-    """A rod-pumped well (oilfield units). Inflow arrays: rate (bbl/d) delivered at each intake pressure (psi)."""
+    """A rod-pumped well (oilfield units). Inflow arrays: rate (bbl/d) delivered at each intake pressure (psi).
+
+    ``discharge_pressure_psi``: the pump-discharge pressure (psi), a constant or an array on the inflow grid
+    (the pressure the tubing requires at each grid rate, aligned with ``inflow_grid_bpd``).
+    """
 
     rods: RodString
     plunger_diameter_in: float
     stroke_in: float
-    discharge_pressure_psi: float
+    discharge_pressure_psi: float | np.ndarray
     intake_pressure_grid_psi: np.ndarray
     inflow_grid_bpd: np.ndarray
     min_intake_pressure_psi: float = 50.0
@@ -54,15 +63,19 @@ class SrpSystem:
     surface_efficiency: float = 0.75
 
     def __post_init__(self) -> None:
-        p, q = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd)
+        if np.ndim(self.discharge_pressure_psi):
+            p, q, dis = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd, self.discharge_pressure_psi)
+        else:
+            (p, q), dis = sorted_inflow_grid(self.intake_pressure_grid_psi, self.inflow_grid_bpd), float(self.discharge_pressure_psi)
         object.__setattr__(self, "intake_pressure_grid_psi", p)
         object.__setattr__(self, "inflow_grid_bpd", q)
+        object.__setattr__(self, "discharge_pressure_psi", dis)
         if not (4.0 <= self.spm_min < self.spm_max <= 14.0):
             raise ValueError(f"SPM window must satisfy 4 <= spm_min < spm_max <= 14, got {self.spm_min}..{self.spm_max}")
         for name in ("volumetric_efficiency", "min_fillage", "surface_efficiency"):
             if not (0 < getattr(self, name) <= 1):
                 raise ValueError(f"{name} must be in (0, 1]")
-        if not (self.plunger_diameter_in > 0 and self.stroke_in > 0 and self.discharge_pressure_psi > 0):
+        if not (self.plunger_diameter_in > 0 and self.stroke_in > 0 and np.all(self.discharge_pressure_psi > 0)):
             raise ValueError("plunger_diameter_in, stroke_in and discharge_pressure_psi must be positive")
 
     @property
@@ -77,6 +90,23 @@ class SrpSystem:
         q = self.inflow_grid_bpd[::-1]
         p = self.intake_pressure_grid_psi[::-1]
         return np.interp(q_bpd, q, p)
+
+    def discharge_psi(self, intake_psi) -> np.ndarray:
+        """Discharge pressure (psi) at the steady state whose intake pressure is ``intake_psi`` (the rate is the
+        inflow at that intake, so a discharge curve on the grid is read at the same grid position)."""
+        if np.ndim(self.discharge_pressure_psi):
+            return np.interp(intake_psi, self.intake_pressure_grid_psi, self.discharge_pressure_psi)
+        return np.full(np.shape(intake_psi), self.discharge_pressure_psi)
+
+    @property
+    def stretch_in_per_lbf(self) -> float:
+        """Static rod stretch per pound of fluid load, 12 sum(L_i / (E A)_i) (in/lbf)."""
+        return 12.0 * sum(t.length_ft / t.ea_lbf for t in self.rods.tapers)
+
+    @property
+    def capacity_bpd_per_spm_in(self) -> float:
+        """Pump capacity (bbl/d) per stroke per minute and inch of plunger stroke, E_v 0.1166 D^2."""
+        return float(self.volumetric_efficiency * pump_displacement_bpd(self.plunger_diameter_in, 1.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -117,26 +147,41 @@ class SrpRecommendation:
 def scan_spm(system: SrpSystem, spm) -> SpmScan:
     """Steady-state rate, fillage and loads at each SPM (vectorized; no wave equation)."""
     n = np.atleast_1d(np.asarray(spm, dtype=float))
-    stretch_in_per_lbf = 12.0 * sum(t.length_ft / t.ea_lbf for t in system.rods.tapers)
+    stretch_in_per_lbf = system.stretch_in_per_lbf
     q_max = float(system.inflow_bpd(system.min_intake_pressure_psi))
     # fixed point on intake pressure: Fo depends on it, the stroke on Fo, the rate on the stroke
     p_in = np.full(n.shape, system.min_intake_pressure_psi)
     for _ in range(30):
-        fo = np.maximum(system.discharge_pressure_psi - p_in, 0.0) * system.plunger_area_in2
+        fo = np.maximum(system.discharge_psi(p_in) - p_in, 0.0) * system.plunger_area_in2
         sp = np.maximum(system.stroke_in - stretch_in_per_lbf * fo, 0.0)
-        capacity = system.volumetric_efficiency * pump_displacement_bpd(system.plunger_diameter_in, 1.0, 1.0) * sp * n
+        capacity = system.capacity_bpd_per_spm_in * sp * n
         q = np.minimum(capacity, q_max)
         p_new = np.where(capacity < q_max, system.intake_psi_for_rate(q), system.min_intake_pressure_psi)
         if np.max(np.abs(p_new - p_in)) < 1e-3:
             p_in = p_new
             break
         p_in = 0.5 * (p_in + p_new)
-    fo = np.maximum(system.discharge_pressure_psi - p_in, 0.0) * system.plunger_area_in2
+    fo = np.maximum(system.discharge_psi(p_in) - p_in, 0.0) * system.plunger_area_in2
     sp = np.maximum(system.stroke_in - stretch_in_per_lbf * fo, 0.0)
-    capacity = system.volumetric_efficiency * pump_displacement_bpd(system.plunger_diameter_in, 1.0, 1.0) * sp * n
+    capacity = system.capacity_bpd_per_spm_in * sp * n
     q = np.minimum(capacity, q_max)
     fillage = np.where(capacity > 0, np.minimum(1.0, q / np.maximum(capacity, 1e-12)), 0.0)
     return SpmScan(n, q, fillage, p_in, fo, sp)
+
+
+def pump_pressure_gain_psi(system: SrpSystem, q_bpd, spm: float) -> np.ndarray:
+    """Pressure (psi) the pump adds at liquid rate(s) ``q_bpd`` (bbl/d) and ``spm`` strokes per minute.
+
+    Inverse of the capacity relation of :func:`scan_spm` with full fillage: q = E_v 0.1166 D^2 N
+    (S - stretch A_p dP), so dP = (S - q / (E_v 0.1166 D^2 N)) / (stretch A_p), the fluid load whose rod
+    stretch shortens the plunger stroke to that rate. Above the full-stroke capacity (dP < 0) both valves
+    stand open and the pump adds nothing (0).
+    """
+    if not spm > 0:
+        raise ValueError(f"spm must be positive, got {spm}")
+    q = np.asarray(q_bpd, dtype=float)
+    stroke_needed_in = q / (system.capacity_bpd_per_spm_in * float(spm))
+    return np.maximum((system.stroke_in - stroke_needed_in) / (system.stretch_in_per_lbf * system.plunger_area_in2), 0.0)
 
 
 def _cards(system: SrpSystem, spm: float, fo: float, fillage: float):
@@ -195,7 +240,8 @@ def optimize_spm(system: SrpSystem, step_spm: float = 0.25) -> SrpRecommendation
     spm, q = float(grid[k]), float(scan.q_bpd[k])
     prhp = max(pred.surface.work_ftlbf(), 0.0) * spm / 33_000.0
     motor_kw = prhp * 0.745_699_872 / system.surface_efficiency
-    lift_hp = q * max(system.discharge_pressure_psi - float(scan.intake_pressure_psi[k]), 0.0) * HHP_PER_BPD_PSI
+    p_in_k = float(scan.intake_pressure_psi[k])
+    lift_hp = q * max(float(system.discharge_psi(p_in_k)) - p_in_k, 0.0) * HHP_PER_BPD_PSI
     return SrpRecommendation(
         spm=spm, q_bpd=q, fillage_frac=float(scan.fillage_frac[k]), intake_pressure_psi=float(scan.intake_pressure_psi[k]),
         fluid_load_lbf=float(scan.fluid_load_lbf[k]), peak_polished_rod_load_lbf=float(pred.surface.load_lbf.max()),

@@ -14,7 +14,8 @@ Public API (pressures psia unless stated, rates STB/d of liquid, depths ft, temp
   "hagedorn_brown_original", "hagedorn_brown_guo", "no_slip"), and the gradient functions :func:`beggs_brill_gradient`, :func:`hagedorn_brown_gradient`,
   :func:`no_slip_gradient`. Traverses run in the compiled kernel (:mod:`engines.nodal.kernel`, numba) by
   default; ``backend="numpy"`` runs the NumPy reference implementation (same pressures to 1e-9).
-- Operating point: :func:`solve_operating_point` -> :class:`NodalResult`.
+- Operating point: :func:`solve_operating_point` -> :class:`NodalResult`; :func:`solve_with_outflow` (the same
+  intersection against any outflow curve q -> Pwf).
 - Fleet (many wells in one pass, natural flow; wells spread over NUMBA_NUM_THREADS threads): :func:`solve_fleet`,
   :func:`fleet_bottomhole_pressure`, :func:`stack_fluids`.
 """
@@ -35,7 +36,7 @@ from engines.nodal.ipr import (
     ipr_from_test,
 )
 from engines.nodal.no_slip import no_slip_gradient
-from engines.nodal.operating_point import NodalResult, ipr_curve, solve_operating_point
+from engines.nodal.operating_point import NodalResult, ipr_curve, solve_operating_point, solve_with_outflow
 from engines.nodal.pvt import BlackOilFluid, FluidState, fluid_state, stack_fluids
 from engines.nodal.traverse import CORRELATIONS, MAX_PRESSURE_PSIA, GasInjection, PumpBoost, TraverseResult, bottomhole_pressure, traverse
 from engines.nodal.wellbore import Wellbore
@@ -46,5 +47,5 @@ __all__ = [
     "IPR_MODELS", "InSituFlow", "MAX_PRESSURE_PSIA", "Ipr", "JonesIpr", "NodalResult", "PressureGradient", "PumpBoost", "TraverseResult",
     "VogelIpr", "Wellbore", "beggs_brill_gradient", "bottomhole_pressure", "darcy_productivity_index", "fluid_state",
     "gas_z_factor", "hagedorn_brown_gradient", "in_situ_flow", "ipr_curve", "ipr_from_test", "no_slip_gradient",
-    "fleet_bottomhole_pressure", "solve_fleet", "solve_operating_point", "stack_fluids", "traverse", "z_factor_dak",
+    "fleet_bottomhole_pressure", "solve_fleet", "solve_operating_point", "solve_with_outflow", "stack_fluids", "traverse", "z_factor_dak",
 ]

@@ -9,10 +9,15 @@ to positive on the J-shaped VLP's falling branch) is never reported. The bracket
 second 16-rate traverse and linear interpolation of d. No stable crossing means the well cannot flow
 against this wellhead pressure (``flowing=False``, q = 0, Pwf and drawdown NaN). If the VLP lies below
 the IPR at the AOF (a pump larger than the inflow), the rate is limited by inflow: q = AOF, Pwf = 0.
+
+:func:`solve_operating_point` takes the VLP from a tubing traverse (optionally with a :class:`PumpBoost` or
+:class:`GasInjection` on it); :func:`solve_with_outflow` runs the same intersection against any outflow curve
+q -> Pwf, e.g. a pumped well whose casing below the pump holds liquid (:mod:`engines.lift.well_hydraulics`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -59,10 +64,21 @@ def solve_operating_point(ipr: Ipr, fluid: BlackOilFluid, wellbore: Wellbore, we
         raise ValueError("n_points must be >= 4")
     if not (np.isfinite(wellhead_pressure_psia) and wellhead_pressure_psia > 0):
         raise ValueError(f"wellhead_pressure_psia must be > 0, got {wellhead_pressure_psia}")
-    aof = float(ipr.aof_bpd)
     kwargs = dict(correlation=correlation, n_segments=n_segments, pump=pump, gas_lift=gas_lift)
+    return solve_with_outflow(ipr, lambda q: bottomhole_pressure(q, fluid, wellbore, wellhead_pressure_psia, **kwargs),
+                              correlation=correlation, n_points=n_points)
+
+
+def solve_with_outflow(ipr: Ipr, outflow: Callable[[np.ndarray], np.ndarray], *, correlation: str,
+                       n_points: int = N_CURVE_POINTS) -> NodalResult:
+    """Stable intersection of the IPR with the outflow curve ``outflow(q_bpd) -> pwf`` (same pressure datum as
+    the IPR; vectorized over a 1-D array of liquid rates, STB/d), with 100-point curves; ``correlation`` names
+    the VLP correlation the outflow uses (reported in the result)."""
+    if n_points < 4:
+        raise ValueError("n_points must be >= 4")
+    aof = float(ipr.aof_bpd)
     q_grid = aof * np.arange(1, n_points + 1) / n_points
-    vlp = bottomhole_pressure(q_grid, fluid, wellbore, wellhead_pressure_psia, **kwargs)
+    vlp = np.asarray(outflow(q_grid), dtype=float)
     diff = ipr.pwf_psi(q_grid) - vlp
     curves = dict(ipr_curve=ipr_curve(ipr, n_points), vlp_curve=np.column_stack([q_grid, vlp]), correlation=correlation)
 
@@ -71,7 +87,7 @@ def solve_operating_point(ipr: Ipr, fluid: BlackOilFluid, wellbore: Wellbore, we
         return assemble_result(ipr, float(diff[-1]), None, None, curves)
     k = stable[-1]
     q_fine = np.linspace(q_grid[k], q_grid[k + 1], N_REFINE_POINTS)
-    d_fine = ipr.pwf_psi(q_fine) - bottomhole_pressure(q_fine, fluid, wellbore, wellhead_pressure_psia, **kwargs)
+    d_fine = ipr.pwf_psi(q_fine) - np.asarray(outflow(q_fine), dtype=float)
     return assemble_result(ipr, float(diff[-1]), q_fine, d_fine, curves)
 
 

@@ -5,6 +5,11 @@ via :mod:`tb_bridge.adapters.nodal`), runs the optimizer for the well's decision
 :class:`LiftResult` (``tb_bridge.writeback.keys.lift_attributes`` maps it to ThingsBoard keys). The
 configuration holds gauge pressures; the engines get absolute ones (``+ 14.696 psi``) and results are
 shifted back. ``telemetry`` is a flat dict of the latest values (keys of the telemetry contract).
+
+``lifted_operating_point(well, setpoint)`` is the nodal operating point with the installed lift at a setpoint
+(ESP frequency, SRP strokes/min, PCP rpm, gas-lift injection rate), on the same well hydraulics the optimizer
+uses (:mod:`engines.lift.well_hydraulics`, :func:`engines.lift.gas_lift.glpc_from_nodal`), so at the optimizer's
+recommended setpoint the two rates agree; ``current_setpoint(well, telemetry)`` picks the setpoint it runs at.
 """
 from __future__ import annotations
 
@@ -17,22 +22,29 @@ import numpy as np
 
 from engines.lift.elastomer import Environment
 from engines.lift.esp import EspSystem, optimize_frequency, scan_frequencies
+from engines.lift.esp import pump_pressure_gain_psi as esp_pressure_gain_psi
 from engines.lift.esp_catalogue import load_pump_catalogue
 from engines.lift.gas_lift import (casing_pressure_at_depth_psia, glpc_from_nodal, glpc_optimum,
                                    tubing_pressure_at_injection_psia, valve_stability)
 from engines.lift.pcp import PcpSystem, optimize_rpm, scan_rpm
+from engines.lift.pcp import pump_pressure_gain_psi as pcp_pressure_gain_psi
 from engines.lift.rod_string import RodString, RodTaper
 from engines.lift.srp import SrpSystem, optimize_spm, scan_spm
+from engines.lift.srp import pump_pressure_gain_psi as srp_pressure_gain_psi
 from engines.lift.srp_card import analyze_pump_card
 from engines.lift.srp_wave import Card, downhole_card_fourier
-from engines.lift.well_hydraulics import pump_curves
-from tb_bridge.adapters.nodal import (ATMOSPHERIC_PSIA, correlation_for_well, fluid_from_well, ipr_from_well,
+from engines.lift.well_hydraulics import pump_curves, pumped_operating_point, pumped_rate_limit_bpd
+from engines.nodal import GasInjection, NodalResult
+from tb_bridge.adapters.nodal import (ATMOSPHERIC_PSIA, correlation_for_well, fluid_from_well, ipr_from_well, solve_well,
+                                      to_config_datum,
                                       wellbore_from_well)
 from tb_bridge.wells.model import EspWellConfig, GasLiftWellConfig, PcpWellConfig, SrpWellConfig, WellConfig
 
 CURRENT_SETPOINT_TELEMETRY = {"esp": "frequency_hz", "srp": "spm", "pcp": "rpm", "gas_lift": "injection_rate_mscfd"}
 N_RATES = 40
 N_SEGMENTS = 30
+#: round-off allowed on the atmospheric intake pressure of the rate grid's last point (psi)
+INTAKE_ROUNDOFF_PSI = 1e-3
 
 
 class LiftCache:
@@ -98,13 +110,20 @@ def _inflow_grid(well: WellConfig, pump_md_ft: float):
     fluid = fluid_from_well(well)
     wellbore = wellbore_from_well(well)
     ipr = ipr_from_well(well)
-    q = ipr.aof_bpd * np.linspace(0.0, 0.995, N_RATES)
-    curves = pump_curves(ipr, fluid, wellbore, well.wellhead_pressure_psi + ATMOSPHERIC_PSIA, pump_md_ft, q,
-                         correlation=correlation_for_well(well), n_segments=N_SEGMENTS)
-    if np.count_nonzero(curves.intake_psia > ATMOSPHERIC_PSIA) < 3:
+    q_limit = pumped_rate_limit_bpd(ipr, fluid, wellbore, pump_md_ft)
+    if not q_limit > 0:
         raise ValueError("the reservoir cannot hold a liquid column up to the pump: intake pressure is below "
                          "atmospheric at every rate (pump set too shallow, or reservoir pressure too low)")
+    # from zero to the rate whose intake pressure is atmospheric: every grid rate is one the pump can take
+    q = q_limit * np.linspace(0.0, 1.0, N_RATES)
+    curves = pump_curves(ipr, fluid, wellbore, well.wellhead_pressure_psi + ATMOSPHERIC_PSIA, pump_md_ft, q,
+                         correlation=correlation_for_well(well), n_segments=N_SEGMENTS)
     return fluid, wellbore, curves
+
+
+def _above_atmospheric(pc) -> np.ndarray:
+    """Grid rates whose intake pressure is at or above atmospheric (to round-off: the grid ends there)."""
+    return pc.intake_psia > ATMOSPHERIC_PSIA - INTAKE_ROUNDOFF_PSI
 
 
 def _pump_md(well: WellConfig, pump_tvd_ft: float) -> float:
@@ -118,18 +137,27 @@ def _delta(expected: float, current_model: float | None, telemetry: dict) -> tup
     return current, (expected - current if current is not None else None)
 
 
-def optimize_esp(well: EspWellConfig, telemetry: dict, cache: LiftCache | None = None) -> LiftResult:
+def _pump_curves(well: WellConfig, cache: LiftCache | None):
+    """(fluid, wellbore, PumpCurves) of a pumped well on the optimizers' rate grid (cached by configuration)."""
+    return _cached(cache, well, "pump_curves", lambda: _inflow_grid(well, _pump_md(well, well.pump_depth_ft)))
+
+
+def _esp_system(well: EspWellConfig, pc) -> EspSystem:
     catalogue = load_pump_catalogue()
     if well.pump_model not in catalogue:
         raise ValueError(f"pump_model {well.pump_model!r} not in the catalogue ({', '.join(sorted(catalogue))})")
     pump = catalogue[well.pump_model]
-    _, _, pc = _cached(cache, well, "pump_curves", lambda: _inflow_grid(well, _pump_md(well, well.pump_depth_ft)))
-    system = EspSystem(pump=pump, stages=well.pump_stages, liquid_sg=pc.liquid_sg, rate_grid_bpd=pc.q_bpd,
+    return EspSystem(pump=pump, stages=well.pump_stages, liquid_sg=pc.liquid_sg, rate_grid_bpd=pc.q_bpd,
                        intake_pressure_psi=pc.intake_psia - ATMOSPHERIC_PSIA, discharge_required_psi=pc.discharge_psia - ATMOSPHERIC_PSIA,
                        intake_gas_fraction=pc.gas_fraction, motor_hp=well.motor_hp, motor_voltage_v=well.motor_voltage_v,
                        base_frequency_hz=well.base_frequency_hz, frequency_min_hz=well.frequency_min_hz,
                        frequency_max_hz=well.frequency_max_hz, min_intake_pressure_psi=well.min_intake_pressure_psi,
                        casing_id_in=well.casing_id_in)
+
+
+def optimize_esp(well: EspWellConfig, telemetry: dict, cache: LiftCache | None = None) -> LiftResult:
+    _, _, pc = _pump_curves(well, cache)
+    system = _esp_system(well, pc)
     rec = optimize_frequency(system)
     f_now = finite_or_none(telemetry.get("frequency_hz"))
     q_model = None
@@ -156,16 +184,21 @@ def _surface_card(telemetry: dict, spm: float | None) -> Card | None:
     return Card(np.asarray(data["position_in"], float), np.asarray(data["load_lbf"], float), spm)
 
 
+def _srp_system(well: SrpWellConfig, pc) -> SrpSystem:
+    """The rod-pump problem on the grid rates whose intake pressure is above atmospheric, with the discharge
+    pressure the tubing requires at each of them (gauge psi)."""
+    ok = _above_atmospheric(pc)
+    return SrpSystem(rods=_rods(well), plunger_diameter_in=well.plunger_diameter_in, stroke_in=well.stroke_length_in,
+                     discharge_pressure_psi=pc.discharge_psia[ok] - ATMOSPHERIC_PSIA,
+                     intake_pressure_grid_psi=np.maximum(pc.intake_psia[ok] - ATMOSPHERIC_PSIA, 0.0),
+                     inflow_grid_bpd=pc.q_bpd[ok], fluid_sg=pc.liquid_sg, damping_factor=well.damping_factor,
+                     spm_min=max(well.spm_min, 4.0), spm_max=min(well.spm_max, 14.0))
+
+
 def optimize_srp(well: SrpWellConfig, telemetry: dict, cache: LiftCache | None = None) -> LiftResult:
-    _, _, pc = _cached(cache, well, "pump_curves", lambda: _inflow_grid(well, _pump_md(well, well.pump_depth_ft)))
-    inflow_ok = pc.intake_psia > ATMOSPHERIC_PSIA
-    mid = int(np.clip(np.searchsorted(-pc.intake_psia, -0.5 * pc.intake_psia[0]), 0, pc.q_bpd.size - 1))
-    rods = _rods(well)
-    system = SrpSystem(rods=rods, plunger_diameter_in=well.plunger_diameter_in, stroke_in=well.stroke_length_in,
-                       discharge_pressure_psi=float(pc.discharge_psia[mid] - ATMOSPHERIC_PSIA),
-                       intake_pressure_grid_psi=np.maximum(pc.intake_psia[inflow_ok] - ATMOSPHERIC_PSIA, 0.0),
-                       inflow_grid_bpd=pc.q_bpd[inflow_ok], fluid_sg=pc.liquid_sg, damping_factor=well.damping_factor,
-                       spm_min=max(well.spm_min, 4.0), spm_max=min(well.spm_max, 14.0))
+    _, _, pc = _pump_curves(well, cache)
+    system = _srp_system(well, pc)
+    rods = system.rods
     rec = _cached(cache, well, "srp_recommendation", lambda: optimize_spm(system))
     spm_now = finite_or_none(telemetry.get("spm"))
     q_model = float(scan_spm(system, [spm_now]).q_bpd[0]) if spm_now is not None and 0 < spm_now <= 20 else None
@@ -189,17 +222,22 @@ def optimize_srp(well: SrpWellConfig, telemetry: dict, cache: LiftCache | None =
                        "power_kw": rec.motor_kw})
 
 
-def optimize_pcp(well: PcpWellConfig, telemetry: dict, cache: LiftCache | None = None) -> LiftResult:
-    _, _, pc = _cached(cache, well, "pump_curves", lambda: _inflow_grid(well, _pump_md(well, well.pump_depth_ft)))
-    ok = pc.intake_psia > ATMOSPHERIC_PSIA
-    mid = int(np.clip(np.searchsorted(-pc.intake_psia, -0.5 * pc.intake_psia[0]), 0, pc.q_bpd.size - 1))
+def _pcp_system(well: PcpWellConfig, pc, telemetry: dict) -> PcpSystem:
+    """The PCP problem on the grid rates whose intake pressure is above atmospheric, with the discharge pressure
+    the tubing requires at each of them (gauge psi); intake temperature from telemetry, else the geothermal one."""
+    ok = _above_atmospheric(pc)
     t_intake_f = finite_or_none(telemetry.get("intake_temperature_f")) or pc.pump_temperature_f
-    system = PcpSystem(displacement_bpd_per_rpm=well.displacement_bpd_per_rpm, rated_lift_psi=well.pump_rated_lift_psi,
-                       discharge_pressure_psi=float(pc.discharge_psia[mid] - ATMOSPHERIC_PSIA),
-                       intake_pressure_grid_psi=np.maximum(pc.intake_psia[ok] - ATMOSPHERIC_PSIA, 0.0),
-                       inflow_grid_bpd=pc.q_bpd[ok], intake_temperature_c=(t_intake_f - 32.0) / 1.8,
-                       elastomer=well.elastomer, environment=Environment(), rod_torque_limit_ftlbf=well.rod_torque_limit_ftlbf,
-                       motor_hp=well.motor_hp, rpm_min=max(well.rpm_min, 50.0), rpm_max=min(well.rpm_max, 400.0))
+    return PcpSystem(displacement_bpd_per_rpm=well.displacement_bpd_per_rpm, rated_lift_psi=well.pump_rated_lift_psi,
+                     discharge_pressure_psi=pc.discharge_psia[ok] - ATMOSPHERIC_PSIA,
+                     intake_pressure_grid_psi=np.maximum(pc.intake_psia[ok] - ATMOSPHERIC_PSIA, 0.0),
+                     inflow_grid_bpd=pc.q_bpd[ok], intake_temperature_c=(t_intake_f - 32.0) / 1.8,
+                     elastomer=well.elastomer, environment=Environment(), rod_torque_limit_ftlbf=well.rod_torque_limit_ftlbf,
+                     motor_hp=well.motor_hp, rpm_min=max(well.rpm_min, 50.0), rpm_max=min(well.rpm_max, 400.0))
+
+
+def optimize_pcp(well: PcpWellConfig, telemetry: dict, cache: LiftCache | None = None) -> LiftResult:
+    _, _, pc = _pump_curves(well, cache)
+    system = _pcp_system(well, pc, telemetry)
     rec = optimize_rpm(system)
     rpm_now = finite_or_none(telemetry.get("rpm"))
     q_model = float(scan_rpm(system, [rpm_now]).q_bpd[0]) if rpm_now is not None and rpm_now > 0 else None
@@ -282,3 +320,102 @@ def optimize_well(well: WellConfig, telemetry: dict | None = None, cache: LiftCa
     except KeyError:
         raise ValueError(f"no lift optimizer for lift type {well.lift_type!r}") from None
     return fn(well, dict(telemetry or {}), cache)
+
+
+#: Largest setpoint accepted from telemetry per lift type (the well model's bounds), and its unit; 0 is the lift off.
+SETPOINT_MAX = {"esp": 90.0, "srp": 20.0, "pcp": 600.0, "gas_lift": 50_000.0}
+SETPOINT_UNIT = {"esp": "Hz", "srp": "1/min", "pcp": "rpm", "gas_lift": "Mscf/d"}
+#: Segments of the lifted nodal traverse (those of the natural-flow nodal analysis, :func:`solve_well`).
+NODAL_SEGMENTS = 100
+
+
+@dataclass(frozen=True)
+class LiftSetpoint:
+    """The setpoint a lifted well's nodal operating point is solved at, and where it came from.
+
+    ``source``: "latest telemetry", "nominal base_frequency_hz" (ESP without telemetry) or "recommended for the
+    configured well" (SRP, PCP and gas lift without telemetry: the well model holds no running setpoint);
+    ``fallback_reason``: why the telemetry was not used (empty when it was).
+    """
+
+    lift_type: str
+    key: str
+    value: float
+    source: str
+    fallback_reason: str = ""
+
+    @property
+    def lift_off(self) -> bool:
+        """Zero frequency, speed or injection: the lift adds nothing and the well is in natural flow."""
+        return self.value == 0.0
+
+    @property
+    def basis(self) -> str:
+        """One line for ``opt_nodal_basis``, e.g. ``esp at frequency_hz = 52.03 Hz (latest telemetry)``."""
+        text = f"{self.lift_type} at {self.key} = {self.value:.4g} {SETPOINT_UNIT[self.lift_type]} ({self.source}"
+        text += f"; {self.fallback_reason})" if self.fallback_reason else ")"
+        return text + (": lift off, natural flow" if self.lift_off else "")
+
+
+def current_setpoint(well: WellConfig, telemetry: dict | None = None, cache: LiftCache | None = None) -> LiftSetpoint:
+    """The well's running setpoint: the latest telemetry value (``CURRENT_SETPOINT_TELEMETRY``) when it is a number
+    in [0, ``SETPOINT_MAX``]; else the ESP's nominal (base) frequency within its window, or for SRP, PCP and gas lift
+    the optimizer's recommendation for the configured well."""
+    lift = well.lift_type
+    key = CURRENT_SETPOINT_TELEMETRY[lift]
+    raw = (telemetry or {}).get(key)
+    value = finite_or_none(raw)
+    if value is not None and 0.0 <= value <= SETPOINT_MAX[lift]:
+        return LiftSetpoint(lift, key, value, "latest telemetry")
+    if raw is None:
+        reason = f"no {key} telemetry"
+    else:
+        reason = f"latest {key} telemetry {raw!r} is not in 0-{SETPOINT_MAX[lift]:g} {SETPOINT_UNIT[lift]}"
+    if isinstance(well, EspWellConfig):
+        nominal = min(max(well.base_frequency_hz, well.frequency_min_hz), well.frequency_max_hz)
+        return LiftSetpoint(lift, key, float(nominal), "nominal base_frequency_hz", reason)
+    recommended = optimize_well(well, {}, cache).recommended_setpoint
+    return LiftSetpoint(lift, key, float(recommended), "recommended for the configured well", reason)
+
+
+def lifted_operating_point(well: WellConfig, setpoint: float, cache: LiftCache | None = None,
+                           n_segments: int = NODAL_SEGMENTS) -> NodalResult:
+    """Nodal operating point of ``well`` with its lift at ``setpoint`` (pressures in the configuration's datum,
+    as :func:`tb_bridge.adapters.nodal.solve_well`).
+
+    * ESP: pump gain stages x H(q, f) x 0.433 SG (affinity laws at frequency f; the optimizer's SG);
+    * SRP: plunger capacity less rod stretch at ``setpoint`` strokes/min; the intake cannot fall below the
+      pump-off pressure (the optimizer's minimum intake pressure);
+    * PCP: displacement x rpm less slip;
+    * pumps: tubing traverse to the pump, liquid column in the casing below it (:mod:`engines.lift.well_hydraulics`);
+    * gas lift: tubing traverse with the injected gas above the operating valve (:class:`engines.nodal.GasInjection`),
+      the formation GLR below it.
+
+    A setpoint of 0 is the lift off: the natural-flow operating point.
+    """
+    if not (math.isfinite(setpoint) and setpoint >= 0):
+        raise ValueError(f"setpoint must be a finite number >= 0, got {setpoint}")
+    if setpoint == 0:
+        return solve_well(well, n_segments=n_segments)
+    if isinstance(well, GasLiftWellConfig):
+        wb = wellbore_from_well(well)
+        inj_md = float(np.interp(well.injection_depth_ft, np.asarray(wb.tvd_ft), np.asarray(wb.md_ft)))
+        return solve_well(well, n_segments=n_segments, gas_lift=GasInjection(inj_md, float(setpoint)))
+    fluid, wellbore, pc = _pump_curves(well, cache)
+    min_intake_psia = ATMOSPHERIC_PSIA
+    if isinstance(well, EspWellConfig):
+        esp = _esp_system(well, pc)
+        gain = lambda q: esp_pressure_gain_psi(esp, q, setpoint)  # noqa: E731
+    elif isinstance(well, SrpWellConfig):
+        srp = _srp_system(well, pc)
+        gain = lambda q: srp_pressure_gain_psi(srp, q, setpoint)  # noqa: E731
+        min_intake_psia = srp.min_intake_pressure_psi + ATMOSPHERIC_PSIA
+    elif isinstance(well, PcpWellConfig):
+        pcp = _pcp_system(well, pc, {})
+        gain = lambda q: pcp_pressure_gain_psi(pcp, q, setpoint)  # noqa: E731
+    else:
+        raise ValueError(f"no lifted operating point for lift type {well.lift_type!r}")
+    result = pumped_operating_point(ipr_from_well(well), fluid, wellbore, well.wellhead_pressure_psi + ATMOSPHERIC_PSIA,
+                                    _pump_md(well, well.pump_depth_ft), gain, correlation=correlation_for_well(well),
+                                    n_segments=n_segments, min_intake_psia=min_intake_psia)
+    return to_config_datum(result, ATMOSPHERIC_PSIA)

@@ -6,7 +6,8 @@
     ``ipr_model``, PI or test data, fluid, tubing, ``wellhead_pressure_psi``, optional
     ``deviation_survey``), plus the optional keys of :class:`SolveOptions`. Pressures are gauge (psig)
     unless ``atmospheric_pressure_psia`` is 0. Prints the operating point, AOF, PI and (``--json``) the
-    100-point IPR and VLP curves as [q_bpd, p_psi] pairs.
+    100-point IPR and VLP curves as [q_bpd, p_psi] pairs: in natural flow, or with ``setpoint`` the operating
+    point with the installed lift at that setpoint (``tb_bridge.adapters.lift.lifted_operating_point``).
 ``atilax nodal traverse TRAVERSE.json``
     Pressure profile along the well for given rates (:class:`TraverseInput`, absolute pressures).
 ``atilax nodal ipr TEST.json``
@@ -37,6 +38,14 @@ class SolveOptions(BaseModel):
     correlation: CorrelationName | None = Field(None, description="VLP correlation overriding the well's vlp_correlation / payne_correction attributes")
     n_segments: int = Field(100, ge=5, le=2000, description="traverse segments along the measured depth")
     atmospheric_pressure_psia: float = Field(14.696, ge=0, le=20, description="added to the well's pressures to make them absolute, psia (0 = already absolute)")
+    setpoint: float | None = Field(None, ge=0, le=50_000, description="lift setpoint (ESP frequency Hz, SRP strokes/min, PCP rpm, gas-lift injection Mscf/d): the operating point with the installed lift at it (0: lift off); omitted: natural flow")
+
+    @model_validator(mode="after")
+    def _check_setpoint(self) -> "SolveOptions":
+        if self.setpoint is not None and (self.correlation is not None or self.atmospheric_pressure_psia != 14.696):
+            raise ValueError("setpoint solves on the lift optimizer's hydraulics: the well's vlp_correlation and gauge "
+                             "pressures; leave out correlation and atmospheric_pressure_psia")
+        return self
 
 
 class SurveyPoint(BaseModel):
@@ -99,7 +108,8 @@ class IprInput(BaseModel):
 
 
 def _solve(args) -> int:
-    from tb_bridge.adapters.nodal import solve_well  # engine import deferred: keeps `atilax --help` fast
+    from tb_bridge.adapters.lift import lifted_operating_point  # engine imports deferred: keeps `atilax --help` fast
+    from tb_bridge.adapters.nodal import solve_well
 
     data = read_json(args.input)
     if not isinstance(data, dict):
@@ -110,8 +120,11 @@ def _solve(args) -> int:
         raise CliInputError(f"{args.input}: invalid options:\n{format_validation_error(exc)}") from exc
     try:
         well = parse_well_config(options.entity_id, options.name, data)
-        result = solve_well(well, correlation=options.correlation, n_segments=options.n_segments,
-                            atmospheric_pressure_psia=options.atmospheric_pressure_psia)
+        if options.setpoint is not None:
+            result = lifted_operating_point(well, options.setpoint, n_segments=options.n_segments)
+        else:
+            result = solve_well(well, correlation=options.correlation, n_segments=options.n_segments,
+                                atmospheric_pressure_psia=options.atmospheric_pressure_psia)
     except (WellConfigError, ValueError) as exc:
         raise CliInputError(f"{args.input}: {exc}") from exc
     if args.json:

@@ -21,20 +21,45 @@ log = logging.getLogger(__name__)
 
 
 def nodal_step(context: WellContext) -> StepOutput:
-    """Natural-flow nodal analysis (IPR x VLP): operating point, AOF, PI, 100-point curves.
+    """Nodal analysis (IPR x VLP) with the installed lift at its current setpoint: operating point, AOF, PI,
+    drawdown, 100-point curves.
 
-    For a lifted well the natural-flow answer is usually "does not flow" (``opt_nodal_flowing`` false);
-    the lift step gives the lifted operating point. The VLP correlation is the well's
-    ``vlp_correlation`` attribute (``payne_correction`` for Beggs & Brill), traversed by the compiled
-    kernel. The answer depends only on the well's configuration, so it is recomputed only when the
-    configuration changes."""
+    A lifted well's outflow has its pump or injected gas at the running setpoint
+    (:func:`tb_bridge.adapters.lift.lifted_operating_point`, on the lift optimizer's own well hydraulics): ESP head
+    at the running frequency (affinity laws), SRP and PCP displacement and pressure boost at the current SPM/RPM,
+    gas lift with the injected gas above the operating valve. The setpoint is the well's latest telemetry value,
+    else its nominal one (ESP base frequency) or the optimizer's recommendation
+    (:func:`tb_bridge.adapters.lift.current_setpoint`), named in ``opt_nodal_basis``; zero (lift off) gives the
+    natural-flow answer. The natural-flow operating point stays in ``opt_nodal_natural_*``; a well without lift
+    gets the natural-flow attributes alone. The VLP correlation is the well's ``vlp_correlation`` attribute
+    (``payne_correction`` for Beggs & Brill), traversed by the compiled kernel. The natural answer is recomputed
+    only when the configuration changes, the lifted one when the configuration or the setpoint does."""
+    from tb_bridge.adapters.lift import CURRENT_SETPOINT_TELEMETRY, current_setpoint, lifted_operating_point
     from tb_bridge.adapters.nodal import solve_well
 
+    config = context.config
     cached = context.state.get("nodal")
-    if cached is None or cached[0] != context.config:
-        cached = (context.config, keys.nodal_attributes(solve_well(context.config)))
+    if cached is None or cached[0] != config:
+        cached = (config, solve_well(config))
         context.state["nodal"] = cached
-    return StepOutput(attributes=dict(cached[1]))
+    natural = cached[1]
+    if config.lift_type not in CURRENT_SETPOINT_TELEMETRY:  # no lift: natural flow is the operating point
+        return StepOutput(attributes=keys.nodal_attributes(natural))
+    telemetry: dict[str, Any] = dict(context.window.latest())
+    telemetry.update(context.latest_text)
+    basis = f"{config.lift_type}: no setpoint"
+    try:
+        setpoint = current_setpoint(config, telemetry, LIFT_OPTIMIZER.cache)
+        basis = setpoint.basis
+        lifted = context.state.get("nodal_lifted")
+        if lifted is None or lifted[0] != config or lifted[1] != setpoint.value:
+            result = natural if setpoint.lift_off else lifted_operating_point(config, setpoint.value, LIFT_OPTIMIZER.cache)
+            lifted = (config, setpoint.value, result)
+            context.state["nodal_lifted"] = lifted
+    except Exception as exc:  # the natural-flow answer is still worth writing
+        return StepOutput(attributes=keys.lifted_nodal_attributes(None, natural, f"{basis} (not solved: see opt_error)"),
+                          errors=[f"nodal_step: lifted operating point: {type(exc).__name__}: {exc}"])
+    return StepOutput(attributes=keys.lifted_nodal_attributes(lifted[2], natural, basis))
 
 
 class LiftStep:

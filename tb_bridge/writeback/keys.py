@@ -48,7 +48,8 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_monitor_completeness_pct", "attribute", "number", "%", "received / expected points over the window, main keys"),
     _spec("opt_monitor_stats", "attribute", "json", None, "{key: {min, mean, max, last, unit}} over the window for the lift type's main keys"),
     # --- nodal analysis ---
-    _spec("opt_nodal_q_bpd", "both", "number", "bbl/d", "operating-point liquid rate"),
+    _spec("opt_nodal_q_bpd", "both", "number", "bbl/d",
+          "operating-point liquid rate with the installed lift at its current setpoint (see opt_nodal_basis)"),
     _spec("opt_nodal_pwf_psi", "both", "number", "psi", "operating-point flowing bottomhole pressure"),
     _spec("opt_nodal_aof_bpd", "attribute", "number", "bbl/d", "absolute open flow (rate at Pwf = 0)"),
     _spec("opt_nodal_pi_stb_d_psi", "attribute", "number", "STB/d/psi", "productivity index"),
@@ -56,6 +57,11 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_nodal_flowing", "attribute", "boolean", None, "IPR and VLP intersect (the well can flow at this setpoint)"),
     _spec("opt_nodal_ipr_curve", "attribute", "json", "[bbl/d, psi]", "IPR curve, 100 points [q, pwf]"),
     _spec("opt_nodal_vlp_curve", "attribute", "json", "[bbl/d, psi]", "VLP (outflow) curve, 100 points [q, pwf]"),
+    _spec("opt_nodal_basis", "attribute", "string", None,
+          "lift setpoint the operating point is solved at and where it came from (latest telemetry, nominal, recommended)"),
+    _spec("opt_nodal_natural_q_bpd", "attribute", "number", "bbl/d", "natural-flow (lift off) operating-point liquid rate"),
+    _spec("opt_nodal_natural_pwf_psi", "attribute", "number", "psi", "natural-flow flowing bottomhole pressure"),
+    _spec("opt_nodal_natural_flowing", "attribute", "boolean", None, "the well flows naturally (without its lift)"),
     # --- decline-curve analysis ---
     _spec("opt_dca_model", "attribute", "string", None, "selected Arps model"),
     _spec("opt_dca_qi_bpd", "attribute", "number", "bbl/d", "initial rate of the fitted model"),
@@ -347,6 +353,17 @@ def nodal_attributes(result: "NodalResult") -> dict[str, Any]:
         "opt_nodal_ipr_curve": curve(result.ipr_curve),
         "opt_nodal_vlp_curve": curve(result.vlp_curve),
     }
+
+
+def lifted_nodal_attributes(result: "NodalResult | None", natural: "NodalResult", basis: str) -> dict[str, Any]:
+    """A lifted well's nodal attributes: ``result``, the operating point with its lift at the setpoint ``basis``
+    names, under the ``opt_nodal_*`` keys of :func:`nodal_attributes` (left out when ``None``: it could not be
+    solved), and the natural-flow operating point ``natural`` under ``opt_nodal_natural_*``."""
+    attrs = nodal_attributes(result) if result is not None else {}
+    nat = nodal_attributes(natural)
+    attrs.update({"opt_nodal_basis": basis, "opt_nodal_natural_q_bpd": nat["opt_nodal_q_bpd"],
+                  "opt_nodal_natural_pwf_psi": nat["opt_nodal_pwf_psi"], "opt_nodal_natural_flowing": nat["opt_nodal_flowing"]})
+    return attrs
 
 
 # --- field-development planner (issue 9 item 7): PlacementResult -> opt_placement_* ---

@@ -163,6 +163,7 @@ def test_fleet_result_does_not_depend_on_the_thread_count(monkeypatch):
 def test_the_compiled_kernel_is_the_default_everywhere(monkeypatch):
     """solve, curves, fleet and the service's nodal step all run the kernel unless told otherwise."""
     from engines.nodal import bottomhole_pressure, solve_operating_point
+    from tb_bridge.buffer.base import BufferWindow
     from tb_bridge.handlers.engine_steps import nodal_step
     from tb_bridge.wells.model import parse_well_config
 
@@ -183,7 +184,8 @@ def test_the_compiled_kernel_is_the_default_everywhere(monkeypatch):
     assert new_calls(lambda: solve_fleet([CompositeIpr(4000.0, 2500.0, 1.0)], [fluid], [well], [150.0], n_segments=20)) == {"fleet"}
     attrs = {"lift_type": "esp", "pump_depth_ft": 7000, "reservoir_pressure_psi": 3500, "bubble_point_psi": 2500,
              "productivity_index_bpd_psi": 1.5, "perforation_depth_ft": 8000, "vlp_correlation": "hagedorn_brown"}
-    context = SimpleNamespace(config=parse_well_config("w", "W", attrs), state={})
+    context = SimpleNamespace(config=parse_well_config("w", "W", attrs), state={}, latest_text={},
+                              window=BufferWindow(np.zeros(0, dtype=np.int64), {}))
     assert new_calls(lambda: nodal_step(context)) == {"curve"}
     assert new_calls(lambda: traverse([500.0], fluid, well, wellhead_pressure_psia=150.0, backend="numpy")) == set()
 
