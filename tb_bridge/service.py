@@ -23,7 +23,7 @@ from tb_bridge.handlers.registry import HANDLERS, handler_for
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router, TimestampWindow
 from tb_bridge.scheduler import TierScheduler
-from tb_bridge.sessions import RecordingSimulationSessions, WhatIfSimulator
+from tb_bridge.sessions import SimulationSessionManager, rate_history_source, session_state_for
 from tb_bridge.tb_history import ThingsBoardHistory
 from tb_bridge.transport.base import Transport
 from tb_bridge.transport.loop_guard import LoopGuard
@@ -77,10 +77,18 @@ class Service:
         self.history = history or HistoryStore(settings.database_url)
         self.history.migrate()
         self.registry = WellRegistry()
-        self.sessions = RecordingSimulationSessions(
-            self.registry, self.history, self.write_attributes,
-            WhatIfSimulator(lambda well_id: self.buffer.window(well_id).latest(), self.write_timeseries,
-                            interval_s=settings.scheduler.fast_interval_s))
+        #: what-if simulation sessions (tb_bridge.sessions; the HTTP API drives them too); state in Redis when the
+        #: buffer is Redis, so a restart keeps open sessions
+        self.sessions = SimulationSessionManager(
+            self.registry, self.history, self.write_attributes, write_timeseries=self.write_timeseries,
+            delete_attributes=getattr(writeback, "delete_attributes", None),
+            delete_timeseries=getattr(writeback, "delete_timeseries", None),
+            latest_telemetry=lambda well_id: self.buffer.window(well_id).latest(),
+            rate_history=lambda well_id, now_ms: rate_history_source(
+                self.buffer, self.history_reader, settings.dca_history_days)(well_id, now_ms),
+            state=session_state_for(self.buffer), max_sessions=settings.sim_max_sessions,
+            ttl_s=settings.sim_session_ttl_s, projection_points=settings.sim_projection_points,
+            projection_interval_ms=settings.sim_projection_interval_ms)
         self.router = Router(
             registry=self.registry,
             buffer=self.buffer,
@@ -141,6 +149,11 @@ class Service:
             return report
         started = time.perf_counter()
         try:
+            if tier == "fast":  # simulation sessions past their time to live close (sim_* deleted)
+                try:
+                    self.sessions.expire(now_ms)
+                except Exception:
+                    log.exception("simulation session expiry failed")
             wells = [w for w in self.registry.valid_wells() if handler_for(w.lift_type).steps(tier)]
             self.router.retry_pending()  # telemetry held while the buffer was unreachable goes in first
             unreachable = self._buffer_unreachable() if wells else None
@@ -421,7 +434,7 @@ class Service:
             transport.stop()
         self._transports.clear()
         self.scheduler.stop()
-        self.sessions.close()
+        self.sessions.stop()
         self.writeback.close()
         self.buffer.close()
         self.history.close()

@@ -260,6 +260,11 @@ class RedisBuffer:
         if batch:
             self._client.delete(*batch)
 
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client (other state of the service, e.g. simulation sessions, lives under ``key_prefix`` too)."""
+        return self._client
+
     def close(self) -> None:
         self._client.close()
         self._client.connection_pool.disconnect()

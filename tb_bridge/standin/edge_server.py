@@ -278,6 +278,9 @@ class EdgeHub:
                                                         {"deviceName": device.name, "deviceType": device.type,
                                                          "scope": scope, "ts": str(now), "edgeId": edge.id},
                                                         json.dumps(values), ts_ms=now))
+                if data.HasField("attributeDeleteMsg"):  # ThingsBoard's edge telemetry processor: delete attributes
+                    msg = data.attributeDeleteMsg
+                    self._tb.delete_attributes(device_id, msg.scope or "SERVER_SCOPE", list(msg.attributeNames))
             for update in uplink.alarmUpdateMsg:
                 self._apply_alarm_update(update)
         except (KeyError, ValueError) as exc:

@@ -16,6 +16,13 @@ class Writeback(Protocol):
     def write_timeseries(self, entity_id: str, points: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
         """Save time-series points ``(ts_ms, {key: value})``; timestamps may be in the future."""
 
+    def delete_attributes(self, entity_id: str, keys: Sequence[str], scope: str = "SERVER_SCOPE") -> None:
+        """Delete attributes ``keys`` of ``entity_id`` in ``scope``, after every write made before this call."""
+
+    def delete_timeseries(self, entity_id: str, keys: Sequence[str], start_ts: int, end_ts: int) -> None:
+        """Delete the points of ``keys`` with ``start_ts <= ts < end_ts`` (ms; future points need an ``end_ts``
+        beyond them: ThingsBoard's ``deleteAllDataForKeys`` ends at its clock), after every earlier write."""
+
     def flush(self) -> None:
         """Deliver everything pending (blocks until done or the outbox holds it)."""
 

@@ -68,6 +68,11 @@ class BatchingWriteback:
         self._alarm_lock = threading.Lock()
         self._alarm_ids: dict[tuple[str, str], str] = {}
         self.alarm_dead_letters: deque[tuple] = deque(maxlen=1000)
+        # delete operations ("attributes", entity_id, keys, scope) / ("timeseries", entity_id, keys, start_ts, end_ts),
+        # in order; sent by the subclass's _delete after the writes made before them (see delete_attributes)
+        self._delete_ops: deque[tuple] = deque()
+        self._delete_lock = threading.Lock()
+        self.delete_dead_letters: deque[tuple] = deque(maxlen=1000)
 
     # --- Writeback protocol --------------------------------------------------------------------------
     def write_attributes(self, entity_id: str, attributes: Mapping[str, Any], scope: str = "SERVER_SCOPE") -> None:
@@ -83,12 +88,59 @@ class BatchingWriteback:
         self.outbox.add_points(entity_id, points)
         self._wake()
 
+    def delete_attributes(self, entity_id: str, keys: Sequence[str], scope: str = "SERVER_SCOPE",
+                          timeout_s: float = 30.0) -> bool:
+        """Delete attributes ``keys`` of ``entity_id``: the writes made before are delivered first (a flush bounded
+        by ``timeout_s``), then the delete is sent; True when it was delivered, False when it is kept for the next
+        flush (ThingsBoard unreachable). Idempotent: deleting an absent key is no error."""
+        keys = [str(k) for k in dict.fromkeys(keys)]
+        if not keys:
+            return True
+        return self._queue_delete(("attributes", entity_id, keys, scope), timeout_s)
+
+    def delete_timeseries(self, entity_id: str, keys: Sequence[str], start_ts: int, end_ts: int,
+                          timeout_s: float = 30.0) -> bool:
+        """Delete the points of ``keys`` with ``start_ts <= ts < end_ts`` (ms), after the writes made before (as
+        :meth:`delete_attributes`). ThingsBoard's ``deleteAllDataForKeys`` ends at its own clock, so points stamped in
+        the future need an explicit ``end_ts`` beyond them."""
+        keys = [str(k) for k in dict.fromkeys(keys)]
+        if not keys:
+            return True
+        if int(end_ts) <= int(start_ts):
+            raise ValueError(f"end_ts ({end_ts}) must be after start_ts ({start_ts})")
+        return self._queue_delete(("timeseries", entity_id, keys, int(start_ts), int(end_ts)), timeout_s)
+
+    def _queue_delete(self, op: tuple, timeout_s: float) -> bool:
+        self._flush_outbox(timeout_s)
+        with self._delete_lock:
+            self._delete_ops.append(op)
+        return self._deliver_deletes()
+
+    def _deliver_deletes(self) -> bool:
+        """Send the queued delete operations in order; False when a transient failure kept some."""
+        with self._delete_lock:
+            while self._delete_ops:
+                op = self._delete_ops[0]
+                try:
+                    self._delete(op)
+                except PermanentWriteError as exc:
+                    log.error("%s delete of %s on %s refused, dead-lettered: %s", self.name, op[2], op[1], exc)
+                    self.delete_dead_letters.append((op, str(exc)))
+                except Exception as exc:  # transient: keep, retry at the next flush
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("%s delete failed (%s); %d operations kept", self.name, self.last_error,
+                                len(self._delete_ops))
+                    return False
+                self._delete_ops.popleft()
+            return True
+
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Send everything now (values, then queued alarm operations); True when all was delivered, False when
-        a failed attempt (begun after this call) left the rest in the outbox or the alarm queue, or the timeout
-        passed."""
+        """Send everything now (queued deletes, values, then queued alarm operations); True when all was delivered,
+        False when a failed attempt (begun after this call) left the rest in the outbox, the delete or the alarm
+        queue, or the timeout passed."""
+        deleted = self._deliver_deletes()
         delivered = self._flush_outbox(timeout_s)
-        return self._deliver_alarms() and delivered
+        return self._deliver_alarms() and delivered and deleted
 
     def _flush_outbox(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -122,9 +174,9 @@ class BatchingWriteback:
         self._release()
 
     def pending_items(self) -> int:
-        """Values and alarm operations not yet confirmed by ThingsBoard (outbox, spilled, in flight, queued)."""
+        """Values, alarm and delete operations not yet confirmed by ThingsBoard (outbox, spilled, in flight, queued)."""
         with self._cond:
-            return self.outbox.pending_items() + self._in_flight_items + len(self._alarm_ops)
+            return self.outbox.pending_items() + self._in_flight_items + len(self._alarm_ops) + len(self._delete_ops)
 
     def stats(self) -> dict[str, Any]:
         return {"pending_items": self.pending_items(), "memory_items": self.outbox.memory_items,
@@ -134,6 +186,11 @@ class BatchingWriteback:
     # --- subclass hooks --------------------------------------------------------------------------------
     def _deliver(self, batch: WellBatch) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _delete(self, op: tuple) -> None:
+        """Send one delete operation (:meth:`delete_attributes`, :meth:`delete_timeseries`); raise
+        :class:`TransientWriteError` to keep it or :class:`PermanentWriteError` to dead-letter it."""
+        raise PermanentWriteError(f"{type(self).__name__} cannot delete {op[0]}")
 
     def _deliver_alarms(self) -> bool:
         """Send the queued alarm operations in order; False when a transient failure kept some. Writebacks that

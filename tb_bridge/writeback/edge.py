@@ -86,6 +86,25 @@ class EdgeWriteback(BatchingWriteback):
                 self._alarm_ops.popleft()
         return True
 
+    def _delete(self, op: tuple) -> None:
+        """Attributes: ``EntityDataProto{attributeDeleteMsg{scope, attributeNames}}`` on the uplink. Time series:
+        the Edge protocol carries no time-series delete, so such a request is refused (dead-lettered, logged):
+        use the REST writeback where projected points must be removed."""
+        if op[0] != "attributes":
+            raise PermanentWriteError("the Edge uplink has no time-series delete; set writeback = rest to delete "
+                                      f"{', '.join(op[2])} of {op[1]}")
+        edge_pb = self._transport.pb.edge_pb2
+        msb, lsb = edge_codec.uuid_to_bits(op[1])
+        data = edge_pb.EntityDataProto(entityIdMSB=msb, entityIdLSB=lsb, entityType="DEVICE")
+        data.attributeDeleteMsg.scope = op[3]
+        data.attributeDeleteMsg.attributeNames.extend(op[2])
+        try:
+            self._transport.uplink([data], timeout_s=self._timeout_s)
+        except EdgeUnavailable as exc:
+            raise TransientWriteError(str(exc)) from None
+        except ValueError as exc:
+            raise PermanentWriteError(str(exc)) from None
+
     def _deliver_round(self, batches: list[WellBatch]) -> list[Exception | None]:
         """All wells of the round in ``UplinkMsg``s of at most ``wells_per_uplink`` wells each."""
         outcomes: list[Exception | None] = []

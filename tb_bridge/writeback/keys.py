@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
 
 KeyKind = Literal["attribute", "timeseries", "both"]
 ValueType = Literal["number", "string", "boolean", "json"]
@@ -142,17 +142,53 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("sim_status", "attribute", "string", None, "idle | running | done | error"),
     _spec("sim_session_id", "attribute", "string", None, "current simulation session"),
     _spec("sim_error", "attribute", "string", None, "why the last what-if request was refused (empty when done)"),
-    _spec("sim_basis", "attribute", "string", None, "the lift setpoint held fixed in the comparison and its source"),
-    _spec("sim_q_bpd", "timeseries", "number", "bbl/d", "projected rate under the modified parameters"),
-    _spec("sim_pwf_psi", "timeseries", "number", "psi", "projected flowing bottomhole pressure"),
+    _spec("sim_basis", "attribute", "string", None, "the setpoints compared and the decline the projection follows"),
+    _spec("sim_active", "attribute", "boolean", None, "a simulation session is open on this well"),
+    _spec("sim_last_run", "attribute", "number", "ms", "when the session last simulated (epoch ms)"),
+    _spec("sim_opt_production_bpd", "attribute", "number", "bbl/d", "liquid rate at the modified operating point"),
+    _spec("sim_opt_efficiency_pct", "attribute", "number", "%", "lift system efficiency at the modified operating point"),
+    _spec("sim_opt_energy_kwh_bbl", "attribute", "number", "kWh/bbl", "surface energy per barrel of liquid, modified"),
+    _spec("sim_opt_recommended_action", "attribute", "string", None, "apply / do not apply (and why) / no material change"),
+    _spec("sim_opt_ipr_curve", "attribute", "json", "[bbl/d, psi]", "IPR of the modified well [q, pwf]"),
+    _spec("sim_opt_vlp_curve", "attribute", "json", "[bbl/d, psi]",
+          "VLP of the modified well with the lift at the modified setpoint [q, pwf]"),
+    _spec("sim_compare_production_delta_bpd", "attribute", "number", "bbl/d", "modified minus original liquid rate"),
+    _spec("sim_compare_production_delta_pct", "attribute", "number", "%", "the rate change in % of the original rate"),
+    _spec("sim_compare_efficiency_delta_pct", "attribute", "number", "%", "modified minus original lift efficiency (points)"),
+    _spec("sim_compare_warnings", "attribute", "json", None,
+          "constraint violations at the modified point (operating window, intake, rod load, torque, injection)"),
+    _spec("sim_compare_data", "attribute", "json", None,
+          "[{quantity, unit, original, modified, delta}] original vs modified, for the dashboard table"),
+    # projection: 144 future points every 5 minutes, keys by lift type (SIM_PROJECTION_KEYS)
+    _spec("sim_frequency_hz", "timeseries", "number", "Hz", "projected ESP frequency (the simulated setpoint)"),
+    _spec("sim_spm", "timeseries", "number", "strokes/min", "projected SRP speed (the simulated setpoint)"),
+    _spec("sim_drive_rpm", "timeseries", "number", "rev/min", "projected PCP drive speed (the simulated setpoint)"),
+    _spec("sim_gas_injection_rate_mscfd", "timeseries", "number", "Mscf/d", "projected gas-lift injection rate (setpoint)"),
+    _spec("sim_flow_rate_bpd", "timeseries", "number", "bbl/d",
+          "projected liquid rate: the modified operating point following the well's fitted decline"),
+    _spec("sim_intake_pressure_psi", "timeseries", "number", "psi", "projected ESP intake pressure"),
+    _spec("sim_pump_fillage_pct", "timeseries", "number", "%", "projected SRP pump fillage"),
+    _spec("sim_motor_power_kw", "timeseries", "number", "kW", "projected PCP motor input power"),
+    _spec("sim_injection_pressure_psi", "timeseries", "number", "psi", "projected gas-lift surface injection pressure"),
 )
+
+#: The three projected time series of each lift type: (setpoint, rate, third quantity).
+SIM_PROJECTION_KEYS: dict[str, tuple[str, str, str]] = {
+    "esp": ("sim_frequency_hz", "sim_flow_rate_bpd", "sim_intake_pressure_psi"),
+    "srp": ("sim_spm", "sim_flow_rate_bpd", "sim_pump_fillage_pct"),
+    "pcp": ("sim_drive_rpm", "sim_flow_rate_bpd", "sim_motor_power_kw"),
+    "gas_lift": ("sim_gas_injection_rate_mscfd", "sim_flow_rate_bpd", "sim_injection_pressure_psi"),
+}
+#: Every projection key (11): what closing a session deletes.
+ALL_SIM_PROJECTION_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for ks in SIM_PROJECTION_KEYS.values() for k in ks))
 
 KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _TABLE}
 
 #: Key families with a variable suffix (the suffix is a setpoint or parameter name).
 KEY_PREFIXES: dict[str, KeySpec] = {
     "sim_original_": _spec("sim_original_*", "attribute", "json", None, "parameter value before the simulation"),
-    "sim_compare_": _spec("sim_compare_*", "attribute", "number", None, "modified minus original result"),
+    "sim_param_": _spec("sim_param_*", "attribute", "number", None,
+                        "what-if parameter value (dashboard sliders write it; the service republishes it)"),
 }
 
 #: Keys the service reads but never writes: dashboard sliders write these.
@@ -165,8 +201,8 @@ INPUT_PREFIXES: tuple[str, ...] = ("sim_param_",)
 ALARM_REQUEST_KEY = "alarm_operator_request"
 
 #: Anything we write starts with one of these; used for loop protection.
-OWN_PREFIXES: tuple[str, ...] = ("opt_", "sim_original_", "sim_compare_", "sim_status", "sim_session_id", "sim_error",
-                                 "sim_basis", "sim_q_", "sim_pwf_")
+OWN_PREFIXES: tuple[str, ...] = ("opt_", "sim_original_", "sim_compare_", "sim_opt_", "sim_status", "sim_session_id",
+                                 "sim_error", "sim_basis", "sim_active", "sim_last_run", *ALL_SIM_PROJECTION_KEYS)
 
 
 class UnknownKeyError(KeyError):
@@ -446,3 +482,41 @@ def gas_allocation_attributes(injection_mscfd: float, oil_bpd: float, marginal_b
     """One well's share of a field-wide equal-slope allocation (``engines.lift.gas_allocation.Allocation``)."""
     return {"opt_gl_allocated_mscfd": _num4(injection_mscfd), "opt_gl_allocated_oil_bpd": _num4(oil_bpd),
             "opt_gl_field_marginal_bbl_per_mscf": _num4(marginal_bbl_per_mscf)}
+
+
+# --- what-if simulation sessions (issue 19): SimulationRun -> sim_* ---
+if TYPE_CHECKING:
+    from tb_bridge.adapters.whatif import SimulationRun
+
+
+def simulation_attributes(run: "SimulationRun", ts_ms: int) -> dict[str, Any]:
+    """The ``sim_opt_*`` / ``sim_compare_*`` attributes and ``sim_last_run`` of one what-if run (rates bbl/d,
+    efficiency %, energy kWh/bbl; numbers rounded to 4 decimals, non-finite ones ``None``)."""
+    from tb_bridge.adapters.whatif import comparison_table
+
+    m = run.modified
+    return {
+        "sim_last_run": int(ts_ms),
+        "sim_opt_production_bpd": _num4(m.liquid_bpd),
+        "sim_opt_efficiency_pct": _num4(m.efficiency_pct),
+        "sim_opt_energy_kwh_bbl": _num4(m.kwh_per_bbl),
+        "sim_opt_recommended_action": run.recommended_action(),
+        "sim_opt_ipr_curve": m.ipr_curve,
+        "sim_opt_vlp_curve": m.vlp_curve,
+        "sim_compare_production_delta_bpd": _num4(run.delta_bpd),
+        "sim_compare_production_delta_pct": _num4(run.delta_pct),
+        "sim_compare_efficiency_delta_pct": _num4(run.efficiency_delta_pct),
+        "sim_compare_warnings": list(run.warnings),
+        "sim_compare_data": comparison_table(run),
+    }
+
+
+def simulation_projection_points(lift_type: str, values: Mapping[str, Sequence[Any]], first_ts_ms: int,
+                                 interval_ms: int) -> list[tuple[int, dict[str, Any]]]:
+    """The projection as time-series points on the lift type's three keys (:data:`SIM_PROJECTION_KEYS`):
+    point k at ``first_ts_ms + k * interval_ms``; ``values`` from ``whatif.projection_values``."""
+    setpoint_key, rate_key, third_key = SIM_PROJECTION_KEYS[lift_type]
+    n = len(values["rate_bpd"])
+    return [(int(first_ts_ms) + k * int(interval_ms),
+             {setpoint_key: _num4(values["setpoint"][k]), rate_key: _num4(values["rate_bpd"][k]),
+              third_key: _num4(values["third"][k])}) for k in range(n)]

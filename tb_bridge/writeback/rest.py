@@ -225,6 +225,19 @@ class RestWriteback(BatchingWriteback):
             self._call(self._client.save_entity_telemetry, entity, "ANY", body)
             batch.points.clear()
 
+    def _delete(self, op: tuple) -> None:
+        """``DELETE /api/plugins/telemetry/{type}/{id}/{scope}?keys=`` (attributes) or ``DELETE .../timeseries/delete?
+        keys=&startTs=&endTs=&deleteLatest=true`` (time series; an explicit range: ``deleteAllDataForKeys`` would end at
+        ThingsBoard's clock and keep future points). Both are idempotent in ThingsBoard."""
+        self._ensure_token()
+        entity = EntityId(op[1], self._entity_type)
+        if op[0] == "attributes":
+            self._call(self._client.delete_entity_attributes, entity, op[3], ",".join(op[2]))
+        else:
+            self._call(lambda: self._client.delete_entity_timeseries(
+                entity, keys=",".join(op[2]), delete_all_data_for_keys=False, start_ts=op[3], end_ts=op[4],
+                delete_latest=True, rewrite_latest_if_deleted=False))
+
     def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         for attempt in (1, 2):
             try:
