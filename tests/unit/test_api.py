@@ -300,3 +300,48 @@ def test_openapi_names_exactly_the_contract_routes(rig):
         ("POST", "/simulation/create"), ("POST", "/simulation/reactive"), ("PATCH", "/simulation/{id}/params"),
         ("PATCH", "/simulation/{id}/reset-params"), ("POST", "/simulation/{id}/run"),
         ("GET", "/simulation/{id}/compare"), ("DELETE", "/simulation/{id}"), ("GET", "/metrics")}
+
+
+def test_simulation_routes_drive_the_session_manager(rig):
+    service, settings, field, client = rig
+    created = client.post("/simulation/create", json={"well_id": "ESP-02"})
+    assert created.status_code == 201, created.text
+    sid = created.json()["session_id"]
+    assert created.json()["well_id"] == "ESP-02" and service.sessions.get(sid)["session_id"] == sid
+    changed = client.patch(f"/simulation/{sid}/params", json={"params": {"water_cut_pct": 70.0}})
+    assert changed.status_code == 200, changed.text
+    assert service.sessions.get(sid)["modified"] == {"water_cut_pct": 70.0}
+    compared = client.get(f"/simulation/{sid}/compare").json()
+    assert compared == json.loads(json.dumps(service.sessions.compare(sid)))
+    assert compared["sim_compare_production_delta_bpd"] == pytest.approx(
+        changed.json()["sim_compare_production_delta_bpd"])
+    rerun = client.post(f"/simulation/{sid}/run").json()
+    assert rerun["sim_compare_production_delta_bpd"] == pytest.approx(compared["sim_compare_production_delta_bpd"])
+    reset = client.patch(f"/simulation/{sid}/reset-params", json={}).json()
+    assert reset == {"session_id": sid, "restored": ["water_cut_pct"], "not_found": [], "remaining_modified": {}}
+    bad = client.patch(f"/simulation/{sid}/params", json={"params": {"no_such": 1}})
+    assert bad.status_code == 422 and "no_such" in bad.json()["detail"]
+    assert client.delete(f"/simulation/{sid}").json() == {"session_id": sid, "closed": True}
+    assert client.delete(f"/simulation/{sid}").status_code == 404
+    assert client.get(f"/simulation/{sid}/compare").status_code == 404
+    assert client.post("/simulation/create", json={"well_id": "nope"}).status_code == 404
+
+
+def test_reactive_does_what_a_slider_write_does(rig):
+    service, settings, field, client = rig
+    well = "ESP-01"
+    service.handle(WellEvent(EventKind.ATTRIBUTES_UPDATED, well, 0, {"sim_param_water_cut_pct": 55.0},
+                             scope="SERVER_SCOPE", source="test"))
+    assert service.sessions.wait_idle(60.0)
+    by_slider = dict(service.writeback.latest[well])
+    service.sessions.close(service.sessions.by_well(well)["session_id"])
+    answer = client.post("/simulation/reactive", json={"well_id": well, "params": {"sim_param_water_cut_pct": 55.0}})
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    assert service.sessions.by_well(well)["session_id"] == answer.json()["session_id"]
+    compared = [k for k in result if k.startswith(("sim_compare_production", "sim_opt_")) and k in by_slider
+                and isinstance(result[k], (int, float))]
+    assert compared
+    for key in compared:
+        assert result[key] == pytest.approx(by_slider[key]), key
+    client.delete(f"/simulation/{answer.json()['session_id']}")
