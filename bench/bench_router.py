@@ -17,7 +17,7 @@ from tb_bridge.buffer.memory import MemoryBuffer
 from tb_bridge.events import EventKind, WellEvent
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router
-from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.sessions import SimulationSessionManager
 from tb_bridge.wells.registry import WellRegistry
 
 
@@ -29,7 +29,7 @@ def build_events(wells_per_type: int, steps: int) -> list[WellEvent]:
 
 def run(buffer, events: list[WellEvent], store: HistoryStore) -> tuple[float, float]:
     registry = WellRegistry()
-    router = Router(registry, buffer, RecordingSimulationSessions(registry, store, lambda *a: None), store,
+    router = Router(registry, buffer, SimulationSessionManager(registry, store, lambda *a: None), store,
                     report_error=lambda *a: None)
     buffer.clear()
     start = time.perf_counter()

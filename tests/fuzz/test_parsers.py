@@ -28,7 +28,7 @@ from tb_bridge.events import EventError, EventKind, WellEvent
 from tb_bridge.handlers.alarm_steps import TB_ALARM_PREFIX, apply_operator_event, parse_alarm_requests
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router
-from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.sessions import SimulationSessionManager
 from tb_bridge.transport import edge_codec
 from tb_bridge.transport.edge_proto import load as load_protos
 from tb_bridge.transport.mqtt import MqttTransport
@@ -84,12 +84,12 @@ def rig(tmp_path_factory):
     registry = WellRegistry()
     store = RecordingStore()
     seen = {"assets": 0, "alarms": 0}
-    sessions = RecordingSimulationSessions(registry, history, lambda *_: None)
+    sessions = SimulationSessionManager(registry, history, lambda *_: None)
     router = Router(registry, MemoryBuffer(), sessions, store, report_error=lambda *_: None,
                     asset_hook=lambda e: seen.__setitem__("assets", seen["assets"] + 1),
                     alarm_hook=lambda e: seen.__setitem__("alarms", seen["alarms"] + 1))
     yield SimpleNamespace(router=router, store=store, registry=registry, seen=seen)
-    sessions.close()
+    sessions.stop()
     history.close()
 
 

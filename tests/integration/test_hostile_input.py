@@ -24,7 +24,7 @@ from tb_bridge.history.dead_letter_text import DEAD_LETTER_MAX_CHARS
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router, TimestampWindow
 from tb_bridge.service import Service
-from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.sessions import SimulationSessionManager
 from tb_bridge.transport.mqtt import MqttTransport
 from tb_bridge.transport.mqtt_envelope import build_envelope, parse_envelope
 from tb_bridge.transport.rest_ingress import EVENTS_PATH, RestIngressTransport
@@ -69,7 +69,7 @@ class Recorder:
 def router_rig(store, buffer=None, clock_ms=None):
     registry = WellRegistry()
     errors: list[tuple[str, str]] = []
-    sessions = RecordingSimulationSessions(registry, store, lambda *_: None)
+    sessions = SimulationSessionManager(registry, store, lambda *_: None)
     router = Router(registry, buffer or MemoryBuffer(), sessions, store, report_error=lambda w, m: errors.append((w, m)),
                     clock_ms=clock_ms)
     return router, errors
@@ -351,8 +351,8 @@ def test_own_keys_in_telemetry_are_never_buffered(mosquitto_port, tmp_path):
     publisher.loop_start()
     try:
         assert transport.wait_subscribed(10)
-        for data in ({"opt_health_score": 12.0, "sim_q_bpd": 5.0, "flow_rate_bpd": 800.0},
-                     {"opt_health_score": 13.0, "sim_pwf_psi": 900.0}):
+        for data in ({"opt_health_score": 12.0, "sim_flow_rate_bpd": 5.0, "flow_rate_bpd": 800.0},
+                     {"opt_health_score": 13.0, "sim_intake_pressure_psi": 900.0}):
             publisher.publish(f"{topic_root}/ESP/ESP-01", json.dumps(envelope(well, data)), qos=1).wait_for_publish(5)
         assert wait_for(lambda: router.stats.own_writes_dropped == 2, timeout_s=10)
     finally:

@@ -138,10 +138,10 @@ def test_one_bad_input_in_a_batch_group_fails_only_its_well(field):
 def test_simulated_keys_never_reach_the_baseline(field):
     (context, *_) = _contexts(field)
     window = context.window
-    values = dict(window.values, sim_q_bpd=np.full(window.ts_ms.shape, 1.0e6))
+    values = dict(window.values, sim_flow_rate_bpd=np.full(window.ts_ms.shape, 1.0e6))
     context = replace(context, window=BufferWindow(window.ts_ms, values))
     diagnostics_step(context)
-    assert "sim_q_bpd" not in context.state["diagnostics"].baseline.keys
+    assert "sim_flow_rate_bpd" not in context.state["diagnostics"].baseline.keys
 
 
 def test_isolation_forest_fallback_for_wells_without_a_baseline():

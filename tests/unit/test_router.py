@@ -7,7 +7,7 @@ from tb_bridge.buffer.memory import MemoryBuffer
 from tb_bridge.events import EventError, EventKind, WellEvent
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router, validate_telemetry
-from tb_bridge.sessions import RecordingSimulationSessions
+from tb_bridge.sessions import SimulationSessionManager
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.keys import OWN_PREFIXES
@@ -25,7 +25,7 @@ def rig(tmp_path):
     buffer = MemoryBuffer()
     written: list[tuple[str, dict]] = []
     errors: list[tuple[str, str]] = []
-    sessions = RecordingSimulationSessions(registry, store, lambda well, attrs: written.append((well, dict(attrs))))
+    sessions = SimulationSessionManager(registry, store, lambda well, attrs: written.append((well, dict(attrs))))
     router = Router(registry, buffer, sessions, store, report_error=lambda w, m: errors.append((w, m)),
                     loop_guard=LoopGuard(own_user_ids={"service-user"}, own_key_prefixes=OWN_PREFIXES))
     yield router, registry, buffer, store, written, errors
@@ -64,18 +64,24 @@ def test_sim_params_go_to_sessions_with_originals(rig):
     router, registry, _, store, written, _ = rig
     router.handle(attributes("w1", CONFIG, well_name="ESP-01"))
     router.handle(attributes("w1", {"sim_param_wellhead_pressure_psi": 250}))
-    router.handle(attributes("w1", {"sim_param_water_cut_frac": 0.5}))
+    router.handle(attributes("w1", {"sim_param_water_cut_pct": 50}))
     assert router.stats.simulation_updates == 2
-    well, last = written[-1]
-    assert well == "w1" and last["sim_status"] == "received"
-    assert last["sim_original_wellhead_pressure_psi"] == 150.0  # the model's default, as configured
-    assert last["sim_original_water_cut_frac"] == 0.3
-    assert written[0][1]["sim_session_id"] == last["sim_session_id"]  # one session, two moves
+    assert router.sessions.wait_idle(60)
+    merged: dict = {}
+    for well, attrs in written:
+        assert well == "w1"
+        merged.update(attrs)
+    assert merged["sim_status"] == "done" and merged["sim_active"] is True
+    assert merged["sim_original_wellhead_pressure_psi"] == 150.0  # the model's default, as configured
+    assert merged["sim_original_water_cut_pct"] == 30.0
+    # the opening republishes every parameter; the slider values that opened the session stand
+    assert merged["sim_param_wellhead_pressure_psi"] == 250.0 and merged["sim_param_gor_scf_stb"] == 500.0
+    assert len({attrs["sim_session_id"] for _, attrs in written if "sim_session_id" in attrs}) == 1  # one session
     assert registry.config("w1").wellhead_pressure_psi == 150.0  # simulation never changes the real config
     (session,) = store.sessions(well_id="w1")
-    assert session.id == last["sim_session_id"] and session.status == "received"
-    assert session.modified_params == {"wellhead_pressure_psi": 250, "water_cut_frac": 0.5}
-    assert session.original_params["reservoir_pressure_psi"] == 3000.0
+    assert session.id == merged["sim_session_id"] and session.status == "done"
+    assert session.modified_params == {"wellhead_pressure_psi": 250.0, "water_cut_pct": 50.0}
+    assert session.original_params["config"]["reservoir_pressure_psi"] == 3000.0
 
 
 def test_loop_protection_drops_own_writes(rig):

@@ -205,8 +205,8 @@ def test_the_chain_drops_exactly_the_service_keys_of_the_key_table():
     assert drop["configuration"]["deleteFrom"] == "DATA"
     patterns = [regex.compile(k) for k in drop["configuration"]["keys"]]
     assert drop["configuration"]["keys"] == [prefix + ".*" for prefix in OWN_PREFIXES]
-    samples = ["opt_status", "opt_placement_npv_musd", "sim_original_water_cut_frac", "sim_compare_q_bpd", "sim_status",
-               "sim_session_id", "sim_q_bpd", "sim_pwf_psi", "sim_param_water_cut_frac", "reservoir_pressure_psi",
+    samples = ["opt_status", "opt_placement_npv_musd", "sim_original_water_cut_pct", "sim_compare_production_delta_bpd", "sim_status",
+               "sim_session_id", "sim_flow_rate_bpd", "sim_pump_fillage_pct", "sim_opt_vlp_curve", "sim_param_water_cut_pct", "reservoir_pressure_psi",
                "pump_depth_ft", ALARM_REQUEST_KEY, "optimal_flag", "simulation_note"]
     for key in samples:  # a key is dropped exactly when the key table calls it the service's own
         assert any(p.fullmatch(key) for p in patterns) is is_own_key(key), key

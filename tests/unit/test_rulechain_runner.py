@@ -220,7 +220,7 @@ def test_slider_write_reaches_the_service_and_own_writes_do_not(transport):
         assert (body["msgType"], body["entityId"], body["entityType"], body["data"]) == (
             "ATTRIBUTES_UPDATED", "dev-1", "DEVICE", {"sim_param_water_cut_frac": 0.55})
     own = [{"opt_status": "ok", "opt_well_health_score": 81.0}, {"sim_original_water_cut_frac": 0.4, "sim_status": "done"},
-           {"sim_compare_q_bpd": 12.5}, {"opt_error": "sim_param_x out of range"}]
+           {"sim_compare_production_delta_bpd": 12.5}, {"opt_error": "sim_param_x out of range"}]
     for values in own:
         eng.process(msg("ATTRIBUTES_UPDATED", values, scope="SERVER_SCOPE"))
     assert len(out.edge) + len(out.mqtt) + len(out.rest) == sent  # nothing more went to the service
@@ -262,7 +262,7 @@ def test_configuration_changes_are_forwarded_without_the_service_keys(transport)
     eng.process(msg("ATTRIBUTES_UPDATED", {"reservoir_pressure_psi": 2900.0}, scope="SERVER_SCOPE", userId="u-1"))
     eng.process(msg("ATTRIBUTES_UPDATED", {"opt_status": "ok", "pump_depth_ft": 7400, "sim_status": "done"},
                     scope="SERVER_SCOPE"))
-    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_status": "ok", "sim_q_bpd": 1.0}, scope="SERVER_SCOPE"))  # ours only
+    eng.process(msg("ATTRIBUTES_UPDATED", {"opt_status": "ok", "sim_flow_rate_bpd": 1.0}, scope="SERVER_SCOPE"))  # ours only
     eng.process(msg("ATTRIBUTES_UPDATED", {"alarm_operator_request": {"alarm_type": "gas_lock", "action": "shelve",
                                                                       "duration_min": 30}}, scope="SHARED_SCOPE"))
     events = sent_events(out, transport)

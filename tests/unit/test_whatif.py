@@ -6,16 +6,20 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tb_bridge.adapters.lift import optimize_well
 from tb_bridge.adapters.nodal import ATMOSPHERIC_PSIA
-from tb_bridge.adapters.whatif import WhatIfError, modified_config, projection, what_if
+from tb_bridge.adapters.whatif import (SETPOINT_PARAMETER, SIM_PARAMETERS, WhatIfError, apply_parameters,
+                                      comparison_table, fit_decline, lift_point, modified_config, original_parameters,
+                                      parameters_for, projection_values, simulate, validate_parameters, what_if)
 from tb_bridge.history.store import HistoryStore
-from tb_bridge.sessions import RecordingSimulationSessions, WhatIfSimulator
+from tb_bridge.sessions import SimulationSessionManager
 from tb_bridge.wells.model import parse_well_config
 from tb_bridge.wells.registry import WellRegistry
-from tb_bridge.writeback.keys import check_attributes
+from tb_bridge.writeback.keys import (ALL_SIM_PROJECTION_KEYS, SIM_PROJECTION_KEYS, check_attributes,
+                                      simulation_projection_points)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LIFT_EXAMPLES = {"esp": "well_esp.json", "srp": "well_srp.json", "pcp": "well_pcp.json", "gas_lift": "well_gas_lift.json"}
@@ -126,18 +130,109 @@ def test_setpoint_out_of_the_model_range_is_an_error():
         what_if(well("esp"), {"water_cut_frac": 0.4}, {"frequency_hz": 5.0})
 
 
-def test_projection_is_the_modified_point_on_the_tier_grid_for_twelve_hours():
-    result = what_if(well("esp"), {"wellhead_pressure_psi": 300.0}, {"frequency_hz": 52.0})
-    points = projection(result, T0)
-    first = T0 // 300_000 * 300_000
-    assert [ts for ts, _ in points] == [first + k * 300_000 for k in range(145)]
-    assert points[-1][0] - points[0][0] == 12 * 3_600_000
-    assert {tuple(v.items()) for _, v in points} == {(("sim_q_bpd", round(result.modified.liquid_bpd, 4)),
-                                                       ("sim_pwf_psi", round(result.modified.pwf_psi, 4)))}
+# --- the what-if parameters of the simulation sessions (issue 19) ----------------------------------------------
+
+def test_the_parameter_table_names_the_setpoint_and_six_well_parameters_of_each_lift_type():
+    well_parameters = ("water_cut_pct", "reservoir_pressure_psi", "skin_factor", "productivity_index_bpd_psi",
+                       "gor_scf_stb", "wellhead_pressure_psi")
+    for lift_type, setpoint in (("esp", "freq_hz"), ("srp", "spm"), ("pcp", "rpm"), ("gas_lift", "gas_injection_rate")):
+        assert SETPOINT_PARAMETER[lift_type] == setpoint
+        assert parameters_for(lift_type) == (setpoint, *well_parameters)
+    assert SIM_PARAMETERS["water_cut_pct"].target == "water_cut_frac" and SIM_PARAMETERS["water_cut_pct"].scale == 0.01
+    assert SIM_PARAMETERS["gas_injection_rate"].unit == "Mscf/d"
+
+
+@pytest.mark.parametrize("parameters,message", [
+    ({"freq_hz": 95}, "freq_hz = 95 Hz is out of range [30, 90]"),
+    ({"spm": 8}, "unknown what-if parameter(s) for a esp well: spm"),
+    ({"water_cut_frac": 0.4}, "unknown what-if parameter(s) for a esp well: water_cut_frac"),
+    ({"water_cut_pct": float("nan")}, "water_cut_pct must be a finite number"),
+    ({"skin_factor": True}, "skin_factor must be a finite number"),
+])
+def test_session_parameters_are_validated_by_name(parameters, message):
+    with pytest.raises(WhatIfError) as info:
+        validate_parameters("esp", parameters)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("lift_type", sorted(LIFT_EXAMPLES))
+def test_the_simulated_rate_at_a_new_setpoint_is_the_lift_engine_at_that_setpoint(lift_type):
+    w = well(lift_type)
+    original = original_parameters(w, {})
+    name = SETPOINT_PARAMETER[lift_type]
+    new = round(original[name] * 0.9, 3)
+    run = simulate(w, original, {**original, name: new})
+    key = SIM_PARAMETERS[name].target
+    assert run.modified.liquid_bpd == pytest.approx(optimize_well(w, {key: new}).current_q_bpd, rel=1e-12)
+    assert run.original.liquid_bpd == pytest.approx(optimize_well(w, {key: original[name]}).current_q_bpd, rel=1e-12)
+    assert run.original.setpoint == original[name] and run.modified.setpoint == new
+    assert run.delta_bpd == pytest.approx(run.modified.liquid_bpd - run.original.liquid_bpd, rel=1e-12)
+    assert run.modified.oil_bpd == pytest.approx(run.modified.liquid_bpd * (1 - w.water_cut_frac), rel=1e-12)
+    assert len(run.modified.ipr_curve) == 100 and run.modified.vlp_curve
+
+
+def test_esp_at_65_hz_is_scan_frequencies_at_65_hz():
+    from engines.lift.esp import scan_frequencies
+    from tb_bridge.adapters import lift as lift_adapter
+
+    w = well("esp")
+    point = lift_point(w, 65.0)
+    _, _, pc = lift_adapter._pump_curves(w, None)
+    scan = scan_frequencies(lift_adapter._esp_system(w, pc), [65.0])
+    assert point.liquid_bpd == float(scan.q_bpd[0]) and point.intake_pressure_psi == float(scan.intake_pressure_psi[0])
+    assert point.kwh_per_bbl == float(scan.kwh_per_bbl[0]) and point.efficiency_pct == float(scan.efficiency_pct[0])
+
+
+def test_skin_scales_the_productivity_index_radially_and_water_cut_is_a_percentage():
+    w = well("esp")
+    original = original_parameters(w, {})
+    j0 = original["productivity_index_bpd_psi"]
+    damaged = apply_parameters(w, original, {"skin_factor": 7.0})
+    assert damaged.productivity_index_bpd_psi == pytest.approx(j0 * 7.0 / 14.0, rel=1e-12)  # J(s) = J0 7 / (7 + s)
+    both = apply_parameters(w, original, {"skin_factor": 3.5, "productivity_index_bpd_psi": 2.0})
+    assert both.productivity_index_bpd_psi == pytest.approx(2.0 * 7.0 / 10.5, rel=1e-12)
+    assert apply_parameters(w, original, {"water_cut_pct": 45.0}).water_cut_frac == pytest.approx(0.45, rel=1e-12)
+    assert apply_parameters(w, original, dict(original)) is w  # nothing changed: the configured well itself
+
+
+def test_a_setpoint_outside_the_window_warns_and_the_action_says_so():
+    w = well("esp")
+    original = original_parameters(w, {})
+    run = simulate(w, original, {**original, "freq_hz": w.frequency_max_hz + 5})
+    assert any("outside the drive window" in text for text in run.warnings)
+    assert run.recommended_action().startswith("do not apply")
+    table = {row["quantity"]: row for row in comparison_table(run)}
+    assert table["liquid rate"]["delta"] == pytest.approx(round(run.delta_bpd, 4), abs=1e-4)
+
+
+def test_the_projection_follows_the_fitted_exponential_decline():
+    day = 86_400_000
+    t = T0 - np.arange(90, 0, -1) * day
+    q = 800.0 * np.exp(-0.01 * np.arange(90))  # 1 %/day exponential decline
+    basis = fit_decline(t, q, T0, "test")
+    offsets = np.arange(144) * 300_000
+    factors = basis.factors(offsets)
+    assert factors[0] == 1.0
+    assert factors == pytest.approx(np.exp(-0.01 * offsets / day), rel=2e-4)
+    flat = fit_decline(t[:2], q[:2], T0, "test")
+    assert flat.params is None and "2 positive rate samples" in flat.description
+    assert np.all(flat.factors(offsets) == 1.0)
+
+
+def test_projection_points_use_the_lift_type_keys_of_the_table():
+    w = well("srp")
+    original = original_parameters(w, {})
+    run = simulate(w, original, {**original, "spm": original["spm"] - 1})
+    factors = np.linspace(1.0, 0.99, 144)
+    points = simulation_projection_points("srp", projection_values(run, factors), T0, 300_000)
+    assert [ts for ts, _ in points] == [T0 + k * 300_000 for k in range(144)]
+    assert set(points[0][1]) == set(SIM_PROJECTION_KEYS["srp"]) == {"sim_spm", "sim_flow_rate_bpd", "sim_pump_fillage_pct"}
+    assert points[-1][1]["sim_flow_rate_bpd"] == round(run.modified.liquid_bpd * 0.99, 4)
     assert check_attributes(points[0][1], "timeseries") == points[0][1]  # keys of the writeback table
+    assert len(ALL_SIM_PROJECTION_KEYS) == 9
 
 
-# --- sessions ---------------------------------------------------------------------------------------------
+# --- the session manager without ThingsBoard (end to end: tests/e2e/test_simulation_sessions.py) ---------------
 
 @pytest.fixture
 def sessions(tmp_path):
@@ -148,11 +243,11 @@ def sessions(tmp_path):
     attributes: list[tuple[str, dict]] = []
     series: list[tuple[str, list]] = []
     telemetry = {"w1": {"frequency_hz": 54.0, "flow_rate_bpd": 1234.0}}
-    simulator = WhatIfSimulator(lambda w: telemetry.get(w, {}), lambda w, p: series.append((w, list(p))))
-    rig = RecordingSimulationSessions(registry, store, lambda w, a: attributes.append((w, check_attributes(a))),
-                                      simulator)
+    rig = SimulationSessionManager(registry, store, lambda w, a: attributes.append((w, check_attributes(a))),
+                                   write_timeseries=lambda w, p: series.append((w, list(p))),
+                                   latest_telemetry=lambda w: telemetry.get(w, {}), clock_ms=lambda: T0)
     yield rig, registry, store, attributes, series
-    rig.close()
+    rig.stop()
     store.close()
 
 
@@ -166,63 +261,57 @@ def _latest(attributes, well_id="w1"):
 
 def test_a_slider_move_is_simulated_recorded_and_projected(sessions):
     rig, registry, store, attributes, series = sessions
-    rig.on_parameters("w1", {"water_cut_frac": 0.5}, T0)
-    assert attributes[0][1]["sim_status"] == "running"
+    rig.on_parameters("w1", {"water_cut_pct": 50}, T0)
     rig.on_parameters("w1", {"wellhead_pressure_psi": 250.0}, T0 + 1000)  # the same session, both changes
     assert rig.wait_idle(60)
-    expected = what_if(registry.config("w1"), {"water_cut_frac": 0.5, "wellhead_pressure_psi": 250.0},
-                       {"frequency_hz": 54.0})
+    w = registry.config("w1")
+    original = original_parameters(w, {"frequency_hz": 54.0})
+    expected = simulate(w, original, {**original, "water_cut_pct": 50.0, "wellhead_pressure_psi": 250.0})
     last = _latest(attributes)
     assert last["sim_status"] == "done" and last["sim_error"] == ""
-    assert last["sim_basis"] == "frequency_hz = 54 (latest telemetry)"
-    assert last["sim_compare_q_bpd"] == round(expected.delta_liquid_bpd, 4)
-    assert last["sim_compare_oil_bpd"] == round(expected.delta_oil_bpd, 4) < 0  # more water, less oil
-    assert last["sim_compare_pwf_psi"] == round(expected.delta_pwf_psi, 4)
-    assert last["sim_original_water_cut_frac"] == 0.29 and last["sim_original_wellhead_pressure_psi"] == 163.766
+    assert last["sim_compare_production_delta_bpd"] == round(expected.delta_bpd, 4)
+    assert last["sim_opt_production_bpd"] == round(expected.modified.liquid_bpd, 4)
+    assert last["sim_original_water_cut_pct"] == 29.0 and last["sim_original_wellhead_pressure_psi"] == 163.766
+    assert last["sim_original_freq_hz"] == 54.0  # the latest telemetry
     well_id, points = series[-1]
-    assert well_id == "w1" and points == projection(expected, T0 + 1000)
+    assert well_id == "w1" and len(points) == 144 and points[0][0] == (T0 // 300_000 + 1) * 300_000
     (session,) = store.sessions(well_id="w1")
     assert session.status == "done" and session.id == last["sim_session_id"]
-    assert session.results["delta_oil_bpd"] == pytest.approx(expected.delta_oil_bpd, rel=1e-12)
-    assert session.results["setpoint"] == 54.0 and session.results["setpoint_source"] == "telemetry"
+    assert session.results["sim_opt_production_bpd"] == last["sim_opt_production_bpd"]
 
 
 def test_a_refused_request_says_why_and_the_next_one_works(sessions):
     rig, registry, store, attributes, series = sessions
-    rig.on_parameters("w1", {"choke_size_in": 0.5}, T0)  # not a parameter of the well: refused at once
-    last = _latest(attributes)
-    assert last == {"sim_status": "error", "sim_error": "unknown what-if parameter(s) for a esp well: choke_size_in"}
+    rig.on_parameters("w1", {"choke_size_in": 0.5}, T0)  # not a parameter: refused, not merged
+    assert rig.wait_idle(60)
+    assert "unknown what-if parameter(s) for a esp well: choke_size_in" in _latest(attributes)["sim_error"]
     (kept,) = store.dead_letters()  # the refused request is not lost
     assert (kept.source, kept.well_id, json.loads(kept.payload)) == (
-        "what-if", "w1", {"well_id": "w1", "ts_ms": T0, "sim_params": {"choke_size_in": 0.5}})
-    rig.on_parameters("w1", {"water_cut_frac": 1.5}, T0 + 1)  # out of range: refused by the well model
+        "what-if", "w1", {"well_id": "w1", "ts_ms": T0, "sim_params": {"sim_param_choke_size_in": 0.5}})
+    rig.on_parameters("w1", {"water_cut_pct": 150}, T0 + 1)  # out of range
     assert rig.wait_idle(60)
-    last = _latest(attributes)
-    assert last["sim_status"] == "error" and last["sim_error"] == "water_cut_frac: Input should be less than or equal to 1"
-    assert series == []
-    (session,) = store.sessions(well_id="w1")
-    assert session.status == "error" and "water_cut_frac" in session.results["error"]
-    assert "choke_size_in" not in session.modified_params
-    rig.on_parameters("w1", {"water_cut_frac": 0.4}, T0 + 2)  # the slider moved back into range
+    assert _latest(attributes)["sim_error"] == "water_cut_pct = 150 % is out of range [0, 99]" and series == []
+    assert rig.by_well("w1")["modified"] == {}
+    rig.on_parameters("w1", {"water_cut_pct": 40}, T0 + 2)  # the slider moved back into range
     assert rig.wait_idle(60)
     last = _latest(attributes)
     assert last["sim_status"] == "done" and last["sim_error"] == "" and len(series) == 1
-    expected = what_if(registry.config("w1"), {"water_cut_frac": 0.4}, {"frequency_hz": 54.0})
-    assert last["sim_compare_oil_bpd"] == round(expected.delta_oil_bpd, 4)
-    # an unconfigured well is refused with its own reason
-    rig.on_parameters("nowhere", {"water_cut_frac": 0.4}, T0)
+    rig.on_parameters("nowhere", {"water_cut_pct": 40}, T0)  # an unconfigured well is refused with its reason
     assert rig.wait_idle(60)
-    assert _latest(attributes, "nowhere")["sim_error"] == "the well has no valid configuration to simulate (see opt_error)"
+    assert _latest(attributes, "nowhere")["sim_error"] == ("well 'nowhere' has no valid configuration to simulate "
+                                                           "(see opt_error)")
 
 
 def test_moves_arriving_while_busy_are_merged_newest_wins(sessions):
     rig, registry, _store, attributes, series = sessions
-    for k, wc in enumerate((0.31, 0.35, 0.4, 0.45, 0.5, 0.55)):
-        rig.on_parameters("w1", {"water_cut_frac": wc}, T0 + k)
+    for k, wc in enumerate((31, 35, 40, 45, 50, 55)):
+        rig.on_parameters("w1", {"water_cut_pct": wc}, T0 + k)
     assert rig.wait_idle(60)
     done = [a for _, a in attributes if a.get("sim_status") == "done"]
     assert 1 <= len(done) <= 6
-    expected = what_if(registry.config("w1"), {"water_cut_frac": 0.55}, {"frequency_hz": 54.0})
-    assert done[-1]["sim_compare_oil_bpd"] == round(expected.delta_oil_bpd, 4)
-    assert series[-1][1][0][1]["sim_q_bpd"] == round(expected.modified.liquid_bpd, 4)
-    assert math.isclose(_latest(attributes)["sim_compare_q_bpd"], round(expected.delta_liquid_bpd, 4))
+    w = registry.config("w1")
+    original = original_parameters(w, {"frequency_hz": 54.0})
+    expected = simulate(w, original, {**original, "water_cut_pct": 55.0})
+    assert done[-1]["sim_compare_production_delta_bpd"] == round(expected.delta_bpd, 4)
+    assert series[-1][1][0][1]["sim_flow_rate_bpd"] == round(expected.modified.liquid_bpd, 4)  # no history: flat
+    assert rig.by_well("w1")["modified"] == {"water_cut_pct": 55.0}
