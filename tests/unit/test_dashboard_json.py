@@ -144,6 +144,76 @@ def test_every_data_key_is_a_telemetry_key_or_in_the_writeback_table(path):
                     assert kind == "timeseries" and name in allowed_ts, where
 
 
+#: ThingsBoard device profile (dashboard alias ``deviceTypes``) -> our lift type.
+LIFT_OF_PROFILE = {"ESP": "esp", "SRP": "srp", "PCP": "pcp", "GasLift": "gas_lift"}
+
+
+def _charted(path):
+    """{(chart title, key)} of the service's keys (``opt_*``) that the dashboard's time-series charts draw."""
+    return {(w["config"]["title"], k["name"]) for w in _widgets(path).values() if w["type"] == "timeseries"
+            for ds in _datasources(w) for k in ds["dataKeys"] if k["type"] == "timeseries" and k["name"].startswith("opt_")}
+
+
+@pytest.fixture(scope="module")
+def tier_timeseries(tmp_path_factory):
+    """What the service writes when every tier runs once (at the last sample) over one synthetic well of each lift
+    type with a day and a sample of buffered telemetry: ``{lift type: {key: [(ts, value), ...]}}`` of the time
+    series, ``{lift type: latest attributes}`` and the tier time."""
+    from engines.fielddata import LIFT_TYPES, SyntheticField
+    from tb_bridge.buffer.memory import MemoryBuffer
+    from tb_bridge.config import load_settings
+    from tb_bridge.handlers.base import TIERS
+    from tb_bridge.service import Service
+    from tests.doubles import RecordingWriteback
+
+    field = SyntheticField(1, seed=4)
+    n = 289
+    arrays = {lift: field.arrays(lift, n) for lift in LIFT_TYPES}
+    writeback = RecordingWriteback()
+    service = Service(load_settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('tiers')}/h.db"), writeback,
+                      buffer=MemoryBuffer())
+    at = lambda t: field.start_ms + t * field.step_s * 1000  # noqa: E731
+    try:
+        for w in field.wells:
+            service.registry.update(w.name, w.attributes, name=w.name)
+        for t in range(n):
+            service.buffer.append_many((w.name, at(t), {k: float(v[w.index, t]) for k, v in arrays[w.lift_type].items()})
+                                       for w in field.wells)
+        for tier in TIERS:
+            service.run_tier(tier, at(n - 1))
+    finally:
+        service.close()
+    series: dict[str, dict[str, list]] = {w.lift_type: {} for w in field.wells}
+    for entity_id, points in writeback.timeseries:
+        for ts, values in points:
+            for key, value in values.items():
+                series[field.well(entity_id).lift_type].setdefault(key, []).append((ts, value))
+    return series, {w.lift_type: writeback.latest[w.name] for w in field.wells}, at(n - 1)
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_charted_key_is_written_as_a_time_series_by_the_tiers(path, tier_timeseries):
+    """A chart draws a key's time series: the tiers must write one for every well the dashboard shows (a key
+    written only as an attribute leaves the chart empty). Keys charted as history get one point per run, at the
+    tier's time, equal to the attribute written beside it; the decline forecast is future-stamped."""
+    series, latest, now_ms = tier_timeseries
+    lifts = sorted(LIFT_OF_PROFILE[t] for t in _lifts_of(path))
+    for title, key in sorted(_charted(path)):
+        for lift in lifts:
+            assert series[lift].get(key), f"{path.stem}/{title}/{key}: no {lift} tier writes it as a time series"
+            if key.startswith("opt_dca_forecast"):
+                assert all(ts > now_ms for ts, _ in series[lift][key])
+            else:
+                assert series[lift][key] == [(now_ms, latest[lift][key])], f"{path.stem}/{title}/{key} ({lift})"
+
+
+def test_the_charts_of_the_service_keys_are_the_ones_the_issue_names():
+    """Not vacuous: the health, anomaly, SPC, Pwf-history and decline charts all draw service keys."""
+    charted = {key for path in DASHBOARDS for _, key in _charted(path)}
+    assert {"opt_well_health_score", "opt_anomaly_score", "opt_spc_t2", "opt_spc_spe", "opt_nodal_pwf_psi",
+            "opt_dca_forecast_bpd", "opt_dca_forecast_p10_bpd", "opt_dca_forecast_p90_bpd"} <= charted
+
+
 def test_overview_covers_health_setpoints_production_anomalies_and_alarms():
     widgets = _widgets(ROOT / "dashboards" / "field_overview.json").values()
     table = next(w for w in widgets if w["typeFullFqn"] == "system.cards.entities_table")
