@@ -46,6 +46,11 @@ DELETE_AHEAD_MS = 366 * 86_400_000
 #: Fewest ThingsBoard history points for a decline fit on them (else the buffer window), as the DCA step.
 MIN_TB_HISTORY_POINTS = 30
 DAY_MS = 86_400_000
+#: Dashboard buttons write these (``sim_param_reset = "<parameter>[,<parameter>...]"``, ``sim_param_close = true``):
+#: the reset of parameters to their originals and the close of the well's session, through the slider's path. The
+#: service deletes the attribute once it has acted on it (a later attribute snapshot does not repeat the action).
+CONTROL_RESET = "reset"
+CONTROL_CLOSE = "close"
 
 
 class SimulationSessions(Protocol):
@@ -470,6 +475,7 @@ class SimulationSessionManager:
 
         attributes = [k for k, spec in KEYS.items() if k.startswith("sim_") and spec.kind != "timeseries"]
         attributes += [f"{prefix}{p}" for p in SIM_PARAMETERS for prefix in (SIM_PARAM_PREFIX, "sim_original_")]
+        attributes += [f"{SIM_PARAM_PREFIX}{c}" for c in (CONTROL_RESET, CONTROL_CLOSE)]
         if self._delete_attributes is not None:
             try:
                 self._delete_attributes(well_id, attributes, "SERVER_SCOPE")
@@ -558,6 +564,29 @@ class SimulationSessionManager:
                 "projection": {"first_ts": first, "interval_ms": step, "points": len(points),
                                "keys": list(SIM_PROJECTION_KEYS[data.lift_type]), "decline": basis.description}}
 
+    def _control(self, well_id: str, close: Any, reset: Any, payload: Any) -> None:
+        """A dashboard button: close the well's session, or reset the named parameters (comma-separated or a list);
+        the control attribute is deleted afterwards."""
+        data = self._by_well(well_id)
+        keys = [f"{SIM_PARAM_PREFIX}{c}" for c, v in ((CONTROL_CLOSE, close), (CONTROL_RESET, reset)) if v is not None]
+        try:
+            if data is None:
+                raise SessionError(f"no open simulation session on {well_id!r} to {'close' if close is not None else 'reset'}")
+            if close is not None:
+                self.close(data.session_id)  # deletes every sim_* attribute, the control ones too
+                return
+            names = reset if isinstance(reset, (list, tuple)) else [n.strip() for n in str(reset).split(",") if n.strip()]
+            self.reset_params(data.session_id, names)
+        except SessionError as exc:
+            log.warning("what-if control for %s refused: %s", well_id, exc)
+            self._write(well_id, {"sim_error": str(exc)})
+            self._dead_letter(well_id, payload, str(exc))
+        if self._delete_attributes is not None:
+            try:
+                self._delete_attributes(well_id, keys, "SERVER_SCOPE")
+            except Exception:
+                log.exception("control attribute of %s could not be deleted", well_id)
+
     # -- worker (router requests) ---------------------------------------------------------------------------
     def _queue(self, well_id: str, request: _Request) -> None:
         with self._wake:
@@ -593,6 +622,13 @@ class SimulationSessionManager:
         """One (merged) slider request: open the session if needed, apply the changed values, run."""
         payload = {"well_id": well_id, "ts_ms": request.ts_ms,
                    "sim_params": {f"{SIM_PARAM_PREFIX}{k}": v for k, v in request.parameters.items()}}
+        parameters = dict(request.parameters)
+        close, reset = parameters.pop(CONTROL_CLOSE, None), parameters.pop(CONTROL_RESET, None)
+        if close is not None or reset is not None:
+            self._control(well_id, close, reset, payload)
+            if close is not None or not parameters:
+                return
+            request = _Request(parameters, request.ts_ms)
         try:
             data, opened = self._open(well_id)
         except SessionLimitError as exc:  # nothing else changes on this well

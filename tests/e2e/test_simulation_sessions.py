@@ -330,3 +330,18 @@ def test_bad_requests_get_a_clear_error_and_are_kept(rig):
         rig.service.sessions.run("nope")
     with pytest.raises(SessionError, match="no valid configuration"):
         rig.service.sessions.create("not-a-well")
+
+
+def test_the_dashboard_buttons_reset_a_parameter_and_close_the_session(rig):
+    well = rig.well("esp", "ESP-D")
+    rig.slide(well, freq_hz=58, gor_scf_stb=900)
+    assert rig.service.sessions.by_well(well)["modified"] == {"freq_hz": 58.0, "gor_scf_stb": 900.0}
+    rig.slide(well, reset="gor_scf_stb")  # the reset button of the GOR row: sim_param_reset = "gor_scf_stb"
+    a = rig.attrs(well)
+    assert rig.service.sessions.by_well(well)["modified"] == {"freq_hz": 58.0}
+    assert a["sim_param_gor_scf_stb"] == a["sim_original_gor_scf_stb"] and "sim_param_reset" not in a
+    config = rig.service.registry.config(well)
+    assert a["sim_opt_production_bpd"] == pytest.approx(_direct_esp_rate(config, 58.0), abs=1e-4)
+    rig.slide(well, close=True)  # the close button: sim_param_close = true
+    assert rig.service.sessions.by_well(well) is None
+    assert _sim_attributes(rig.attrs(well)) == set() and not any(rig.projection(well).values())

@@ -29,6 +29,7 @@ WIDGET_TYPES = {  # fqn -> descriptor.type (file)
     "system.cards.markdown_card": "latest",                     # markdown_html_card.json
     "system.alarm_widgets.alarms_table": "alarm",               # alarms_table.json
     "system.slider": "rpc",                                     # slider.json
+    "system.command_button": "rpc",                             # command_button.json
     "system.input_widgets.update_multiple_attributes": "latest",  # update_multiple_attributes.json
 }
 ALARM_FIELDS = {"createdTime", "startTime", "endTime", "ackTime", "clearTime", "assignTime", "originator",
@@ -254,9 +255,11 @@ def test_charts_of_future_values_use_a_window_that_ends_in_the_future(path):
 
 
 def test_simulation_sliders_write_sim_param_server_attributes_and_the_table_shows_originals():
+    from tb_bridge.adapters.whatif import SETPOINT_PARAMETER, SIM_PARAMETERS
+    from tb_bridge.writeback.keys import SIM_PROJECTION_KEYS
+
     widgets = _widgets(ROOT / "dashboards" / "simulation.json").values()
     sliders = [w for w in widgets if w["typeFullFqn"] == "system.slider"]
-    assert len(sliders) >= 3
     params = set()
     for s in sliders:
         change = s["config"]["settings"]["valueChange"]
@@ -265,15 +268,44 @@ def test_simulation_sliders_write_sim_param_server_attributes_and_the_table_show
         assert key.startswith("sim_param_")
         assert s["config"]["settings"]["initialState"]["getAttribute"]["key"] == key
         params.add(key[len("sim_param_"):])
+        lo, hi = s["config"]["settings"]["tickMin"], s["config"]["settings"]["tickMax"]
+        spec = SIM_PARAMETERS[key[len("sim_param_"):]]
+        assert spec.low <= lo < hi <= spec.high, key  # a slider never asks for a value the service refuses
+    assert params == set(SIM_PARAMETERS)  # every lift type's setpoint and the six well parameters
+    for lift_type, setpoint in SETPOINT_PARAMETER.items():  # a setpoint slider moves only on its lift type
+        (s,) = [s for s in sliders if s["config"]["settings"]["valueChange"]["setAttribute"]["key"] == f"sim_param_{setpoint}"]
+        disabled = s["config"]["settings"]["disabledState"]
+        assert disabled["getAttribute"]["key"] == "lift_type" and f"'{lift_type}'" in disabled["dataToValue"]["dataToValueFunction"]
     table_keys = {k["name"] for w in widgets if w["typeFullFqn"] == "system.cards.attributes_card"
                   for ds in _datasources(w) for k in ds["dataKeys"]}
     assert {f"sim_original_{p}" for p in params} <= table_keys
     assert {f"sim_param_{p}" for p in params} <= table_keys
-    compare = {k["name"] for w in widgets for ds in _datasources(w) for k in ds["dataKeys"] if k["name"].startswith("sim_compare_")}
-    assert compare
+    latest = {k["name"] for w in widgets for ds in _datasources(w) for k in ds["dataKeys"] if k["type"] == "attribute"}
+    assert {"sim_compare_data", "sim_compare_warnings", "sim_compare_production_delta_bpd", "sim_compare_production_delta_pct",
+            "sim_compare_efficiency_delta_pct", "sim_opt_production_bpd", "sim_opt_recommended_action",
+            "sim_opt_ipr_curve", "sim_opt_vlp_curve"} <= latest
     charts = [w for w in widgets if w["type"] == "timeseries"]
+    charted = {k["name"] for w in charts for k in w["config"]["datasources"][0]["dataKeys"]}
+    assert {k for keys in SIM_PROJECTION_KEYS.values() for k in keys} <= charted
     pairs = {tuple(sorted(k["name"] for k in w["config"]["datasources"][0]["dataKeys"])) for w in charts}
-    assert ("flow_rate_bpd", "sim_q_bpd") in pairs  # history continues into the projection on one chart
+    assert ("flow_rate_bpd", "sim_flow_rate_bpd") in pairs  # history continues into the projection on one chart
+
+
+def test_simulation_has_a_close_button_and_a_reset_button_per_parameter():
+    from tb_bridge.adapters.whatif import SIM_PARAMETERS
+    from tb_bridge.sessions import CONTROL_CLOSE, CONTROL_RESET, SIM_PARAM_PREFIX
+
+    buttons = [w for w in _widgets(ROOT / "dashboards" / "simulation.json").values()
+               if w["typeFullFqn"] == "system.command_button"]
+    clicks = [w["config"]["settings"]["onClickState"] for w in buttons]
+    assert all(c["action"] == "SET_ATTRIBUTE" and c["setAttribute"]["scope"] == "SERVER_SCOPE"
+               and c["valueToData"]["type"] == "CONSTANT" for c in clicks)
+    resets = sorted(c["valueToData"]["constantValue"] for c in clicks if c["setAttribute"]["key"] == SIM_PARAM_PREFIX + CONTROL_RESET)
+    assert resets == sorted(SIM_PARAMETERS)
+    assert [c["valueToData"]["constantValue"] for c in clicks
+            if c["setAttribute"]["key"] == SIM_PARAM_PREFIX + CONTROL_CLOSE] == [True]
+    for w in buttons:  # usable only while a session is open
+        assert w["config"]["settings"]["disabledState"]["getAttribute"]["key"] == "sim_active"
 
 
 def test_sliders_target_a_single_well():
