@@ -80,7 +80,7 @@ def create_app(service: Any, settings: Settings) -> FastAPI:
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
     bearer = HTTPBearer(auto_error=False, scheme_name="Bearer")
 
-    def client(request: Request, key: str | None = Security(api_key),
+    async def client(request: Request, key: str | None = Security(api_key),
                credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> str:
         peer = request.client.host if request.client else "unknown"
         authorization = f"Bearer {credentials.credentials}" if credentials is not None else None

@@ -23,6 +23,28 @@ class ApiContext:
     #: configuration-only curves (lift scans, GLPCs) reused between requests, bounded LRU
     curves: "CurveCache" = field(default_factory=lambda: CurveCache())
 
+    async def window(self, well_id: str, since_ms: int | None = None) -> Any:
+        """The well's buffered telemetry window, read off the event loop unless the buffer is the in-process
+        one (a Redis read is network I/O; the in-process ring a short locked copy, cheaper than a thread hop)."""
+        from starlette.concurrency import run_in_threadpool
+
+        from tb_bridge.buffer.memory import MemoryBuffer
+
+        buffer = self.service.buffer
+        if isinstance(buffer, MemoryBuffer):
+            return buffer.window(well_id, since_ms)
+        return await run_in_threadpool(buffer.window, well_id, since_ms)
+
+    async def latest(self, well_id: str) -> tuple[int | None, int, dict[str, float]]:
+        """``(newest timestamp, samples held, last finite value of each key)`` of the well's buffer window; the
+        in-process buffer answers without building the window."""
+        from tb_bridge.buffer.memory import MemoryBuffer
+
+        if isinstance(self.service.buffer, MemoryBuffer):
+            return self.service.buffer.latest(well_id)
+        window = await self.window(well_id)
+        return (int(window.ts_ms[-1]) if len(window) else None), len(window), window.latest()
+
     def entry(self, well_id: str) -> WellEntry:
         """The registry's entry of ``well_id`` (404 when the service does not know the well)."""
         entry = self.service.registry.get(well_id)

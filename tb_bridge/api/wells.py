@@ -60,13 +60,11 @@ def build_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/wells/{id}", response_model=WellDetail, tags=["Wells"],
                 summary="A well's configuration and latest telemetry")
-    def well(well_id: WellPath) -> dict[str, Any]:
+    async def well(well_id: WellPath) -> dict[str, Any]:  # the hot read: no thread hop (ApiContext.window)
         entry = ctx.entry(well_id)
-        window = service.buffer.window(well_id)
+        last_ts, points, latest = await ctx.latest(well_id)
         return {**_summary(entry), "config": entry.config.model_dump(mode="json") if entry.config else None,
-                "latest_telemetry": window.latest(),
-                "last_telemetry_ts_ms": int(window.ts_ms[-1]) if len(window) else None,
-                "buffered_points": len(window)}
+                "latest_telemetry": latest, "last_telemetry_ts_ms": last_ts, "buffered_points": points}
 
     @router.get("/wells/{id}/telemetry", response_model=Telemetry, tags=["Wells"],
                 summary="The well's buffered telemetry window")

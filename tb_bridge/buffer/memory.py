@@ -97,6 +97,24 @@ class MemoryBuffer:
             rows = [ring.rows[t] for t in ts]
             return BufferWindow.from_rows(ts, rows)
 
+    def latest(self, well_id: str) -> tuple[int | None, int, dict[str, float]]:
+        """``(newest timestamp, samples held, last value of each key)`` of one well without building its window:
+        what ``window(well_id)`` gives as ``ts_ms[-1]``, ``len`` and ``latest()`` (the HTTP API's well answer)."""
+        with self._lock:
+            self._check_open()
+            ring = self._wells.get(well_id)
+            if ring is None or not ring.ts:
+                return None, 0, {}
+            out: dict[str, float] = {}
+            for ts in reversed(ring.ts):
+                row = ring.rows[ts]
+                if row.keys() <= out.keys():  # nothing new in this row (the usual case): one C-level check
+                    continue
+                for key, value in row.items():
+                    if key not in out and value == value:  # stored values are finite; NaN never wins
+                        out[key] = value
+            return ring.ts[-1], len(ring.ts), out
+
     def wells(self) -> list[str]:
         with self._lock:
             self._check_open()
