@@ -3,7 +3,7 @@
 synthetic wells -> ThingsBoard stand-in (device telemetry API) -> transport -> router -> buffer ->
 scheduled tiers (simulated clock) -> handlers/engines -> writeback (REST, tb-rest-client) -> stand-in
 store; then the attributes are read back from the stand-in and printed per well. Last, a dashboard slider
-move (``sim_param_water_cut_frac`` on the first ESP well) shows the what-if simulation's answer.
+move (``sim_param_water_cut_pct`` on the first ESP well) shows the what-if simulation's answer.
 No ThingsBoard, Redis or PostgreSQL is needed.
 """
 from __future__ import annotations
@@ -34,10 +34,13 @@ WARMUP_S = 86_400
 #: Injected faults begin this long before the end of the demo.
 FAULT_LEAD_S = 10 * 3600
 
-#: The slider move of the demo's what-if: the first ESP well's water cut, this much higher.
-WHAT_IF_WATER_CUT_STEP = 0.2
-WHAT_IF_KEYS: tuple[str, ...] = ("sim_status", "sim_basis", "sim_original_water_cut_frac", "sim_compare_q_bpd",
-                                 "sim_compare_oil_bpd", "sim_compare_pwf_psi", "sim_error")
+#: The slider move of the demo's what-if: the first ESP well's water cut, this many percentage points higher.
+WHAT_IF_WATER_CUT_STEP_PCT = 20.0
+WHAT_IF_KEYS: tuple[str, ...] = ("sim_status", "sim_basis", "sim_original_freq_hz", "sim_original_water_cut_pct",
+                                 "sim_param_water_cut_pct",
+                                 "sim_opt_production_bpd", "sim_compare_production_delta_bpd",
+                                 "sim_compare_production_delta_pct", "sim_compare_efficiency_delta_pct",
+                                 "sim_opt_recommended_action", "sim_error")
 
 #: A deliberately misconfigured well (unknown lift type) shows that bad input is isolated.
 MISCONFIGURED_WELL = {"name": "JP-01 (misconfigured)", "profile": "ESP", "attributes": {"lift_type": "jet_pump"}}
@@ -143,8 +146,8 @@ def run_demo(
         bar(0, close=True)
         esp = next((w for w in synthetic.wells if w.lift_type == "esp"), None)
         if esp is not None:  # a dashboard slider's write; the stand-in delivers sim_param_* to the service
-            parameters = {"water_cut_frac": round(min(1.0, esp.attributes.get("water_cut_frac", 0.3)
-                                                       + WHAT_IF_WATER_CUT_STEP), 4)}
+            parameters = {"water_cut_pct": round(min(99.0, 100.0 * esp.attributes.get("water_cut_frac", 0.3)
+                                                      + WHAT_IF_WATER_CUT_STEP_PCT), 4)}
             tb.save_attributes(result.wells[esp.name], "SERVER_SCOPE",
                                {f"sim_param_{k}": v for k, v in parameters.items()})
             tb.wait_idle()

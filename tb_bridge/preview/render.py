@@ -146,7 +146,7 @@ class DashboardRenderer:
             "system.time_series_chart": self._chart, "system.cards.value_card": self._value_card,
             "system.cards.attributes_card": self._attributes_card, "system.cards.entities_table": self._entities_table,
             "system.cards.markdown_card": self._xy_card, "system.alarm_widgets.alarms_table": self._alarms_table,
-            "system.slider": self._slider,
+            "system.slider": self._slider, "system.command_button": self._command_button,
         }.get(fqn)
         if method is None:
             raise ValueError(f"widget {fqn} has no preview renderer")
@@ -209,6 +209,11 @@ class DashboardRenderer:
         values = {} if entity is None else self._values(entity, keys)
         if any((k.get("settings") or {}).get("atilaxHeatmap") for k in keys):
             return self._map_card(keys, values)
+        rows = next((v for v in (_json_value(values.get(k["name"])) for k in keys)
+                     if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)), None)
+        if rows is not None:  # a table card (e.g. sim_compare_data: [{quantity, unit, original, ...}])
+            headers = list(dict.fromkeys(h for r in rows for h in r))
+            return _table(headers, [[r.get(h) for h in headers] for r in rows])
         fig, points = go.Figure(), 0
         markers = {k.get("label") or k["name"] for k in keys if (k.get("settings") or {}).get("atilaxMarkers")}
         for label, xs, ys in xy_series([(k.get("label") or k["name"], values.get(k["name"])) for k in keys]):
@@ -259,6 +264,33 @@ class DashboardRenderer:
         return (f'<input type="range" min="{lo}" max="{hi}" step="any" value="{shown}" disabled> '
                 f'<span class="value">{html.escape(_fmt(value)) or "not set"} {html.escape(settings.get("valueUnits") or "")}</span>'
                 f'<div class="key">writes {html.escape(key)} (SERVER_SCOPE)</div>', 1)
+
+
+    def _command_button(self, cfg: dict[str, Any]) -> tuple[str, int]:
+        """ThingsBoard's Command button: its label, the attribute and constant it writes on a click, and whether
+        its disabled state (an attribute read through a function) disables it now."""
+        settings = cfg["settings"]
+        click = settings["onClickState"]
+        key, value = click["setAttribute"]["key"], click["valueToData"].get("constantValue")
+        disabled = settings.get("disabledState", {})
+        state = ""
+        if disabled.get("action") == "GET_ATTRIBUTE":
+            entities = self.entities(cfg["targetDevice"]["entityAliasId"])
+            watched = disabled["getAttribute"]["key"]
+            current = self.source.attributes(entities[0], [watched]).get(watched) if entities else None
+            state = f" (enabled while {watched} is true)" if current is not True else ""
+        label = html.escape(settings.get("appearance", {}).get("label") or cfg.get("title", ""))
+        return (f'<button disabled>{label}</button><div class="key">writes {html.escape(key)} = '
+                f'{html.escape(json.dumps(value))} (SERVER_SCOPE){html.escape(state)}</div>', 1)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 _CSS = """

@@ -63,21 +63,25 @@ def test_misconfigured_well_is_isolated(demo_result):
 
 
 def test_the_slider_move_is_simulated_through_the_service(demo_result):
-    """The demo's what-if (first ESP well, water cut + 0.2) comes back done, at the well's latest frequency,
-    with less oil and the same answer as the engine called directly at that setpoint."""
-    from tb_bridge.adapters.whatif import what_if
+    """The demo's what-if (first ESP well, water cut + 20 points) comes back done, at the well's latest frequency,
+    with the same answer as the ESP engine called at that frequency on the modified well."""
+    from tb_bridge.adapters.whatif import lift_point, original_parameters, simulate
     from tb_bridge.wells.model import parse_well_config
 
     w = demo_result.what_if
     assert w["well"] == "ESP-01"
     sim = w["attributes"]
     assert sim["sim_status"] == "done" and sim.get("sim_error", "") == ""
-    assert sim["sim_basis"].startswith("frequency_hz = ") and sim["sim_basis"].endswith("(latest telemetry)")
     attributes = demo_result.attributes["ESP-01"]
     well = parse_well_config("esp-01", "ESP-01", {k: v for k, v in attributes.items()
                                                    if not k.startswith(("opt_", "sim_"))})
-    assert sim["sim_original_water_cut_frac"] == well.water_cut_frac
-    assert w["parameters"] == {"water_cut_frac": round(well.water_cut_frac + 0.2, 4)}
-    frequency = float(sim["sim_basis"].split()[2])
-    expected = what_if(well, w["parameters"], {"frequency_hz": frequency})
-    assert sim["sim_compare_oil_bpd"] == pytest.approx(expected.delta_oil_bpd, rel=1e-3) and sim["sim_compare_oil_bpd"] < 0
+    assert sim["sim_original_water_cut_pct"] == pytest.approx(100 * well.water_cut_frac, abs=1e-6)
+    assert w["parameters"] == {"water_cut_pct": round(100 * well.water_cut_frac + 20.0, 4)}
+    assert sim["sim_param_water_cut_pct"] == w["parameters"]["water_cut_pct"]
+    frequency = sim["sim_original_freq_hz"]  # the well's latest telemetry when the session opened
+    original = original_parameters(well, {"frequency_hz": frequency})
+    expected = simulate(well, original, {**original, **w["parameters"]})
+    modified = well.model_copy(update={"water_cut_frac": w["parameters"]["water_cut_pct"] / 100})
+    assert expected.modified.liquid_bpd == lift_point(modified, frequency).liquid_bpd
+    assert sim["sim_opt_production_bpd"] == pytest.approx(expected.modified.liquid_bpd, abs=1e-4)
+    assert sim["sim_compare_production_delta_bpd"] == pytest.approx(expected.delta_bpd, abs=2e-4)

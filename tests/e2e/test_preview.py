@@ -59,12 +59,21 @@ def field():
         "opt_dca_model": "hyperbolic", "opt_dca_qi_bpd": 950.0, "opt_dca_di_pct_month": 4.1, "opt_dca_b_factor": 0.6,
         "opt_dca_eur_p10": 9.1e5, "opt_dca_eur_p50": 7.4e5, "opt_dca_eur_p90": 6.0e5,
         "opt_health_components": {"pump": 85, "motor": 78}, "opt_health_trend": -1.5,
-        "sim_status": "done", "sim_original_water_cut_frac": 0.4, "sim_original_reservoir_pressure_psi": 3000.0,
+        "sim_status": "done", "sim_active": True, "sim_session_id": "5f0c", "sim_original_freq_hz": 55.0,
+        "sim_original_water_cut_pct": 40.0, "sim_original_reservoir_pressure_psi": 3000.0, "sim_original_skin_factor": 0.0,
         "sim_original_wellhead_pressure_psi": 150.0, "sim_original_productivity_index_bpd_psi": 1.2,
-        "sim_original_gor_scf_stb": 500.0, "sim_compare_q_bpd": -35.0, "sim_compare_pwf_psi": 42.0,
-        "sim_compare_oil_bpd": -61.0, "sim_basis": "frequency_hz = 55 (latest telemetry)", "sim_error": "",
+        "sim_original_gor_scf_stb": 500.0,
+        "sim_compare_production_delta_bpd": -35.0, "sim_compare_production_delta_pct": -4.2,
+        "sim_compare_efficiency_delta_pct": -1.5, "sim_opt_production_bpd": 790.0, "sim_opt_efficiency_pct": 48.0,
+        "sim_opt_energy_kwh_bbl": 0.9, "sim_opt_recommended_action": "do not apply: -35.0 bbl/d (-4.2 %) (less production)",
+        "sim_opt_ipr_curve": [[float(q), float(2800 - 1.1 * q)] for q in curve_q],
+        "sim_opt_vlp_curve": [[float(q), float(950 + 0.4 * q)] for q in curve_q],
+        "sim_compare_warnings": [], "sim_compare_data": [
+            {"quantity": "liquid rate", "unit": "bbl/d", "original": 825.0, "modified": 790.0, "delta": -35.0},
+            {"quantity": "pump intake pressure", "unit": "psi", "original": 950.0, "modified": 990.0, "delta": 40.0}],
+        "sim_basis": "freq_hz 55 -> 55; projection: exponential decline fitted on 36 points from buffer", "sim_error": "",
     }, user=service)
-    for name, value in [("water_cut_frac", 0.55), ("reservoir_pressure_psi", 2800.0), ("wellhead_pressure_psi", 180.0),
+    for name, value in [("water_cut_pct", 55.0), ("reservoir_pressure_psi", 2800.0), ("wellhead_pressure_psi", 180.0),
                         ("productivity_index_bpd_psi", 1.1), ("gor_scf_stb", 650.0)]:
         tb.save_attributes(well, "SERVER_SCOPE", {f"sim_param_{name}": value})  # slider writes
     tb.save_timeseries(well, [(NOW - 6 * HOUR + i * 600_000, {"opt_well_health_score": 80 + i % 3,
@@ -73,8 +82,8 @@ def field():
                               for i in range(36)], user=service)
     tb.save_timeseries(well, [(NOW + d * 24 * HOUR, {"opt_dca_forecast_bpd": 780 - d, "opt_dca_forecast_p10_bpd": 820 - d,
                                                       "opt_dca_forecast_p90_bpd": 740 - d}) for d in range(1, 60)], user=service)
-    tb.save_timeseries(well, [(NOW + h * HOUR, {"sim_q_bpd": 790 - h, "sim_pwf_psi": 1450.0 + h}) for h in range(1, 12)],
-                       user=service)
+    tb.save_timeseries(well, [(NOW + h * HOUR, {"sim_flow_rate_bpd": 790 - h, "sim_frequency_hz": 55.0,
+                                                 "sim_intake_pressure_psi": 990.0 + h}) for h in range(1, 12)], user=service)
     # The service flags an anomaly and raises its ThingsBoard alarm (POST /api/alarm through its writeback).
     tb.save_attributes(well, "SERVER_SCOPE", {"opt_anomaly_detected": True, "opt_anomaly_severity": "MAJOR",
                                               "opt_anomaly_type": "gas_interference"}, user=service)
@@ -157,8 +166,9 @@ def test_headless_chromium_renders_every_widget(field, tmp_path):
     for cls, fqn, body in sections:
         assert "empty" not in cls
         if fqn in ("system.time_series_chart", "system.cards.markdown_card"):
-            # plotly drew an SVG with at least one trace path
-            assert 'class="main-svg"' in body and re.search(r'class="(?:js-line|point)"', body), fqn
+            # plotly drew an SVG with at least one trace path (a markdown card of table rows draws the table)
+            drawn = 'class="main-svg"' in body and re.search(r'class="(?:js-line|point)"', body)
+            assert drawn or (fqn == "system.cards.markdown_card" and "<table>" in body and "<td>" in body), fqn
     png = screenshot(html_path, tmp_path / "preview.png", width=1400, height=3000)
     import matplotlib.image as mpimg
 
