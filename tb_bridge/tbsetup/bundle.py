@@ -22,6 +22,10 @@ AUTH_HEADER = "Authorization"
 #: Relation names of the "Select transport" switch in well_optimization.json.
 TRANSPORTS: dict[str, str] = {"grpc": "gRPC Edge", "mqtt": "MQTT", "rest": "REST"}
 TRANSPORT_NODE = "Select transport"
+#: The switch that sends slider writes (sim_param_* only) to the HTTP API instead of the transport, and its REST node.
+SIMULATION_NODE = "Simulation path"
+API_NODE = "POST to Atilax API (simulation)"
+API_KEY_HEADER = "X-API-Key"
 RULE_CHAIN_NODE = "org.thingsboard.rule.engine.flow.TbRuleChainInputNode"
 #: Import order: a chain before the chains that call it.
 RULE_CHAIN_FILES: tuple[str, ...] = ("well_optimization.json", "root_rule_chain.json")
@@ -73,10 +77,28 @@ def select_transport(export: Mapping[str, Any], transport: str) -> dict[str, Any
     return out
 
 
+def select_simulation_path(export: Mapping[str, Any], via_api: bool) -> dict[str, Any]:
+    """A copy of the optimization chain whose "Simulation path" switch sends slider writes (attribute updates of
+    ``sim_param_*`` keys only) to the HTTP API's ``POST /simulation/reactive`` (``via_api``) or, as by default,
+    to the selected transport."""
+    out = copy.deepcopy(dict(export))
+    nodes = [n for n in out["metadata"]["nodes"] if n["name"] == SIMULATION_NODE]
+    if len(nodes) != 1:
+        raise ValueError(f"{out['ruleChain']['name']!r} has no unique {SIMULATION_NODE!r} node")
+    cfg = nodes[0]["configuration"]
+    script = cfg["tbelScript"].replace("var api = true;", "var api = false;")
+    if via_api:
+        script = script.replace("var api = false;", "var api = true;")
+    cfg.update(tbelScript=script, jsScript=script)
+    return out
+
+
 def configure_endpoints(export: Mapping[str, Any], *, mqtt_host: str | None = None, mqtt_port: int | None = None,
-                        service_url: str | None = None, service_token: str | None = None) -> dict[str, Any]:
+                        service_url: str | None = None, service_token: str | None = None,
+                        api_url: str | None = None, api_key: str | None = None) -> dict[str, Any]:
     """A copy with the MQTT node's broker, the REST node's service base URL (scheme, host and port replaced,
-    the path kept) and its ``Authorization: Bearer <service_token>`` header set."""
+    the path kept) and its ``Authorization: Bearer <service_token>`` header set; the HTTP API node's base URL
+    (``api_url``) and ``X-API-Key: <api_key>`` header likewise."""
     out = copy.deepcopy(dict(export))
     for node in out["metadata"]["nodes"]:
         cfg = node["configuration"]
@@ -85,7 +107,13 @@ def configure_endpoints(export: Mapping[str, Any], *, mqtt_host: str | None = No
                 cfg["host"] = mqtt_host
             if mqtt_port is not None:
                 cfg["port"] = int(mqtt_port)
-        if node["type"].endswith("rest.TbRestApiCallNode"):
+        if node["type"].endswith("rest.TbRestApiCallNode") and node["name"] == API_NODE:
+            if api_url is not None:
+                url = cfg["restEndpointUrlPattern"]
+                cfg["restEndpointUrlPattern"] = api_url.rstrip("/") + url[url.index("/", url.index("://") + 3):]
+            if api_key is not None:
+                cfg["headers"] = {**(cfg.get("headers") or {}), API_KEY_HEADER: api_key}
+        elif node["type"].endswith("rest.TbRestApiCallNode"):
             if service_url is not None:
                 url = cfg["restEndpointUrlPattern"]
                 path = url[url.index("/", url.index("://") + 3):]
@@ -96,10 +124,12 @@ def configure_endpoints(export: Mapping[str, Any], *, mqtt_host: str | None = No
 
 
 def without_secrets(export: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy without the REST node's ``Authorization`` header (what ``atilax tb export`` writes)."""
+    """A copy without the REST nodes' ``Authorization`` and ``X-API-Key`` headers (what ``atilax tb export``
+    writes)."""
+    secret = {AUTH_HEADER.lower(), API_KEY_HEADER.lower()}
     out = copy.deepcopy(dict(export))
     for node in out["metadata"]["nodes"]:
         if node["type"].endswith("rest.TbRestApiCallNode") and node["configuration"].get("headers"):
             node["configuration"]["headers"] = {k: v for k, v in node["configuration"]["headers"].items()
-                                                if k.lower() != AUTH_HEADER.lower()}
+                                                if k.lower() not in secret}
     return out
