@@ -205,9 +205,8 @@ class RuleEngine:
         if short == "TbGetOriginatorFieldsNode" and c.get("fetchTo") not in ("METADATA", "DATA"):
             raise RuleChainError(f"{where}: fetchTo must be METADATA or DATA")
         anonymous = (c.get("credentials") or {"type": "anonymous"}).get("type") == "anonymous"
-        if short == "TbRestApiCallNode" and (c.get("queryParams") or c.get("requestBodyTemplate") or c.get("enableProxy")
-                                             or c.get("useSystemProxyProperties") or not anonymous):
-            raise RuleChainError(f"{where}: query parameters, body templates, proxies and credentials are not supported")
+        if short == "TbRestApiCallNode" and (c.get("enableProxy") or c.get("useSystemProxyProperties") or not anonymous):
+            raise RuleChainError(f"{where}: proxies and credentials are not supported")
         if short == "TbMqttNode" and (c.get("ssl") or not anonymous):
             raise RuleChainError(f"{where}: TLS and credentials are not supported")
         if short == "TbCreateAlarmNode" and (c.get("useMessageAlarmData") or c.get("propagate") or c.get("propagateToOwner")

@@ -24,6 +24,12 @@ P = "org.thingsboard.rule.engine."
 SCRIPT = {"scriptLang", "jsScript", "tbelScript"}
 ALARM = {"alarmType", "scriptLang", "alarmDetailsBuildJs", "alarmDetailsBuildTbel"}
 
+#: rest/TbRestApiCallNodeConfiguration.java (thingsboard/thingsboard master, 2026): its private fields.
+REST_API_CALL_FIELDS = frozenset({
+    "restEndpointUrlPattern", "requestMethod", "headers", "useSimpleClientHttpFactory", "readTimeoutMs",
+    "maxParallelRequestsCount", "parseToPlainText", "enableProxy", "useSystemProxyProperties", "proxyHost", "proxyPort",
+    "proxyUser", "proxyPassword", "proxyScheme", "credentials", "ignoreRequestBody", "maxInMemoryBufferSizeInKb"})
+
 # class -> (configuration keys, @RuleNode version, fixed relations or None for custom relations)
 TB_NODES = {
     P + "filter.TbMsgTypeSwitchNode": ({"version"}, 0, None),  # relations: TbMsgType labels + "Other"
@@ -43,11 +49,8 @@ TB_NODES = {
     P + "telemetry.TbMsgTimeseriesNode": ({"defaultTTL", "useServerTs", "processingSettings"}, 1, {"Success", "Failure"}),
     P + "telemetry.TbMsgAttributesNode": ({"processingSettings", "scope", "notifyDevice", "sendAttributesUpdatedNotification",
                                            "updateAttributesOnlyOnValueChange"}, 3, {"Success", "Failure"}),
-    P + "rest.TbRestApiCallNode": ({"restEndpointUrlPattern", "requestMethod", "queryParams", "headers", "readTimeoutMs",
-                                    "maxParallelRequestsCount", "parseToPlainText", "enableProxy", "useSystemProxyProperties",
-                                    "proxyHost", "proxyPort", "proxyUser", "proxyPassword", "credentials",
-                                    "ignoreRequestBody", "requestBodyTemplate", "maxInMemoryBufferSizeInKb"}, 4,
-                                   {"Success", "Failure"}),
+    # no queryParams or requestBodyTemplate: TbRestApiCallNodeConfiguration has no such fields
+    P + "rest.TbRestApiCallNode": (REST_API_CALL_FIELDS, 4, {"Success", "Failure"}),
     P + "mqtt.TbMqttNode": ({"topicPattern", "host", "port", "connectTimeoutSec", "clientId", "appendClientIdSuffix",
                              "retainedMessage", "cleanSession", "ssl", "parseToPlainText", "protocolVersion", "credentials"},
                             2, {"Success", "Failure"}),
@@ -113,6 +116,23 @@ def test_nodes_are_thingsboard_classes_with_their_configuration_keys(path):
         assert node["configurationVersion"] == version, node["name"]
         if keys >= {"scriptLang"}:
             assert node["configuration"]["scriptLang"] == "TBEL", node["name"]
+
+
+def test_rest_nodes_carry_only_what_tbrestapicallnode_reads():
+    """Every REST node, as bundled and as ``atilax tb setup`` configures it, has only fields of
+    TbRestApiCallNodeConfiguration; the rule-chain runner knows exactly that field list."""
+    from tb_bridge.rulechain_runner.chain import NODE_SPECS
+    from tb_bridge.tbsetup.bundle import configure_endpoints
+
+    assert NODE_SPECS[P + "rest.TbRestApiCallNode"].config_keys == REST_API_CALL_FIELDS
+    rest = []
+    for path in CHAIN_FILES:
+        export = configure_endpoints(_load(path), service_url="https://atilax.example:8443", service_token="t",
+                                     mqtt_host="broker")
+        rest += [n for n in export["metadata"]["nodes"] if n["type"] == P + "rest.TbRestApiCallNode"]
+    assert rest
+    for node in rest:
+        assert set(node["configuration"]) <= REST_API_CALL_FIELDS, (node["name"], set(node["configuration"]) - REST_API_CALL_FIELDS)
 
 
 @pytest.mark.parametrize("path", CHAIN_FILES, ids=lambda p: p.name)
