@@ -404,7 +404,9 @@ class SimulationSessionManager:
             else:
                 data.modified[name] = value
 
-    def _open(self, well_id: str) -> tuple[SessionData, bool]:
+    def _open(self, well_id: str, initial: Mapping[str, float] | None = None) -> tuple[SessionData, bool]:
+        """The well's open session (``False``) or a new one (``True``), published with ``sim_param_<p>`` at
+        ``initial`` (the values of the slider write that opens it) or the original value."""
         from tb_bridge.adapters.whatif import SETPOINT_PARAMETER, WhatIfError, original_parameters, parameters_for
 
         with self._lock:
@@ -434,7 +436,7 @@ class SimulationSessionManager:
         attributes: dict[str, Any] = {"sim_active": True, "sim_session_id": data.session_id, "sim_status": "idle",
                                       "sim_error": ""}
         for name in parameters_for(data.lift_type):
-            attributes[f"{SIM_PARAM_PREFIX}{name}"] = original.get(name)
+            attributes[f"{SIM_PARAM_PREFIX}{name}"] = (initial or {}).get(name, original.get(name))
             attributes[f"sim_original_{name}"] = original.get(name)
         self._write(well_id, attributes)
         if self._store is not None:
@@ -629,8 +631,17 @@ class SimulationSessionManager:
             if close is not None or not parameters:
                 return
             request = _Request(parameters, request.ts_ms)
+        from tb_bridge.adapters.whatif import WhatIfError, validate_parameters
+
+        config = self._registry.config(well_id)
+        initial: dict[str, float] = {}
+        if config is not None and self._by_well(well_id) is None:  # a new session shows the slider's values
+            try:
+                initial = validate_parameters(config.lift_type, request.parameters)
+            except WhatIfError:
+                initial = {}  # refused below, after the session opened
         try:
-            data, opened = self._open(well_id)
+            data, opened = self._open(well_id, initial)
         except SessionLimitError as exc:  # nothing else changes on this well
             log.warning("what-if request for %s refused: %s", well_id, exc)
             self._write(well_id, {"sim_error": str(exc)})
@@ -654,8 +665,6 @@ class SimulationSessionManager:
             changed = data.current() != before
             self._touch(data)
             self._save(data)
-        if opened:  # the opening republished every parameter at its original: the slider's values stand
-            self._write(well_id, {f"{SIM_PARAM_PREFIX}{p}": v for p, v in values.items()})
         if changed or opened or data.last_result is None:  # an echo of the values in force runs nothing
             self._run(data)
 

@@ -5,12 +5,13 @@ visible in the dashboard preview; a sim_param_* slider write travels the same wa
 simulation session; the service's own writes never come back to it."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
 
 import pytest
 
-from tb_bridge.adapters.whatif import what_if
+from tb_bridge.adapters.whatif import original_parameters, parameters_for, simulate
 from tb_bridge.config import load_settings
 from tb_bridge.preview.data import RestData
 from tb_bridge.preview.render import render_page
@@ -88,33 +89,45 @@ def test_telemetry_and_slider_travel_the_whole_loop(loop):
     assert attributes["opt_monitor_stats"]["flow_rate_bpd"]["mean"] == pytest.approx(701.0)
     assert attributes["opt_esp_freq_recommended_hz"] > 0 and attributes["opt_nodal_aof_bpd"] > 0
 
-    tb.save_attributes(well, "SERVER_SCOPE", {"sim_param_water_cut_frac": 0.55})  # a dashboard slider
+    service.sessions.clock_ms = lambda: NOW  # the service's clock is ThingsBoard's (the projection starts after NOW)
+    tb.save_attributes(well, "SERVER_SCOPE", {"sim_param_water_cut_pct": 55})  # a dashboard slider
     wait_until(lambda: tb.get_attributes(well, "SERVER_SCOPE").get("sim_status") == "done", "the slider's what-if",
                timeout_s=60.0)
+    assert service.writeback.flush(10)
     attributes = tb.get_attributes(well, "SERVER_SCOPE")
-    assert attributes["sim_original_water_cut_frac"] == 0.3  # the configured value (model default)
-    # the what-if at the well's frequency (55 Hz, its latest telemetry), as the engine computes it directly
-    expected = what_if(service.registry.config(well), {"water_cut_frac": 0.55}, {"frequency_hz": 55.0})
-    assert attributes["sim_basis"] == "frequency_hz = 55 (latest telemetry)"
-    assert attributes["sim_compare_oil_bpd"] == round(expected.delta_oil_bpd, 4) < 0
-    assert attributes["sim_compare_q_bpd"] == round(expected.delta_liquid_bpd, 4)
-    projected = tb.get_timeseries(well, ["sim_q_bpd"], NOW, NOW + 13 * 3_600_000)["sim_q_bpd"]
-    assert len(projected) == 145 and {v for _ts, v in projected} == {round(expected.modified.liquid_bpd, 4)}
+    assert attributes["sim_original_water_cut_pct"] == 30.0  # the configured value (model default)
+    assert attributes["sim_original_freq_hz"] == 55.0  # the well's latest telemetry
+    # the modified well at the well's frequency, as the lift engine computes it directly
+    config = service.registry.config(well)
+    original = original_parameters(config, {"frequency_hz": 55.0})
+    expected = simulate(config, original, {**original, "water_cut_pct": 55.0})
+    assert attributes["sim_opt_production_bpd"] == round(expected.modified.liquid_bpd, 4)
+    assert attributes["sim_compare_production_delta_bpd"] == round(expected.delta_bpd, 4)
+    projected = tb.get_timeseries(well, ["sim_flow_rate_bpd"], NOW, NOW + 13 * 3_600_000)["sim_flow_rate_bpd"]
+    assert len(projected) == 144 and all(ts > NOW for ts, _ in projected)
     (session,) = service.history.sessions(well_id=well)
-    assert session.modified_params == {"water_cut_frac": 0.55}
+    assert session.modified_params == {"water_cut_pct": 55.0}
 
     # No loop: the chain forwarded exactly the configuration, the 3 telemetry messages and the one slider write
     # to the transport; none of the service's own opt_*/sim_* writes (several per tier run) reached it.
     assert tb.wait_idle(10)
     transport_node = {"grpc": "Push to Atilax edge (gRPC)", "mqtt": "Publish to Atilax (MQTT)"}[transport]
     forwarded = [msg for msg, trace in bridge.traces if any(step.node == transport_node for step in trace)]
-    assert sorted(m.type for m in forwarded) == ["ATTRIBUTES_UPDATED"] * 2 + ["POST_TELEMETRY_REQUEST"] * 3
+    # The opening of the session publishes sim_param_* (inputs, which the chain forwards): the service drops that
+    # echo of its own write by its user id.
+    assert sorted(m.type for m in forwarded) == ["ATTRIBUTES_UPDATED"] * 3 + ["POST_TELEMETRY_REQUEST"] * 3
+    echo = [m for m in forwarded if m.type == "ATTRIBUTES_UPDATED" and "sim_active" in m.data]
+    assert len(echo) == 1 and {f"sim_param_{p}" for p in parameters_for("esp")} <= set(json.loads(echo[0].data))
     own_writes = [msg for msg, _ in bridge.traces if msg.type == "ATTRIBUTES_UPDATED" and "opt_status" in msg.data]
     assert len(own_writes) >= 2  # the fast and hourly tiers wrote back, and the chain saw them
     assert all(not any(step.error for step in trace) for _msg, trace in bridge.traces)
-    assert service.router.stats.telemetry == 3 and service.router.stats.simulation_updates == 1
-    # one empty event: the start-up snapshot of the well, which had no attributes yet; no echo of our writes
-    assert service.router.stats.own_writes_dropped == 1
+    # the slider, and the echo of the opening's sim_param_*: dropped by the service's user id where the transport
+    # carries it (MQTT), else the values in force reach the session and run nothing (gRPC)
+    echo_dropped = {"grpc": 0, "mqtt": 1}[transport]
+    assert service.router.stats.telemetry == 3 and service.router.stats.simulation_updates == 2 - echo_dropped
+    assert service.sessions.by_well(well)["modified"] == {"water_cut_pct": 55.0}
+    # the start-up snapshot of the well (it had no attributes yet), and the echo above where its user id dropped it
+    assert service.router.stats.own_writes_dropped == 1 + echo_dropped
     assert service.registry.config(well).water_cut_frac == 0.3  # simulation never touches the real config
 
     # What operators see: the ESP detail and simulation dashboards render the service's numbers.

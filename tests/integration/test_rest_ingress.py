@@ -115,7 +115,7 @@ def test_configuration_sliders_and_telemetry_reach_the_service_over_rest(rig):
     assert rig.ingress.events_delivered == delivered + 1
     # a slider write opens a simulation session on the configuration as it was
     sims = rig.service.router.stats.simulation_updates
-    _save(rig, "DEVICE", device_id, {"sim_param_water_cut_frac": 0.55})
+    _save(rig, "DEVICE", device_id, {"sim_param_water_cut_pct": 55})
     assert rig.service.router.stats.simulation_updates == sims + 1
     # device telemetry (posted with the device token) reaches the buffer
     token = rig.tb.device(device_id).token
