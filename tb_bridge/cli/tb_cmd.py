@@ -27,6 +27,10 @@ def register(subparsers) -> None:
     p.add_argument("--service-url", help="service base URL for the REST node, e.g. http://atilax:8090")
     p.add_argument("--service-token", help="bearer token of the service's REST ingress, needed with --transport rest "
                    "(default: $ATILAX_REST_INGRESS__TOKEN)")
+    p.add_argument("--simulation-api", metavar="URL", help="send slider writes (sim_param_* only) to the service's "
+                   "HTTP API at this base URL, e.g. http://atilax:8000 (POST /simulation/reactive), not the transport")
+    p.add_argument("--api-key", help="one of the service's api.keys for --simulation-api (default: the first of "
+                   "$ATILAX_API__KEYS)")
     p.add_argument("--no-field-assignment", action="store_true",
                    help="do not assign the assets of the Field profile to the Edge (gRPC transport)")
     p.add_argument("--edge-name", default="Atilax Edge", help="Edge entity name (gRPC transport)")
@@ -63,6 +67,17 @@ def _client(args):
         raise CliInputError(f"cannot reach {mask_url_password(args.url)}: {exc}") from None
 
 
+def _first_api_key() -> str | None:
+    """The first key of ``$ATILAX_API__KEYS`` (a JSON list), if any."""
+    import json
+
+    try:
+        keys = json.loads(os.environ.get("ATILAX_API__KEYS") or "[]")
+    except ValueError:
+        return None
+    return str(keys[0]) if isinstance(keys, list) and keys else None
+
+
 def _setup(args) -> int:
     import secrets
 
@@ -75,7 +90,10 @@ def _setup(args) -> int:
                            service_url=args.service_url, edge_name=args.edge_name,
                            edge_routing_key=args.edge_routing_key, edge_secret=args.edge_secret,
                            make_root=args.make_root, assign_fields=not args.no_field_assignment,
-                           service_token=args.service_token or os.environ.get("ATILAX_REST_INGRESS__TOKEN") or None)
+                           service_token=args.service_token or os.environ.get("ATILAX_REST_INGRESS__TOKEN") or None,
+                           simulation_api_url=args.simulation_api, api_key=args.api_key or _first_api_key())
+    if options.simulation_api_url and not options.api_key:
+        raise CliInputError("--simulation-api needs --api-key (or $ATILAX_API__KEYS): one of the service's api.keys")
     if options.transport == "rest" and not options.service_token:
         raise CliInputError("--transport rest needs --service-token (or $ATILAX_REST_INGRESS__TOKEN): the service's "
                             "rest_ingress.token")

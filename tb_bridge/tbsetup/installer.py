@@ -31,10 +31,12 @@ from tb_bridge.tbsetup.bundle import (
     LIFT_PROFILES,
     RULE_CHAIN_FILES,
     RULE_CHAIN_NODE,
+    SIMULATION_NODE,
     bundled_dashboards,
     bundled_rule_chains,
     configure_endpoints,
     link_rule_chains,
+    select_simulation_path,
     select_transport,
     without_secrets,
 )
@@ -81,6 +83,9 @@ class SetupOptions:
     service_user: bool = True
     service_user_email: str | None = None
     service_user_password: str | None = None
+    #: base URL of the service's HTTP API: slider writes go to its POST /simulation/reactive (None: the transport)
+    simulation_api_url: str | None = None
+    api_key: str | None = None
 
 
 def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
@@ -89,8 +94,11 @@ def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
     for export in bundled_rule_chains():
         if any(n["name"] == "Select transport" for n in export["metadata"]["nodes"]):
             export = select_transport(export, options.transport)
+        if any(n["name"] == SIMULATION_NODE for n in export["metadata"]["nodes"]):
+            export = select_simulation_path(export, options.simulation_api_url is not None)
         out.append(configure_endpoints(export, mqtt_host=options.mqtt_host, mqtt_port=options.mqtt_port,
-                                       service_url=options.service_url, service_token=options.service_token))
+                                       service_url=options.service_url, service_token=options.service_token,
+                                       api_url=options.simulation_api_url, api_key=options.api_key))
     return out
 
 

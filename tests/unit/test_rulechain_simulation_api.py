@@ -78,3 +78,21 @@ def test_a_refused_request_is_logged_and_the_default_is_the_transport(rig):
     assert plain.rest == [] and len(plain.mqtt) == 1
     api_node = next(n for n in without_secrets(wo)["metadata"]["nodes"] if n["name"] == "POST to Atilax API (simulation)")
     assert "X-API-Key" not in api_node["configuration"]["headers"]
+
+
+def test_tb_setup_installs_the_branch_when_asked():
+    from tb_bridge.tbsetup.installer import SetupOptions, desired_rule_chains
+
+    def node(options, name):
+        chains = desired_rule_chains(options)
+        return next(n for c in chains for n in c["metadata"]["nodes"] if n["name"] == name)
+
+    default = SetupOptions(transport="mqtt")
+    assert "var api = false;" in node(default, "Simulation path")["configuration"]["tbelScript"]
+    asked = SetupOptions(transport="mqtt", simulation_api_url="https://atilax.example:8443", api_key="k1")
+    assert "var api = true;" in node(asked, "Simulation path")["configuration"]["tbelScript"]
+    api = node(asked, "POST to Atilax API (simulation)")["configuration"]
+    assert api["restEndpointUrlPattern"] == "https://atilax.example:8443/simulation/reactive"
+    assert api["headers"]["X-API-Key"] == "k1"
+    rest = node(asked, "POST to Atilax (REST)")["configuration"]
+    assert rest["restEndpointUrlPattern"] == "http://localhost:8090/api/v1/events" and "X-API-Key" not in rest["headers"]
