@@ -85,13 +85,15 @@ def switch_time_days(d_per_day: ArrayLike, b: ArrayLike, d_lim_per_day: ArrayLik
     return np.where(no_switch, np.inf, t_sw)
 
 
-def _segments(qi: Array, d: Array, b: Array, d_lim: Array) -> tuple[Array, Array, Array, Array]:
-    """Switch time, switch rate, switch cumulative and terminal decline (safe where no switch)."""
+def _segments(qi: Array, d: Array, b: Array, d_lim: Array, *, with_cum: bool = True) -> tuple[Array, Array, Array, Array]:
+    """Switch time, switch rate, switch cumulative (0 unless ``with_cum``) and terminal decline (safe where no switch)."""
     t_sw = switch_time_days(d, b, d_lim)
     finite = np.isfinite(t_sw)
+    if not finite.any():
+        return t_sw, np.zeros_like(qi), np.zeros_like(qi), np.ones_like(qi)
     t_sw_safe = np.where(finite, t_sw, 0.0)
     q_sw = _hyp_rate(t_sw_safe, qi, d, b)
-    np_sw = _hyp_cum(t_sw_safe, qi, d, b)
+    np_sw = _hyp_cum(t_sw_safe, qi, d, b) if with_cum else np.zeros_like(qi)
     d_term = np.where(finite, np.where(d_lim > 0.0, d_lim, 1.0), 1.0)
     return t_sw, q_sw, np_sw, d_term
 
@@ -112,8 +114,10 @@ def rate_bpd(t_days: ArrayLike, qi_bpd: ArrayLike, d_per_day: ArrayLike, b: Arra
     """Rate (bbl/d) at time ``t_days`` (days since ``qi``) for the Arps family; see module docstring."""
     t, qi, d, bb, dl = np.broadcast_arrays(_f(t_days), _f(qi_bpd), _f(d_per_day), _f(b), _f(d_lim_per_day))
     _validate(qi, d, bb, dl)
-    t_sw, q_sw, _, d_term = _segments(qi, d, bb, dl)
+    t_sw, q_sw, _, d_term = _segments(qi, d, bb, dl, with_cum=False)
     after = t > t_sw
+    if not after.any():
+        return _hyp_rate(t, qi, d, bb)
     tail = q_sw * np.exp(-d_term * np.where(after, t - np.where(np.isfinite(t_sw), t_sw, 0.0), 0.0))
     return np.where(after, tail, _hyp_rate(t, qi, d, bb))
 

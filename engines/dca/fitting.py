@@ -1,4 +1,4 @@
-"""Least-squares fitting of the Arps candidates to a screened history (SciPy ``least_squares``).
+"""Least-squares fitting of the Arps candidates to a screened history (bounded Levenberg-Marquardt).
 
 Residuals are ``ln q_obs - ln q_model`` (multiplicative, constant-percentage noise, the usual
 assumption for rate data spanning orders of magnitude). Parameters are ``theta = (ln qi, ln D[,
@@ -16,6 +16,10 @@ regression (harmonic), and the better of those two fits for the 3-parameter mode
 
 The parameter covariance is the Gauss-Newton estimate ``s^2 (J^T J)^-1`` with
 ``s^2 = RSS / (n - p)`` (e.g. Seber & Wild 1989, "Nonlinear Regression", section 2.1).
+
+The solver is a small bounded Levenberg-Marquardt (:func:`levenberg_marquardt`) with the analytic
+Jacobian for point rates: SciPy's general ``least_squares`` spent most of its time in per-iteration
+overhead (an SVD and bookkeeping) on these 2-3 parameter problems.
 """
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import least_squares
 
 from engines.dca.arps import DeclineParams, cumulative_bbl, rate_bpd
 from engines.dca.history import DeclineHistory
@@ -167,26 +170,113 @@ def _bounds(model: str, d_lim_per_day: float, b_max: float) -> tuple[Array, Arra
     return np.array(lo), np.array(hi)
 
 
+@dataclass(frozen=True)
+class _Solution:
+    """What the callers use of a least-squares solution (the fields of SciPy's ``OptimizeResult``)."""
+
+    x: Array
+    fun: Array
+    jac: Array
+    cost: float
+    success: bool
+
+
+def levenberg_marquardt(resid_jac, x0: Array, lo: Array, hi: Array, *, max_iter: int = 200) -> _Solution:
+    """Bounded Levenberg-Marquardt for small problems (``p <= 3`` parameters).
+
+    Minimizes ``0.5 |r(x)|^2``; ``resid_jac(x)`` returns ``(r, dr/dx)``. Steps solve
+    ``(J^T J + lam diag(J^T J)) dx = -J^T r`` (Marquardt 1963, SIAM J. Appl. Math. 11, 431-441) on the
+    parameters not held at a bound (a bound is active when the descent direction points out of the
+    box), then are projected onto the box. Converges to the same stationary point as SciPy's ``trf``
+    on the interior; at an active bound the Karush-Kuhn-Tucker conditions hold for the free set."""
+    x = np.clip(np.asarray(x0, dtype=np.float64), lo, hi)
+    r, jac = resid_jac(x)
+    cost = 0.5 * float(r @ r)
+    lam = 1e-3
+    success = False
+    for _ in range(max_iter):
+        g = jac.T @ r
+        a = jac.T @ jac
+        free = ~(((x <= lo) & (g > 0.0)) | ((x >= hi) & (g < 0.0)))
+        if not free.any() or float(np.max(np.abs(g[free]))) <= 1e-15 * (1.0 + cost):
+            success = True
+            break
+        af = a[np.ix_(free, free)]
+        diag = np.maximum(np.diag(af), 1e-12)
+        step = np.zeros_like(x)
+        try:
+            step[free] = np.linalg.solve(af + lam * np.diag(diag), -g[free])
+        except np.linalg.LinAlgError:
+            lam *= 10.0
+            continue
+        x_new = np.clip(x + step, lo, hi)
+        r_new, jac_new = resid_jac(x_new)
+        cost_new = 0.5 * float(r_new @ r_new)
+        if np.isfinite(cost_new) and cost_new <= cost:
+            small_step = float(np.max(np.abs(x_new - x) / (1.0 + np.abs(x)))) <= 1e-11
+            small_gain = cost - cost_new <= 1e-13 * cost
+            x, r, jac, cost = x_new, r_new, jac_new, cost_new
+            lam = max(lam * 0.2, 1e-12)
+            if small_step or small_gain:
+                success = True
+                break
+        else:
+            lam *= 8.0
+            if lam > 1e14:
+                success = True  # no descent left at machine precision
+                break
+    return _Solution(x, r, jac, cost, success)
+
+
 def _solve(model: str, x0: Array, ts: Array, te: Array, ln_q: Array, d_lim: float, b_max: float,
-           loss: str, f_scale: float):
+           loss: str, f_scale: float) -> _Solution:
+    """Least squares in ``ln q`` (``loss="linear"``) or the ``soft_l1`` robust loss
+    ``rho(z) = 2 (sqrt(1 + z) - 1)``, ``z = (r / f_scale)^2``, by iteratively reweighted least squares
+    (weights ``rho'(z) = (1 + z)^(-1/2)``, Holland & Welsch 1977, Commun. Stat. A6, 813-827)."""
     lo, hi = _bounds(model, d_lim, b_max)
     x0 = np.clip(x0, lo + 1e-9 * (1.0 + np.abs(lo)), hi - 1e-9 * (1.0 + np.abs(hi)))
+    point = bool(np.all(te <= ts))
 
-    if np.all(te <= ts):  # point rates: analytic Jacobian
-        def residuals(theta: Array) -> Array:
-            return ln_q - log_rate_and_jacobian(model, theta, ts, d_lim)[0]
+    def model_and_jac(theta: Array) -> tuple[Array, Array]:
+        if point:
+            return log_rate_and_jacobian(model, theta, ts, d_lim)
+        base = np.log(np.maximum(predict_rate(model, theta, ts, te, d_lim), 1e-300))
+        cols = []
+        for k in range(theta.size):  # forward differences of the closed-form interval average
+            h = 1e-7 * (1.0 + abs(float(theta[k])))
+            th = theta.copy()
+            th[k] += h if th[k] + h <= hi[k] else -h
+            step = th[k] - theta[k]
+            cols.append((np.log(np.maximum(predict_rate(model, th, ts, te, d_lim), 1e-300)) - base) / step)
+        return base, np.column_stack(cols)
 
-        def jacobian(theta: Array) -> Array:
-            return -log_rate_and_jacobian(model, theta, ts, d_lim)[1]
+    if loss == "linear":
+        def resid_jac(theta: Array) -> tuple[Array, Array]:
+            m, j = model_and_jac(theta)
+            return ln_q - m, -j
 
-        jac: object = jacobian
-    else:  # interval averages: finite differences of the closed-form cumulative
-        def residuals(theta: Array) -> Array:
-            return ln_q - np.log(np.maximum(predict_rate(model, theta, ts, te, d_lim), 1e-300))
+        return levenberg_marquardt(resid_jac, x0, lo, hi)
+    if loss != "soft_l1":
+        raise ValueError(f"unknown loss {loss!r}")
+    sw = np.ones_like(ln_q)
+    x = x0
+    sol = None
+    for _ in range(30):
+        def weighted(theta: Array, sw: Array = sw) -> tuple[Array, Array]:
+            m, j = model_and_jac(theta)
+            return sw * (ln_q - m), -sw[:, None] * j
 
-        jac = "2-point"
-    return least_squares(residuals, x0, jac=jac, bounds=(lo, hi), loss=loss, f_scale=f_scale, method="trf",
-                         x_scale=np.ones_like(x0), xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=400)
+        sol = levenberg_marquardt(weighted, x, lo, hi, max_iter=8)  # warm-started: a few steps per reweighting
+        r = sol.fun / sw
+        sw_new = (1.0 + (r / f_scale) ** 2) ** -0.25
+        moved = float(np.max(np.abs(sol.x - x) / (1.0 + np.abs(x))))
+        x, sw = sol.x, sw_new
+        if moved < 1e-7:
+            break
+    assert sol is not None
+    r = sol.fun / np.where(sw > 0, sw, 1.0)
+    cost = float(np.sum(2.0 * (np.sqrt(1.0 + (r / f_scale) ** 2) - 1.0))) * 0.5 * f_scale**2
+    return _Solution(sol.x, r, sol.jac, cost, sol.success)
 
 
 def _starts(model: str, t: Array, q: Array, seeds: dict[str, Array]) -> list[Array]:
