@@ -1,0 +1,66 @@
+"""Serving the API: uvicorn behind the slow-client guard (408 for a head not complete in time), keys required to
+start, and `atilax api openapi`."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from tb_bridge.api.server import start_api
+from tb_bridge.cli.main import main
+from tb_bridge.config import load_settings
+from tb_bridge.service import Service
+from tests.doubles import RecordingWriteback
+
+
+@pytest.fixture
+def served(tmp_path):
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'h.db'}",
+                             api={"keys": ["k"], "port": 0, "header_timeout_s": 0.5})
+    service = Service(settings, RecordingWriteback())
+    server = start_api(service, settings)
+    yield server
+    server.stop()
+    service.close()
+
+
+def test_served_on_loopback_with_keys(served):
+    assert served.host == "127.0.0.1" and served.port > 0
+    with httpx.Client(base_url=served.base_url) as client:
+        assert client.get("/health").json() == {"status": "ok", "wells": 0}
+        assert client.get("/wells").status_code == 401
+        assert client.get("/wells", headers={"Authorization": "Bearer k"}).json() == []
+
+
+def test_a_slow_head_is_answered_408_and_closed(served):
+    started = time.monotonic()
+    with socket.create_connection((served.host, served.port), timeout=5) as sock:
+        sock.sendall(b"GET /wells HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408") and sock.recv(4096) == b""  # closed
+    assert time.monotonic() - started < 3.0
+    assert served.guard.head_timeouts == 1
+
+
+def test_no_keys_refuses_to_start(tmp_path):
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'h.db'}", api={"port": 0})
+    service = Service(settings, RecordingWriteback())
+    try:
+        with pytest.raises(ValueError, match="api.keys is empty"):
+            start_api(service, settings)
+    finally:
+        service.close()
+    with pytest.raises(ValidationError, match="empty key"):
+        load_settings(api={"keys": [" "]})
+
+
+def test_cli_prints_the_openapi_document(capsys):
+    assert main(["api", "openapi", "--indent", "0"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["info"]["title"] == "Atilax API"
+    assert {"/health", "/wells/{id}", "/simulation/reactive", "/metrics"} <= set(document["paths"])
+    assert set(document["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
