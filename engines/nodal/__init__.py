@@ -12,7 +12,9 @@ Public API (pressures psia unless stated, rates STB/d of liquid, depths ft, temp
   :class:`GasInjection`), :func:`traverse` (pressure vs depth, top-down or bottom-up, fixed or adaptive
   segments ``max_dp_psi``), ``CORRELATIONS`` ("beggs_brill", "beggs_brill_original", "hagedorn_brown",
   "hagedorn_brown_original", "hagedorn_brown_guo", "no_slip"), and the gradient functions :func:`beggs_brill_gradient`, :func:`hagedorn_brown_gradient`,
-  :func:`no_slip_gradient`. Traverses run in the compiled kernel (:mod:`engines.nodal.kernel`, numba) by
+  :func:`no_slip_gradient`. :class:`MatchedCorrelation` (a correlation with holdup and friction multipliers, from
+  :func:`engines.nodal.matching.match_vlp`, PROSPER-style VLP matching to well tests) is accepted wherever a
+  correlation name is. Wellbore temperature surveys, CO2/H2S (Wichert & Aziz 1972) and any segment count >= 1. Traverses run in the compiled kernel (:mod:`engines.nodal.kernel`, numba) by
   default; ``backend="numpy"`` runs the NumPy reference implementation (same pressures to 1e-9).
 - Operating point: :func:`solve_operating_point` -> :class:`NodalResult`; :func:`solve_with_outflow` (the same
   intersection against any outflow curve q -> Pwf).
@@ -38,14 +40,15 @@ from engines.nodal.ipr import (
 from engines.nodal.no_slip import no_slip_gradient
 from engines.nodal.operating_point import NodalResult, ipr_curve, solve_operating_point, solve_with_outflow
 from engines.nodal.pvt import BlackOilFluid, FluidState, fluid_state, stack_fluids
-from engines.nodal.traverse import CORRELATIONS, MAX_PRESSURE_PSIA, GasInjection, PumpBoost, TraverseResult, bottomhole_pressure, traverse
+from engines.nodal.traverse import (CORRELATIONS, MAX_PRESSURE_PSIA, GasInjection, MatchedCorrelation, PumpBoost, TraverseResult,
+                                    bottomhole_pressure, traverse)
 from engines.nodal.wellbore import Wellbore
-from engines.nodal.zfactor import gas_z_factor, z_factor_dak
+from engines.nodal.zfactor import gas_z_factor, wichert_aziz, z_factor_dak
 
 __all__ = [
     "BlackOilFluid", "CORRELATIONS", "CompositeIpr", "DarcyIpr", "FetkovichIpr", "FluidState", "GasInjection",
-    "IPR_MODELS", "InSituFlow", "MAX_PRESSURE_PSIA", "Ipr", "JonesIpr", "NodalResult", "PressureGradient", "PumpBoost", "TraverseResult",
+    "IPR_MODELS", "InSituFlow", "MAX_PRESSURE_PSIA", "Ipr", "JonesIpr", "MatchedCorrelation", "NodalResult", "PressureGradient", "PumpBoost", "TraverseResult",
     "VogelIpr", "Wellbore", "beggs_brill_gradient", "bottomhole_pressure", "darcy_productivity_index", "fluid_state",
     "gas_z_factor", "hagedorn_brown_gradient", "in_situ_flow", "ipr_curve", "ipr_from_test", "no_slip_gradient",
-    "fleet_bottomhole_pressure", "solve_fleet", "solve_operating_point", "solve_with_outflow", "stack_fluids", "traverse", "z_factor_dak",
+    "fleet_bottomhole_pressure", "solve_fleet", "solve_operating_point", "solve_with_outflow", "stack_fluids", "traverse", "wichert_aziz", "z_factor_dak",
 ]

@@ -13,6 +13,11 @@ Sources:
 Units: velocities ft/s, densities lbm/ft3, viscosities cp, surface tension dyne/cm (the liquid velocity
 number NLv = 1.938 vsl (rho_L / sigma)^0.25 is defined with sigma in dyne/cm), diameter ft, roughness in,
 angle degrees from horizontal (positive = upward flow), pressure psia.
+
+Matching multipliers (``holdup_multiplier``, ``friction_multiplier``; 1 = the published correlation): the
+liquid holdup is HL' = min(m_H HL, 1) and replaces HL everywhere after it is predicted (slip density,
+friction exponent S, kinetic-energy term); the friction gradient is multiplied by m_F. This is the
+"holdup (gravity) and friction multiplier" tuning of a VLP correlation to a well test (``engines.nodal.matching``).
 """
 from __future__ import annotations
 
@@ -129,8 +134,11 @@ def friction_ratio_s(lambda_l, holdup):
     return np.where(window, np.log(np.where(window, 2.2 * y - 1.2, 1.0)), s_general)
 
 
-def beggs_brill_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: float, angle_deg, p_psia, *, payne: bool = True) -> PressureGradient:
-    """Beggs & Brill pressure gradient (psi/ft along the pipe, positive = pressure falls in the flow direction)."""
+def beggs_brill_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: float, angle_deg, p_psia, *, payne: bool = True,
+                         holdup_multiplier: float = 1.0, friction_multiplier: float = 1.0) -> PressureGradient:
+    """Beggs & Brill pressure gradient (psi/ft along the pipe, positive = pressure falls in the flow direction).
+
+    ``holdup_multiplier`` / ``friction_multiplier``: matching multipliers (module docstring; 1 = as published)."""
     vsl, vsg = flow.vsl, flow.vsg
     vm = vsl + vsg
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -138,6 +146,7 @@ def beggs_brill_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: flo
     froude = vm * vm / (GC * diameter_ft)
     nlv = liquid_velocity_number(vsl, flow.rho_l, flow.sigma_l)
     hl, pattern = liquid_holdup(lam, froude, nlv, angle_deg, payne=payne)
+    hl = np.minimum(holdup_multiplier * hl, 1.0)  # exactly HL when the multiplier is 1
     rho_s = flow.rho_l * hl + flow.rho_g * (1.0 - hl)
     rho_ns = flow.rho_l * lam + flow.rho_g * (1.0 - lam)
     mu_ns = flow.mu_l * lam + flow.mu_g * (1.0 - lam)
@@ -145,6 +154,6 @@ def beggs_brill_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: flo
     f_n = moody_friction_factor(reynolds, roughness_in / 12.0 / diameter_ft)
     f_tp = f_n * np.exp(friction_ratio_s(lam, hl))
     elevation = rho_s * np.sin(np.radians(angle_deg)) / 144.0
-    friction = f_tp * rho_ns * vm * vm / (2.0 * GC * diameter_ft) / 144.0
+    friction = f_tp * rho_ns * vm * vm / (2.0 * GC * diameter_ft) / 144.0 * friction_multiplier
     ek = np.minimum(rho_s * vm * vsg / (GC * np.asarray(p_psia, dtype=float) * 144.0), 0.95)
     return PressureGradient(elevation=elevation, friction=friction, ek=ek, holdup=hl, pattern=pattern)

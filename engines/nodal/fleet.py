@@ -23,20 +23,20 @@ from engines.nodal.ipr import Ipr
 from engines.nodal.operating_point import N_CURVE_POINTS, NodalResult, assemble_result, ipr_curve
 from engines.nodal.pvt import STANDARD_PRESSURE_PSIA, BlackOilFluid, fluid_state, stack_fluids
 from engines.nodal.kernel import fluid_matrix, run_march_fleet
-from engines.nodal.traverse import CORRELATIONS, MAX_PRESSURE_PSIA, _check_backend, _kernel_flags
+from engines.nodal.traverse import MAX_PRESSURE_PSIA, CorrelationSpec, _check_backend, _kernel_flags, correlation_gradient, resolve_correlation
 from engines.nodal.wellbore import Wellbore
 
 
 def fleet_bottomhole_pressure(q_bpd: np.ndarray, fluids: BlackOilFluid | Sequence[BlackOilFluid], wellbores: Sequence[Wellbore],
-                              wellhead_pressure_psia, *, correlation: str = "beggs_brill", n_segments: int = 50,
+                              wellhead_pressure_psia, *, correlation: CorrelationSpec = "beggs_brill", n_segments: int = 50,
                               backend: str = "compiled") -> np.ndarray:
     """VLP of every well: bottomhole pressure (psia) for rates ``q_bpd`` of shape (n_wells, n_rates) (STB/d).
 
     ``backend`` "compiled" runs :func:`engines.nodal.kernel.run_march_fleet` (blocks of wells over
-    NUMBA_NUM_THREADS threads); "numpy" the vectorized reference below. Same pressures to 1e-9.
+    NUMBA_NUM_THREADS threads); "numpy" the vectorized reference below. Same pressures to 1e-9. A
+    :class:`~engines.nodal.traverse.MatchedCorrelation` applies its multipliers to every well of the call.
     """
-    if correlation not in CORRELATIONS:
-        raise ValueError(f"unknown correlation {correlation!r}; choose one of {sorted(CORRELATIONS)}")
+    _, holdup_mult, friction_mult = resolve_correlation(correlation)
     _check_backend(backend)
     q = np.asarray(q_bpd, dtype=float)
     n_wells = len(wellbores)
@@ -60,8 +60,8 @@ def fleet_bottomhole_pressure(q_bpd: np.ndarray, fluids: BlackOilFluid | Sequenc
     if backend == "compiled" and flags is not None:
         return run_march_fleet(np.ascontiguousarray(q), p_wh, np.ascontiguousarray(md.T), np.ascontiguousarray(tvd.T),
                                np.ascontiguousarray(temp.T), fluid_matrix(fluid), diameter[:, 0].copy(), area[:, 0].copy(),
-                               rough[:, 0] / 12.0 / diameter[:, 0], flags[0], flags[1])
-    gradient = CORRELATIONS[correlation]
+                               rough[:, 0] / 12.0 / diameter[:, 0], flags[0], flags[1], None, holdup_mult, friction_mult)
+    gradient = correlation_gradient(correlation)
 
     def grad(p, seg, t_f):
         p_eval = np.minimum(np.maximum(p, STANDARD_PRESSURE_PSIA), MAX_PRESSURE_PSIA)
@@ -78,7 +78,7 @@ def fleet_bottomhole_pressure(q_bpd: np.ndarray, fluids: BlackOilFluid | Sequenc
 
 
 def solve_fleet(iprs: Sequence[Ipr], fluids: Sequence[BlackOilFluid], wellbores: Sequence[Wellbore], wellhead_pressures_psia,
-                *, correlation: str = "beggs_brill", n_segments: int = 50, n_points: int = N_CURVE_POINTS, n_grid: int = 25,
+                *, correlation: CorrelationSpec = "beggs_brill", n_segments: int = 50, n_points: int = N_CURVE_POINTS, n_grid: int = 25,
                 n_refine: int = 8, backend: str = "compiled") -> list[NodalResult]:
     """Operating point of every well (same rules as :func:`solve_operating_point`), vectorized across wells."""
     n = len(iprs)
@@ -108,7 +108,7 @@ def solve_fleet(iprs: Sequence[Ipr], fluids: Sequence[BlackOilFluid], wellbores:
         q_fine, fluid, wellbores, pwh, correlation=correlation, n_segments=n_segments, backend=backend)
     results = []
     for i, ipr in enumerate(iprs):
-        curves = dict(ipr_curve=ipr_curve(ipr, n_points), vlp_curve=np.column_stack([q_curve[i], vlp_curve[i]]), correlation=correlation)
+        curves = dict(ipr_curve=ipr_curve(ipr, n_points), vlp_curve=np.column_stack([q_curve[i], vlp_curve[i]]), correlation=str(correlation))
         crossing = has[i] and diff[i, -1] <= 0
         results.append(assemble_result(ipr, float(diff[i, -1]), q_fine[i] if crossing else None, d_fine[i] if crossing else None, curves))
     return results

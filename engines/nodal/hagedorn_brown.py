@@ -40,6 +40,10 @@ changelist documents a floor of rho_g / (rho_g + rho_L), ~2%, which never binds 
 4.3 points (``hagedorn_brown_guo`` gives 1798.6 psia, +0.8%), the kinetic-energy term 0.3 point; the
 bubble-flow branch never applies on this well (README, nodal section; tests/unit/test_nodal_hagedorn_brown.py).
 
+Matching multipliers (``holdup_multiplier``, ``friction_multiplier``) as in ``beggs_brill``: HL' = min(m_H HL, 1)
+replaces the predicted holdup (slip density, slip viscosity, bubble-flow liquid velocity, kinetic-energy term) and the
+friction gradient is multiplied by m_F.
+
 Units as in ``beggs_brill``.
 """
 from __future__ import annotations
@@ -125,7 +129,8 @@ def griffith_holdup(vsl, vsg):
 
 
 def hagedorn_brown_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: float, angle_deg, p_psia, *,
-                            modified: bool = True, chart_fits: str = ECONOMIDES) -> PressureGradient:
+                            modified: bool = True, chart_fits: str = ECONOMIDES, holdup_multiplier: float = 1.0,
+                            friction_multiplier: float = 1.0) -> PressureGradient:
     """Hagedorn & Brown gradient (psi/ft along the pipe); elevation scales with sin(angle).
 
     modified: Brill & Mukherjee's modified correlation (HL >= lambda_L and the Griffith bubble-flow
@@ -154,7 +159,7 @@ def hagedorn_brown_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: 
     if modified:
         hl_slug = np.maximum(hl_slug, lam)
     hl_bubble = np.clip(griffith_holdup(vsl, vsg), lam, 1.0)
-    hl = np.where(bubble, hl_bubble, hl_slug)
+    hl = np.minimum(holdup_multiplier * np.where(bubble, hl_bubble, hl_slug), 1.0)  # exactly HL when the multiplier is 1
     rho_s = rho_l * hl + flow.rho_g * (1.0 - hl)
     rho_ns = rho_l * lam + flow.rho_g * (1.0 - lam)
     rel_rough = roughness_in / 12.0 / diameter_ft
@@ -166,18 +171,20 @@ def hagedorn_brown_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: 
     v_l = vsl / np.maximum(hl, 1e-12)
     f_bub = moody_friction_factor(1488.0 * rho_l * v_l * diameter_ft / flow.mu_l, rel_rough)
     friction_bubble = f_bub * rho_l * v_l * v_l / (2.0 * GC * diameter_ft)
-    friction = np.where(bubble, friction_bubble, friction_slug) / 144.0
+    friction = np.where(bubble, friction_bubble, friction_slug) / 144.0 * friction_multiplier
     elevation = rho_s * np.sin(np.radians(angle_deg)) / 144.0
     ek = np.minimum(-rho_s * vm * np.asarray(flow.dvm_dp, dtype=float) / (144.0 * GC), 0.95)
     return PressureGradient(elevation=elevation, friction=friction, ek=ek * np.ones_like(elevation), holdup=hl,
                             pattern=np.where(bubble, BUBBLE, SLUG))
 
 
-def hagedorn_brown_original_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: float, angle_deg, p_psia) -> PressureGradient:
+def hagedorn_brown_original_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: float, angle_deg, p_psia,
+                                     **multipliers) -> PressureGradient:
     """Hagedorn & Brown (1965) as published: chart holdup (Economides fits), no floor, no bubble-flow branch."""
-    return hagedorn_brown_gradient(flow, diameter_ft, roughness_in, angle_deg, p_psia, modified=False)
+    return hagedorn_brown_gradient(flow, diameter_ft, roughness_in, angle_deg, p_psia, modified=False, **multipliers)
 
 
-def hagedorn_brown_guo_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: float, angle_deg, p_psia) -> PressureGradient:
+def hagedorn_brown_guo_gradient(flow: InSituFlow, diameter_ft: float, roughness_in: float, angle_deg, p_psia,
+                                **multipliers) -> PressureGradient:
     """Hagedorn & Brown (1965) as published, charts read through the Guo et al. (2007) polynomial fits."""
-    return hagedorn_brown_gradient(flow, diameter_ft, roughness_in, angle_deg, p_psia, modified=False, chart_fits=GUO)
+    return hagedorn_brown_gradient(flow, diameter_ft, roughness_in, angle_deg, p_psia, modified=False, chart_fits=GUO, **multipliers)

@@ -87,17 +87,15 @@ N_TTERMS = 27
 def fluid_matrix(fluid) -> np.ndarray:
     """Kernel fluid vectors, shape (n, N_FLUID), of a :class:`~engines.nodal.pvt.BlackOilFluid` whose fields are
     scalars (n = 1) or arrays of n wells (:func:`~engines.nodal.pvt.stack_fluids`)."""
-    from engines.nodal.zfactor import pseudo_critical_sutton
-
     cols = [fluid.oil_api, fluid.gas_sg, fluid.oil_sg, fluid.water_sg, fluid.water_cut_frac, fluid.gor_scf_stb, fluid.rsb,
             fluid.rs_scale, fluid.salinity_wt_pct]
     n = max(np.size(c) for c in cols)
     out = np.empty((n, N_FLUID))
     for i, c in enumerate(cols):
         out[:, i] = np.broadcast_to(np.asarray(c, dtype=float).reshape(-1), (n,))
-    tpc, ppc = pseudo_critical_sutton(out[:, FLUID_GSG])
-    out[:, FLUID_TPC] = tpc
-    out[:, FLUID_PPC] = ppc
+    tpc, ppc = fluid.pseudo_critical  # Sutton (1985), Wichert & Aziz (1972) corrected for CO2 / H2S
+    out[:, FLUID_TPC] = np.broadcast_to(np.asarray(tpc, dtype=float).reshape(-1), (n,))
+    out[:, FLUID_PPC] = np.broadcast_to(np.asarray(ppc, dtype=float).reshape(-1), (n,))
     out[:, FLUID_SQ] = np.sqrt(out[:, FLUID_GSG] / out[:, FLUID_OSG])
     return out
 
@@ -253,6 +251,7 @@ def _beggs_brill(vsl, vsg, rho_l, rho_g, mu_l, mu_g, sigma_l, geo, angle, sin_an
         hl = 1.0
     elif lam <= 0.0:
         hl = 0.0
+    hl = np.minimum(geo[6] * hl, 1.0)  # matching holdup multiplier (beggs_brill module docstring)
     # Beggs & Brill friction exponent S
     y = lam / np.maximum(hl * hl, 1e-300) if (hl > 0 and lam > 0) else 1.0
     ln_y = np.log(y)
@@ -267,7 +266,7 @@ def _beggs_brill(vsl, vsg, rho_l, rho_g, mu_l, mu_g, sigma_l, geo, angle, sin_an
     mu_ns = mu_l * lam + mu_g * (1.0 - lam)
     f_tp = _moody(1488.0 * rho_ns * vm * diameter / mu_ns, rel_rough, ws) * np.exp(s_exp)
     elevation = rho_s * sin_angle / 144.0
-    friction = f_tp * rho_ns * vm * vm * geo[4]
+    friction = f_tp * rho_ns * vm * vm * geo[4] * geo[7]
     ek = np.minimum(rho_s * vm * vsg / (GC * p * 144.0), 0.95)
     return (elevation + friction) / (1.0 - ek), hl
 
@@ -326,6 +325,7 @@ def _hagedorn_brown(vsl, vsg, rho_l, rho_g, mu_l, mu_g, sigma, dvm_dp, geo, sin_
         hl = np.minimum(h_psi * psi, 1.0)
         if modified:
             hl = np.maximum(hl, lam)
+    hl = np.minimum(geo[6] * hl, 1.0)  # matching holdup multiplier
     rho_s = rho_l * hl + rho_g * (1.0 - hl)
     rho_ns = rho_l * lam + rho_g * (1.0 - lam)
     if bubble:
@@ -336,6 +336,7 @@ def _hagedorn_brown(vsl, vsg, rho_l, rho_g, mu_l, mu_g, sigma, dvm_dp, geo, sin_
         mu_s = mu_l ** hl * mu_g ** (1.0 - hl)
         f_s = _moody(1488.0 * rho_ns * vm * diameter / mu_s, rel_rough, ws)
         friction = f_s * rho_ns ** 2 * vm * vm * geo[4] / rho_s
+    friction = friction * geo[7]  # matching friction multiplier
     elevation = rho_s * sin_angle / 144.0
     ek = np.minimum(-rho_s * vm * dvm_dp / (144.0 * GC), 0.95)
     return (elevation + friction) / (1.0 - ek), hl
@@ -348,7 +349,9 @@ def _no_slip(vsl, vsg, rho_l, rho_g, mu_l, mu_g, geo, sin_angle, ws):
     rho = rho_l * lam + rho_g * (1.0 - lam)
     mu = mu_l * lam + mu_g * (1.0 - lam)
     f = _moody(1488.0 * rho * vm * geo[0] / mu, geo[2], ws)
-    return rho * sin_angle / 144.0 + f * rho * vm * vm * geo[4], lam
+    hl = np.minimum(geo[6] * lam, 1.0)  # matching holdup multiplier: elevation at HL' (exactly rho when it is 1)
+    rho_s = rho_l * hl + rho_g * (1.0 - hl)
+    return rho_s * sin_angle / 144.0 + f * rho * vm * vm * geo[4] * geo[7], hl
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -387,10 +390,11 @@ def _dz_dppr(ppr, z, tt):
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
-def _geometry_terms(diameter, area, rel_rough):
-    """(D ft, 1 / (86400 A) to turn ft3/d into ft/s, eps/D, 1 / (gc D), 1 / (2 gc D 144), 1 / D)."""
+def _geometry_terms(diameter, area, rel_rough, holdup_mult, friction_mult):
+    """(D ft, 1 / (86400 A) to turn ft3/d into ft/s, eps/D, 1 / (gc D), 1 / (2 gc D 144), 1 / D, holdup multiplier,
+    friction multiplier)."""
     return (diameter, 1.0 / (SECONDS_PER_DAY * area), rel_rough, 1.0 / (GC * diameter), 1.0 / (2.0 * GC * diameter * 144.0),
-            1.0 / diameter)
+            1.0 / diameter, holdup_mult, friction_mult)
 
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
@@ -497,7 +501,7 @@ def _prepare(md, tvd, temp, fl, top_down):
 
 @njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _march_rate(k, q, p_start, top_down, md, angle, sin_a, sin_t, d_md, tterms, fl, diameter, area, rel_rough, corr, payne,
-                pump_depth, gain, inj_scf_d, inj_depth, pressure, holdup):
+                pump_depth, gain, inj_scf_d, inj_depth, holdup_mult, friction_mult, pressure, holdup):
     """March one rate ``q`` along the nodes (traverse.traverse for one column ``k``)."""
     n = md.size
     sign = 1.0 if top_down else -1.0
@@ -506,7 +510,7 @@ def _march_rate(k, q, p_start, top_down, md, angle, sin_a, sin_t, d_md, tterms, 
     inj0 = inj_scf_d if (inj_depth >= 0.0 and md[first + 1] <= inj_depth + 1e-9) else 0.0
     p_eval = np.minimum(np.maximum(p, P_STD), MAX_PRESSURE)
     ws = np.zeros(2)  # Newton starts carried along the traverse: Z, Colebrook x
-    geo = _geometry_terms(diameter, area, rel_rough)
+    geo = _geometry_terms(diameter, area, rel_rough, holdup_mult, friction_mult)
     g_prev, _ = point_gradient(p_eval, q, inj0, tterms[n - 1], fl, geo, angle[first], sin_a[first], sin_t[first], corr, payne,
                                ws)
     pressure[0 if top_down else n - 1, k] = p
@@ -533,11 +537,11 @@ def _march_rate(k, q, p_start, top_down, md, angle, sin_a, sin_t, d_md, tterms, 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
 def march(q, p_start, top_down, md, tvd, temp, fl, diameter, area, rel_rough, corr, payne, pump_depth, gains, inj_scf_d,
-          inj_depth):
+          inj_depth, holdup_mult, friction_mult):
     """Pressure (n_nodes, n_rates) and holdup along nodes ``md`` for rates ``q`` (one well, serial).
 
     top_down/corr/payne are int64 flags; pump_depth and inj_depth are -1 when absent; ``gains`` the
-    pump's pressure gain per rate (psi).
+    pump's pressure gain per rate (psi); holdup_mult / friction_mult the matching multipliers (1 = as published).
     """
     n = md.size
     pressure = np.empty((n, q.size))
@@ -545,12 +549,12 @@ def march(q, p_start, top_down, md, tvd, temp, fl, diameter, area, rel_rough, co
     angle, sin_a, sin_t, d_md, tterms = _prepare(md, tvd, temp, fl, top_down)
     for k in range(q.size):
         _march_rate(k, q[k], p_start, top_down, md, angle, sin_a, sin_t, d_md, tterms, fl, diameter, area, rel_rough, corr, payne,
-                    pump_depth, gains[k], inj_scf_d, inj_depth, pressure, holdup)
+                    pump_depth, gains[k], inj_scf_d, inj_depth, holdup_mult, friction_mult, pressure, holdup)
     return pressure, holdup
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
-def march_wells(q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough, corr, payne, lo, hi, out):
+def march_wells(q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough, corr, payne, holdup_mult, friction_mult, lo, hi, out):
     """Top-down natural-flow traverse of wells ``lo``..``hi``-1: bottomhole pressure into ``out[w]`` (n_rates).
 
     md/tvd/temp: (n_wells, n_nodes); fluids: (n_wells, N_FLUID); q: (n_wells, n_rates). Runs without the
@@ -564,7 +568,7 @@ def march_wells(q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough, co
         angle, sin_a, sin_t, d_md, tterms = _prepare(md[w], tvd[w], temp[w], fluids[w], 1)
         for k in range(n_rates):
             _march_rate(k, q[w, k], p_start[w], 1, md[w], angle, sin_a, sin_t, d_md, tterms, fluids[w], diameter[w], area[w],
-                        rel_rough[w], corr, payne, -1.0, 0.0, 0.0, -1.0, pressure, holdup)
+                        rel_rough[w], corr, payne, -1.0, 0.0, 0.0, -1.0, holdup_mult, friction_mult, pressure, holdup)
         out[w] = pressure[n_nodes - 1]
 
 
@@ -573,7 +577,8 @@ def run_march(q, *args):
     return march(q, *args)
 
 
-def run_march_fleet(q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough, corr, payne, n_threads=None):
+def run_march_fleet(q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough, corr, payne, n_threads=None, holdup_mult=1.0,
+                    friction_mult=1.0):
     """Bottomhole pressure (n_wells, n_rates) of a fleet: blocks of wells on ``n_threads`` Python threads
     (default NUMBA_NUM_THREADS: the number of cores unless set) running :func:`march_wells` without the GIL.
 
@@ -583,7 +588,7 @@ def run_march_fleet(q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough
     n_wells = q.shape[0]
     out = np.empty(q.shape)
     n_threads = max(1, min(int(n_threads or numba.config.NUMBA_NUM_THREADS), n_wells))
-    args = (q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough, corr, payne)
+    args = (q, p_start, md, tvd, temp, fluids, diameter, area, rel_rough, corr, payne, float(holdup_mult), float(friction_mult))
     if n_threads == 1:
         march_wells(*args, 0, n_wells, out)
         return out

@@ -80,7 +80,7 @@ def solve_with_outflow(ipr: Ipr, outflow: Callable[[np.ndarray], np.ndarray], *,
     q_grid = aof * np.arange(1, n_points + 1) / n_points
     vlp = np.asarray(outflow(q_grid), dtype=float)
     diff = ipr.pwf_psi(q_grid) - vlp
-    curves = dict(ipr_curve=ipr_curve(ipr, n_points), vlp_curve=np.column_stack([q_grid, vlp]), correlation=correlation)
+    curves = dict(ipr_curve=ipr_curve(ipr, n_points), vlp_curve=np.column_stack([q_grid, vlp]), correlation=str(correlation))
 
     stable = np.flatnonzero((diff[:-1] > 0) & (diff[1:] <= 0))
     if diff[-1] > 0 or stable.size == 0:

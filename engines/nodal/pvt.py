@@ -14,7 +14,8 @@ and Brill & Mukherjee 1999, and need only API, gas gravity, GOR and temperature)
   producing GOR; a producing GOR above Rsb is free gas at every pressure (gas-cap or excess gas).
 - undersaturated oil compressibility and viscosity: Vasquez, M. and Beggs, H.D. (1980) JPT 32(6).
 - dead and live oil viscosity: Beggs, H.D. and Robinson, J.R. (1975) JPT 27(9).
-- gas Z-factor: Dranchuk & Abou-Kassem (1975) with Sutton (1985) pseudo-criticals (see ``zfactor``);
+- gas Z-factor: Dranchuk & Abou-Kassem (1975) with Sutton (1985) pseudo-criticals of the whole gas, corrected
+  for CO2 and H2S (``co2_frac``, ``h2s_frac``) by Wichert & Aziz (1972) as in Ahmed (2006) Example 2-9 (see ``zfactor``);
   gas viscosity: Lee, A.L., Gonzalez, M.H. and Eakin, B.E. (1966) JPT 18(8).
 - water FVF and viscosity: McCain, W.D. Jr. (1991) "Reservoir-Fluid Property Correlations - State of
   the Art", SPE Reservoir Engineering 6(2); salinity from the brine specific gravity (McCain 1990).
@@ -29,7 +30,7 @@ from functools import cached_property
 
 import numpy as np
 
-from engines.nodal.zfactor import dak_dz_dppr, pseudo_critical_sutton, z_factor_dak
+from engines.nodal.zfactor import dak_dz_dppr, pseudo_critical_sutton, wichert_aziz, z_factor_dak
 
 STANDARD_PRESSURE_PSIA = 14.696
 STANDARD_TEMPERATURE_F = 60.0
@@ -50,6 +51,8 @@ class BlackOilFluid:
     bubble_point_psia: bubble-point pressure at ``bubble_point_temperature_f``; None means Standing's
     own Pb for Rsb (no calibration). rsb_scf_stb: solution GOR at the bubble point (scf/STB, <= the
     producing GOR); None means the producing GOR (all produced gas dissolves at Pb).
+    co2_frac, h2s_frac: CO2 and H2S mole fractions of the gas (fraction); they correct the pseudo-critical
+    properties of the Z factor (Wichert & Aziz 1972); 0 = sweet gas.
 
     Fields may also be NumPy arrays of one shape (a fleet of wells, see :func:`stack_fluids`); every
     property function broadcasts over them.
@@ -63,6 +66,8 @@ class BlackOilFluid:
     bubble_point_psia: float | None = None
     bubble_point_temperature_f: float = 180.0
     rsb_scf_stb: float | None = None
+    co2_frac: float = 0.0
+    h2s_frac: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -72,6 +77,8 @@ class BlackOilFluid:
             ("water_cut_frac", self.water_cut_frac, 0.0, 1.0),
             ("gor_scf_stb", self.gor_scf_stb, 0.0, 1e5),
             ("bubble_point_temperature_f", self.bubble_point_temperature_f, -40.0, 700.0),
+            ("co2_frac", self.co2_frac, 0.0, 0.544),  # the range of Wichert & Aziz's (1972) data
+            ("h2s_frac", self.h2s_frac, 0.0, 0.738),
         )
         for name, value, low, high in checks:
             v = np.asarray(value, dtype=float)
@@ -88,6 +95,12 @@ class BlackOilFluid:
     def rsb(self):
         """Solution GOR at the bubble point (scf/STB): ``rsb_scf_stb``, or the producing GOR when not given."""
         return self.gor_scf_stb if self.rsb_scf_stb is None else self.rsb_scf_stb
+
+    @cached_property
+    def pseudo_critical(self):
+        """Gas pseudo-critical temperature (degR) and pressure (psia): Sutton (1985) from the gas gravity, corrected
+        for CO2 and H2S by Wichert & Aziz (1972) (unchanged for a sweet gas)."""
+        return wichert_aziz(*pseudo_critical_sutton(self.gas_sg), self.co2_frac, self.h2s_frac)
 
     @cached_property
     def oil_sg(self):
@@ -135,6 +148,7 @@ def stack_fluids(fluids) -> BlackOilFluid:
         water_sg=col([f.water_sg for f in fluids]), bubble_point_psia=col(pb),
         bubble_point_temperature_f=col([f.bubble_point_temperature_f for f in fluids]),
         rsb_scf_stb=col([float(f.rsb) for f in fluids]),
+        co2_frac=col([f.co2_frac for f in fluids]), h2s_frac=col([f.h2s_frac for f in fluids]),
     )
 
 
@@ -289,7 +303,7 @@ def fluid_state(fluid: BlackOilFluid, p_psia, t_f) -> FluidState:
     mu_ob = beggs_robinson_live_oil_viscosity(mu_od, rs)
     m_vb = 2.6 * p**1.187 * np.exp(-11.513 - 8.98e-5 * p)
     mu_o = np.where(above, mu_ob * (p / p_sat) ** m_vb, mu_ob)
-    tpc, ppc = pseudo_critical_sutton(gsg)
+    tpc, ppc = fluid.pseudo_critical
     t_r = t + 459.67
     tpr, ppr = t_r / tpc, p / ppc
     z = np.asarray(z_factor_dak(tpr, ppr))

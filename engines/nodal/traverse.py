@@ -11,6 +11,10 @@ optimizers:
 - :class:`PumpBoost`: a pump at a measured depth adds ``pressure_gain_psi(q)`` to the fluid passing up
   through it (ESP/PCP head x gradient, or an SRP's net lift);
 - :class:`GasInjection`: gas injected at a measured depth adds free gas above it (continuous gas lift).
+
+``correlation`` is a name of :data:`CORRELATIONS` or a :class:`MatchedCorrelation`: the same correlation
+with the holdup and friction multipliers fitted to a well test (:mod:`engines.nodal.matching`; PROSPER's
+"VLP matching"). Multipliers of 1 give exactly the published correlation.
 """
 from __future__ import annotations
 
@@ -30,8 +34,8 @@ from engines.nodal.pvt import STANDARD_PRESSURE_PSIA, BlackOilFluid, fluid_state
 from engines.nodal.wellbore import Wellbore
 
 
-def _beggs_brill_original(flow, diameter_ft, roughness_in, angle_deg, p_psia):
-    return beggs_brill_gradient(flow, diameter_ft, roughness_in, angle_deg, p_psia, payne=False)
+def _beggs_brill_original(flow, diameter_ft, roughness_in, angle_deg, p_psia, **multipliers):
+    return beggs_brill_gradient(flow, diameter_ft, roughness_in, angle_deg, p_psia, payne=False, **multipliers)
 
 
 #: correlation name -> gradient function(flow, diameter_ft, roughness_in, angle_deg, p_psia)
@@ -53,6 +57,50 @@ PressureGain = Union[float, Callable[[np.ndarray], np.ndarray]]
 #: pressures are held at this ceiling (psia) so that absurd rates (friction running away in a small
 #: tubing) give a very large but finite VLP value instead of overflowing
 MAX_PRESSURE_PSIA = 1e5
+
+
+@dataclass(frozen=True)
+class MatchedCorrelation:
+    """A VLP correlation tuned to a well test: ``name`` (a key of :data:`CORRELATIONS`) with the liquid-holdup
+    multiplier (HL' = min(m_H HL, 1)) and the friction-gradient multiplier (see ``beggs_brill``'s module docstring),
+    both dimensionless and > 0; 1 and 1 is exactly the published correlation."""
+
+    name: str
+    holdup_multiplier: float = 1.0
+    friction_multiplier: float = 1.0
+
+    def __post_init__(self) -> None:
+        for field_name in ("holdup_multiplier", "friction_multiplier"):
+            value = getattr(self, field_name)
+            if not (np.isfinite(value) and 0.0 < value <= 100.0):
+                raise ValueError(f"{field_name} must be a finite number in (0, 100], got {value}")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+CorrelationSpec = Union[str, MatchedCorrelation]
+
+
+def resolve_correlation(correlation: CorrelationSpec) -> tuple[str, float, float]:
+    """(name, holdup multiplier, friction multiplier) of a correlation name or :class:`MatchedCorrelation`."""
+    if isinstance(correlation, MatchedCorrelation):
+        name, hm, fm = correlation.name, float(correlation.holdup_multiplier), float(correlation.friction_multiplier)
+    else:
+        name, hm, fm = correlation, 1.0, 1.0
+    if name not in CORRELATIONS:
+        raise ValueError(f"unknown correlation {name!r}; choose one of {sorted(CORRELATIONS)}")
+    return name, hm, fm
+
+
+def correlation_gradient(correlation: CorrelationSpec) -> Callable[..., PressureGradient]:
+    """The NumPy gradient function of ``correlation`` with its multipliers bound (the plain function when both are 1,
+    so a replaced entry of :data:`CORRELATIONS` without multiplier arguments keeps working)."""
+    name, hm, fm = resolve_correlation(correlation)
+    gradient = CORRELATIONS[name]
+    if hm == 1.0 and fm == 1.0:
+        return gradient
+    return functools.partial(gradient, holdup_multiplier=hm, friction_multiplier=fm)
 
 
 @dataclass(frozen=True)
@@ -97,9 +145,8 @@ class TraverseResult:
     correlation: str
 
 
-def _check_common(q_bpd, correlation: str, wellbore: Wellbore, pump, gas_lift) -> np.ndarray:
-    if correlation not in CORRELATIONS:
-        raise ValueError(f"unknown correlation {correlation!r}; choose one of {sorted(CORRELATIONS)}")
+def _check_common(q_bpd, correlation: CorrelationSpec, wellbore: Wellbore, pump, gas_lift) -> np.ndarray:
+    resolve_correlation(correlation)
     q = np.atleast_1d(np.asarray(q_bpd, dtype=float))
     if q.ndim != 1 or q.size == 0 or not np.all(np.isfinite(q)) or np.any(q < 0):
         raise ValueError("q_bpd must be a non-empty 1-D array of finite rates >= 0 (STB/d)")
@@ -117,12 +164,13 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 
-def _kernel_flags(correlation: str):
+def _kernel_flags(correlation: CorrelationSpec):
     """(code, payne) for the compiled kernel, or None when it does not know ``correlation``.
 
     The kernel knows the built-in correlations only; a replaced entry of ``CORRELATIONS`` goes through
     the NumPy path.
     """
+    correlation = resolve_correlation(correlation)[0]
     if CORRELATIONS.get(correlation) is not _BUILTIN.get(correlation):
         return None
     return KERNEL_CORRELATIONS[correlation]
@@ -156,15 +204,17 @@ def _march(q, fluid, wellbore, nodes, top_down, start, correlation, pump, gas_li
     inj_scf_d = 1000.0 * gas_lift.rate_mscfd if gas_lift is not None else 0.0
     gain = pump.pressure_gain_psi(q) if pump is not None else None
     flags = _kernel_flags(correlation) if backend == "compiled" and np.ndim(fluid.oil_api) == 0 else None
+    _, holdup_mult, friction_mult = resolve_correlation(correlation)
     if flags is not None:
         # fresh writable C arrays for q and the gains, read-only nodes and fluid: one compiled signature
         gains = np.array(gain, dtype=float) if gain is not None else np.zeros(q.size)
         pressure, holdup = run_march(np.array(q, dtype=float), float(start), int(top_down), md, tvd, temp,
                                      fluid_vector(fluid), float(diameter), float(area), float(rough / 12.0 / diameter),
                                      flags[0], flags[1], float(pump.depth_md_ft) if pump is not None else -1.0, gains,
-                                     float(inj_scf_d), float(gas_lift.depth_md_ft) if gas_lift is not None else -1.0)
+                                     float(inj_scf_d), float(gas_lift.depth_md_ft) if gas_lift is not None else -1.0,
+                                     holdup_mult, friction_mult)
         return pressure, holdup
-    gradient = CORRELATIONS[correlation]
+    gradient = correlation_gradient(correlation)
     n = md.size
     pressure = np.empty((n, q.size))
     holdup = np.empty((n, q.size))
@@ -215,9 +265,9 @@ def refine_nodes(md: np.ndarray, pressure: np.ndarray, max_dp_psi: float) -> np.
 
 
 def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressure_psia: float | None = None,
-             bottomhole_pressure_psia: float | None = None, correlation: str = "beggs_brill", n_segments: int = 100,
+             bottomhole_pressure_psia: float | None = None, correlation: CorrelationSpec = "beggs_brill", n_segments: int = 100,
              pump: PumpBoost | None = None, gas_lift: GasInjection | None = None, max_dp_psi: float | None = None,
-             backend: str = "compiled") -> TraverseResult:
+             backend: str = "compiled", extra_md_ft=()) -> TraverseResult:
     """Pressure vs depth for liquid rate(s) ``q_bpd`` (STB/d), from a wellhead (top-down) or bottomhole (bottom-up) pressure.
 
     Exactly one of ``wellhead_pressure_psia`` and ``bottomhole_pressure_psia`` must be given.
@@ -225,7 +275,9 @@ def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressu
     segment whose pressure change exceeds ``max_dp_psi`` (at any of the rates) is cut into equal pieces of
     at most about that change and the well is traversed again, until no segment exceeds it (at most
     :data:`MAX_REFINEMENTS` passes). ``backend``: "compiled" (numba kernel, the default) or "numpy"
-    (the reference implementation); both give the same pressures to 1e-9 relative.
+    (the reference implementation); both give the same pressures to 1e-9 relative. ``correlation``: a name or a
+    :class:`MatchedCorrelation`. ``extra_md_ft``: measured depths (ft) added as nodes (e.g. a gauge depth), so the
+    profile reports the pressure there. ``n_segments`` >= 1 (one segment: a single predictor-corrector step).
     """
     q = _check_common(q_bpd, correlation, wellbore, pump, gas_lift)
     _check_backend(backend)
@@ -239,7 +291,9 @@ def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressu
     top_down = wellhead_pressure_psia is not None
     if n_segments < 1:
         raise ValueError("n_segments must be >= 1")
-    extra = tuple(float(h.depth_md_ft) for h in (pump, gas_lift) if h is not None)
+    extra = tuple(float(h.depth_md_ft) for h in (pump, gas_lift) if h is not None) + tuple(float(m) for m in extra_md_ft)
+    if any(not (0.0 <= m <= wellbore.total_md_ft) for m in extra):
+        raise ValueError(f"extra_md_ft must lie in [0, {wellbore.total_md_ft}] ft")
     nodes = _uniform_nodes(wellbore, int(n_segments), extra)
     pressure, holdup = _march(q, fluid, wellbore, nodes, top_down, start, correlation, pump, gas_lift, backend)
     for _ in range(MAX_REFINEMENTS if max_dp_psi is not None else 0):
@@ -254,11 +308,11 @@ def traverse(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, *, wellhead_pressu
         dead = np.maximum.accumulate((pressure < STANDARD_PRESSURE_PSIA)[::-1], axis=0)[::-1]
         pressure = np.where(dead, np.nan, pressure)
     return TraverseResult(q_bpd=q, md_ft=md, tvd_ft=tvd, temperature_f=temp, pressure_psia=pressure, holdup=holdup,
-                          correlation=correlation)
+                          correlation=str(correlation))
 
 
 def bottomhole_pressure(q_bpd, fluid: BlackOilFluid, wellbore: Wellbore, wellhead_pressure_psia: float, *,
-                        correlation: str = "beggs_brill", n_segments: int = 100, pump: PumpBoost | None = None,
+                        correlation: CorrelationSpec = "beggs_brill", n_segments: int = 100, pump: PumpBoost | None = None,
                         gas_lift: GasInjection | None = None, max_dp_psi: float | None = None,
                         backend: str = "compiled") -> np.ndarray:
     """Flowing bottomhole pressure (psia) at the mid-perforations for each liquid rate (STB/d): the VLP curve."""

@@ -3,7 +3,9 @@
 Sources: Dranchuk, P.M. and Abou-Kassem, J.H. (1975) "Calculation of Z Factors for Natural Gases
 Using Equations of State", J. Can. Pet. Tech. 14(3), 34-36 (eleven-constant equation, solved for the
 reduced density by Newton's method); pseudo-critical properties of a natural gas from its specific
-gravity: Sutton, R.P. (1985) SPE 14265.
+gravity: Sutton, R.P. (1985) SPE 14265. Sour gas (CO2, H2S): Wichert, E. and Aziz, K. (1972) "Calculate Z's for
+Sour Gases", Hydrocarbon Processing 51(5), 119-122, correction of the pseudo-critical properties
+(:func:`wichert_aziz`), worked example in Ahmed, T. (2006) "Reservoir Engineering Handbook", 3rd ed., Example 2-9.
 """
 from __future__ import annotations
 
@@ -18,6 +20,29 @@ def pseudo_critical_sutton(gas_sg):
     tpc_r = 169.2 + 349.5 * g - 74.0 * g * g
     ppc_psia = 756.8 - 131.0 * g - 3.6 * g * g
     return tpc_r, ppc_psia
+
+
+def wichert_aziz(tpc_r, ppc_psia, co2_frac, h2s_frac):
+    """Pseudo-critical temperature (degR) and pressure (psia) corrected for CO2 and H2S (Wichert & Aziz 1972).
+
+    A = y_CO2 + y_H2S, B = y_H2S (mole fractions of the gas):
+    epsilon = 120 (A^0.9 - A^1.6) + 15 (B^0.5 - B^4) (degR), T'pc = Tpc - epsilon,
+    P'pc = Ppc T'pc / (Tpc + B (1 - B) epsilon). Zero fractions return the inputs unchanged. Published range:
+    CO2 < 54.4 mol%, H2S < 73.8 mol% (Wichert & Aziz 1972).
+    """
+    b = np.asarray(h2s_frac, dtype=float)
+    eps = wichert_aziz_epsilon(co2_frac, h2s_frac)
+    tpc = np.asarray(tpc_r, dtype=float)
+    tpc_c = tpc - eps
+    ppc_c = np.asarray(ppc_psia, dtype=float) * (tpc_c / (tpc + b * (1.0 - b) * eps))  # exactly Ppc when epsilon = 0
+    return (tpc_c, ppc_c) if tpc_c.ndim or ppc_c.ndim else (float(tpc_c), float(ppc_c))
+
+
+def wichert_aziz_epsilon(co2_frac, h2s_frac):
+    """Wichert & Aziz (1972) pseudo-critical temperature adjustment epsilon (degR)."""
+    a = np.asarray(co2_frac, dtype=float) + np.asarray(h2s_frac, dtype=float)
+    b = np.asarray(h2s_frac, dtype=float)
+    return 120.0 * (a**0.9 - a**1.6) + 15.0 * (b**0.5 - b**4)
 
 
 def z_factor_dak(tpr, ppr, *, tol: float = 1e-10, max_iter: int = 60):
@@ -83,7 +108,8 @@ def dak_dz_dppr(tpr, ppr, z):
         return np.where(ppr > 0, z / np.where(ppr > 0, ppr, 1.0) * r * dz / (z + r * dz), 0.0)
 
 
-def gas_z_factor(p_psia, t_f, gas_sg):
-    """Z of a natural gas at pressure (psia) and temperature (degF): Sutton pseudo-criticals + DAK."""
-    tpc, ppc = pseudo_critical_sutton(gas_sg)
+def gas_z_factor(p_psia, t_f, gas_sg, co2_frac=0.0, h2s_frac=0.0):
+    """Z of a natural gas at pressure (psia) and temperature (degF): Sutton pseudo-criticals (Wichert-Aziz corrected
+    for the CO2 / H2S mole fractions) + DAK."""
+    tpc, ppc = wichert_aziz(*pseudo_critical_sutton(gas_sg), co2_frac, h2s_frac)
     return z_factor_dak((np.asarray(t_f, dtype=float) + 459.67) / tpc, np.asarray(p_psia, dtype=float) / ppc)
