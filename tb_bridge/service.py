@@ -85,7 +85,7 @@ class Service:
             delete_timeseries=getattr(writeback, "delete_timeseries", None),
             latest_telemetry=lambda well_id: self.buffer.window(well_id).latest(),
             rate_history=lambda well_id, now_ms: rate_history_source(
-                self.buffer, self.history_reader, settings.dca_history_days)(well_id, now_ms),
+                self.buffer, self.history_reader, settings.dca_history_days, settings.dca_tb_limit)(well_id, now_ms),
             state=session_state_for(self.buffer), max_sessions=settings.sim_max_sessions,
             ttl_s=settings.sim_session_ttl_s, projection_points=settings.sim_projection_points,
             projection_interval_ms=settings.sim_projection_interval_ms)

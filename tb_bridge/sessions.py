@@ -164,9 +164,10 @@ class RedisSessionState:
 RateHistory = Callable[[str, int], tuple[Any, Any, str]]
 
 
-def rate_history_source(buffer: Any, reader: Any = None, days: float = 180.0) -> RateHistory:
+def rate_history_source(buffer: Any, reader: Any = None, days: float = 180.0, limit: int = 10_000) -> RateHistory:
     """``(well_id, now_ms) -> (ts_ms, flow_rate_bpd, source)``: ``days`` of ThingsBoard history through ``reader``
-    (``ThingsBoardHistory``) as daily means when it has at least 30 points, else the buffer window."""
+    (``ThingsBoardHistory``; its newest ``limit`` points) as daily means when it has at least 30 points, else the
+    buffer window."""
     from tb_bridge.handlers.engine_steps import daily_means
 
     def history(well_id: str, now_ms: int) -> tuple[Any, Any, str]:
@@ -174,6 +175,7 @@ def rate_history_source(buffer: Any, reader: Any = None, days: float = 180.0) ->
         if reader is not None:
             try:
                 t_ms, values = reader.series(well_id, "flow_rate_bpd", days, end_ms=now_ms)
+                t_ms, values = t_ms[-int(limit):], values[-int(limit):]
             except Exception as exc:  # ThingsBoard unreachable: fall back, and say so
                 why = f"buffer (ThingsBoard history failed: {type(exc).__name__})"
             else:

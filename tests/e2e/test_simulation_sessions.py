@@ -21,6 +21,7 @@ from tb_bridge.history.store import HistoryStore
 from tb_bridge.service import Service
 from tb_bridge.sessions import SessionError, SessionLimitError
 from tb_bridge.standin import StandIn
+from tb_bridge.tb_history import ThingsBoardHistory
 from tb_bridge.transport.inprocess import InProcessTransport
 from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.model import parse_well_config
@@ -65,7 +66,9 @@ class Rig:
         self.wb = RestWriteback(self.tb.base_url, SERVICE_EMAIL, SERVICE_PASSWORD)
         user_id = self.wb.login()
         self.settings = load_settings(transport="inprocess", database_url=f"sqlite:///{tmp_path}/history.db", **settings)
-        self.service = Service(self.settings, self.wb, buffer=buffer or MemoryBuffer(), own_user_id=user_id)
+        reader = ThingsBoardHistory(self.tb.base_url, SERVICE_EMAIL, SERVICE_PASSWORD, clock_ms=self.clock)
+        self.service = Service(self.settings, self.wb, buffer=buffer or MemoryBuffer(), own_user_id=user_id,
+                               history_reader=reader)
         self.service.sessions.clock_ms = self.clock
         self.transport = InProcessTransport(self.tb, loop_guard=LoopGuard(own_user_ids={user_id}))
         self.service.attach(self.transport)
@@ -345,3 +348,27 @@ def test_the_dashboard_buttons_reset_a_parameter_and_close_the_session(rig):
     rig.slide(well, close=True)  # the close button: sim_param_close = true
     assert rig.service.sessions.by_well(well) is None
     assert _sim_attributes(rig.attrs(well)) == set() and not any(rig.projection(well).values())
+
+
+def test_the_projection_follows_the_decline_fitted_on_180_days_of_thingsboard_history(rig):
+    from tb_bridge.handlers.engine_steps import daily_means
+
+    well = rig.well("pcp", "PCP-H")
+    day = 86_400_000
+    days = np.arange(200, 0, -1)  # 200 days back: the fit reads the last 180
+    history = [(NOW - int(d) * day, {"flow_rate_bpd": float(400.0 / (1 + 0.5 * 0.004 * (200 - d)) ** 2)}) for d in days]
+    rig.tb.save_timeseries(well, history)
+    rig.slide(well, rpm=280)
+    a = rig.attrs(well)
+    assert "from ThingsBoard (180 points over 180 days)" in a["sim_basis"]
+    t = np.array([ts for ts, _ in history if ts >= NOW - 180 * day], dtype=np.int64)
+    q = np.array([v["flow_rate_bpd"] for ts, v in history if ts >= NOW - 180 * day])
+    t_day, q_day = daily_means(t, q)
+    series = _assert_projection(rig, well, "pcp", NOW)
+    first = series["sim_flow_rate_bpd"][0][0]
+    basis = fit_decline(t_day, q_day, first, "ThingsBoard", economic_limit_bpd=rig.service.registry.config(well).economic_limit_bpd,
+                        seed=__import__("zlib").crc32(well.encode()))
+    rates = np.array([v for _, v in series["sim_flow_rate_bpd"]])
+    expected = a["sim_opt_production_bpd"] * basis.factors(np.arange(144) * STEP)
+    assert rates == pytest.approx(np.round(expected, 4), abs=2e-4)
+    assert rates[-1] < rates[0]  # a hyperbolic decline of the history, over the next 12 hours
