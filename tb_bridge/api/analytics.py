@@ -25,6 +25,11 @@ FEATURES: tuple[tuple[str, str], ...] = (
 NO_ANOMALY = frozenset({"", "none", "normal"})
 
 
+def _newest(values: list | None) -> float:
+    """The newest of a well's stored result values, NaN when none is a number."""
+    return float(values[-1]) if values and isinstance(values[-1], (int, float)) else np.nan
+
+
 def well_features(ctx: ApiContext) -> tuple[list[str], np.ndarray, list[str]]:
     """``(well ids, features (n_wells, len(FEATURES)) with NaN where unknown, wells without telemetry)``."""
     service = ctx.service
@@ -44,9 +49,8 @@ def well_features(ctx: ApiContext) -> tuple[list[str], np.ndarray, list[str]]:
         mean = float(rate.mean())
         cv = float(rate.std() / mean) if mean > 0 else 0.0
         trend = float(np.polyfit(t_days, rate, 1)[0] / mean * 100.0) if mean > 0 and np.ptp(t_days) > 0 else 0.0
-        number = lambda values: float(values[-1]) if values and isinstance(values[-1], (int, float)) else np.nan  # noqa: E731
         ids.append(well_id)
-        rows.append([mean, cv, trend, number(health.get(well_id)), number(anomaly.get(well_id))])
+        rows.append([mean, cv, trend, _newest(health.get(well_id)), _newest(anomaly.get(well_id))])
     return ids, np.asarray(rows, dtype=float).reshape(len(rows), len(FEATURES)), missing
 
 

@@ -37,9 +37,13 @@ def _app(tmp_dir: str):
 
 
 def _schema():
+    import atexit
+    import shutil
     import tempfile
 
-    app = _app(tempfile.mkdtemp(prefix="atilax-schemathesis-"))
+    tmp = tempfile.mkdtemp(prefix="atilax-schemathesis-")
+    atexit.register(shutil.rmtree, tmp, True)
+    app = _app(tmp)
     return schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/train-lstm-ae")
 
 

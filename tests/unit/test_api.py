@@ -99,7 +99,8 @@ def test_bad_bodies_are_clear_4xx(rig):
     assert empty.status_code == 422 and "params" in json.dumps(empty.json())
     extra = client.post("/what-if", json={"well_id": esp, "params": {"water_cut_frac": 0.5}, "x": 1})
     assert extra.status_code == 422 and "x" in json.dumps(extra.json())
-    assert client.post("/what-if", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    malformed = client.post("/what-if", content=b"{not json", headers={"content-type": "application/json"})
+    assert malformed.status_code == 422
     unknown = client.post("/what-if", json={"well_id": esp, "params": {"no_such_field": 1}})
     assert unknown.status_code == 422 and "no_such_field" in unknown.json()["detail"]
     assert client.post("/what-if", json={"well_id": "nope", "params": {"water_cut_frac": 0.5}}).status_code == 404
@@ -142,7 +143,8 @@ def test_optimization_run_is_the_tier_and_is_stored(rig):
     for key in ("opt_lift_expected_q_bpd", "opt_esp_freq_recommended_hz", "opt_lift_efficiency_pct"):
         assert body["results"][key] == pytest.approx(expected[key], rel=1e-9)
     assert body["tier"] == "hourly" and body["status"] == "ok" and "opt_nodal_q_bpd" in body["results"]
-    assert service.writeback.latest[well]["opt_lift_expected_q_bpd"] == pytest.approx(expected["opt_lift_expected_q_bpd"])
+    written = service.writeback.latest[well]["opt_lift_expected_q_bpd"]
+    assert written == pytest.approx(expected["opt_lift_expected_q_bpd"])
     stored = client.get(f"/optimization/{well}").json()["latest"]["hourly"]
     assert stored["id"] == body["id"] and stored["results"] == body["results"]
     assert client.post("/optimization/nope/run").status_code == 404

@@ -76,7 +76,8 @@ def test_a_refused_request_is_logged_and_the_default_is_the_transport(rig):
     plain = RecordingOutputs(fields={"dev-1": WELL})
     RuleEngine({"wo": default}, plain).process(_msg("ATTRIBUTES_UPDATED", {"sim_param_water_cut_pct": 45.0}), "wo")
     assert plain.rest == [] and len(plain.mqtt) == 1
-    api_node = next(n for n in without_secrets(wo)["metadata"]["nodes"] if n["name"] == "POST to Atilax API (simulation)")
+    exported = without_secrets(wo)["metadata"]["nodes"]
+    api_node = next(n for n in exported if n["name"] == "POST to Atilax API (simulation)")
     assert "X-API-Key" not in api_node["configuration"]["headers"]
 
 
@@ -95,4 +96,5 @@ def test_tb_setup_installs_the_branch_when_asked():
     assert api["restEndpointUrlPattern"] == "https://atilax.example:8443/simulation/reactive"
     assert api["headers"]["X-API-Key"] == "k1"
     rest = node(asked, "POST to Atilax (REST)")["configuration"]
-    assert rest["restEndpointUrlPattern"] == "http://localhost:8090/api/v1/events" and "X-API-Key" not in rest["headers"]
+    assert rest["restEndpointUrlPattern"] == "http://localhost:8090/api/v1/events"
+    assert "X-API-Key" not in rest["headers"]
