@@ -30,7 +30,10 @@ import numba
 import numpy as np
 from numba import njit
 
+from engines import numba_cache
 from engines.nodal.hagedorn_brown import GUO_CNL_COEF, GUO_HL_COEF, GUO_PSI_COEF, GUO_U_MAX, GUO_U_MIN, GUO_X1_MAX
+
+numba_cache.configure()  # Numba's disk cache in the user cache directory, before the cache=True kernels
 
 #: LLVM fast-math flags: only "arcp" (x / c may become x * (1 / c)) and "contract" (a * b + c may fuse
 #: into one FMA). Each changes a result by at most one rounding; no reassociation and no "nnan"/"ninf",

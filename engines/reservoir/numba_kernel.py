@@ -45,7 +45,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engines import numba_cache
 from engines.reservoir.reservoir import FT3_PER_BBL
+
+numba_cache.configure()  # Numba's disk cache in the user cache directory, before the cache=True kernels
 
 #: flags for LLVM: fused multiply-add and reciprocal multiplication (no NaN/Inf assumptions, so the
 #: Newton failure test still sees non-finite updates).

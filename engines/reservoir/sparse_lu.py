@@ -30,7 +30,9 @@ The generated source -- these two functions, the connection loops (one loop per 
 constant offsets: :func:`generate_connections`), then the kernel's Newton and block loops, which call
 them by name -- is written to a cache directory and imported as a module, so that Numba's on-disk cache
 applies (a compiled kernel per pattern, reused by later processes): ``ATILAX_KERNEL_DIR``, else
-``$XDG_CACHE_HOME/atilax/kernels`` (``~/.cache``), else the temporary directory.  The first use of a
+``<user cache>/atilax/kernels`` (:func:`engines.numba_cache.atilax_cache_dir`: ``$XDG_CACHE_HOME``, default
+``~/.cache``), else the temporary directory; Numba's own cache of them is ``NUMBA_CACHE_DIR``
+(:func:`engines.numba_cache.configure`).  The first use of a
 pattern compiles for about a minute (5x5 case, 2 cores); the file name hashes the kernel's source, so
 an edited kernel is recompiled rather than loaded stale.
 """
@@ -47,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from engines.numba_cache import atilax_cache_dir
 
 #: patterns whose elimination needs more multiply-adds than this stay on the banded LU (the straight-line
 #: code grows with the count; 10x10 in minimum degree order would need 3,940, compile time grows with it)
@@ -261,8 +265,7 @@ def kernel_dir() -> Path:
     """Directory for generated kernel modules (see the module docstring)."""
     env = os.environ.get("ATILAX_KERNEL_DIR")
     candidates = [Path(env)] if env else []
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    candidates += [Path(base) / "atilax" / "kernels",
+    candidates += [atilax_cache_dir() / "kernels",
                    Path(tempfile.gettempdir()) / f"atilax-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}"]
     for d in candidates:
         try:
