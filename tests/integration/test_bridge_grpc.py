@@ -215,3 +215,37 @@ def test_mutual_tls_channel_from_settings(rig, tmp_path):
             assert transport.connects == 0
         finally:
             transport.stop()
+
+
+@pytest.mark.parametrize("writeback_kind", ["grpc", "rest"])
+def test_deletes_remove_attributes_and_future_points_after_earlier_writes(rig, writeback_kind):
+    """delete_attributes / delete_timeseries (simulation sessions' cleanup): the writes made before a delete are
+    delivered first; REST removes future points with an explicit range, the Edge uplink deletes attributes
+    (AttributeDeleteMsg) and refuses a time-series delete, which the protocol lacks (dead-lettered)."""
+    tb, edge, port, wells = rig
+    device_id = wells[0][0]
+    transport = _transport(edge, port)
+    transport.start(Service())
+    transport.wait_connected(5)
+    assert transport.sync_completed.wait(5)
+    if writeback_kind == "grpc":
+        wb = EdgeWriteback(transport, backoff_initial_s=0.05, backoff_max_s=0.3)
+    else:
+        wb = RestWriteback(tb.start_http(), "tenant@thingsboard.org", "tenant")
+    now = tb.clock_ms()
+    future = [(now + k * 300_000, {"sim_flow_rate_bpd": 100.0 + k}) for k in range(1, 145)]
+    tb.save_timeseries(device_id, future)  # a projection: the next 12 hours
+    wb.write_attributes(device_id, {"sim_active": True, "sim_status": "done", "opt_keep": 1.0})
+    assert wb.delete_attributes(device_id, ["sim_active", "sim_status", "sim_absent"]) is True  # after the write
+    assert tb.get_attributes(device_id, "SERVER_SCOPE") == {"opt_keep": 1.0}
+    deleted = wb.delete_timeseries(device_id, ["sim_flow_rate_bpd"], 0, now + 2 * 86_400_000)
+    points = tb.get_timeseries(device_id, ["sim_flow_rate_bpd"], 0, 2**62).get("sim_flow_rate_bpd", [])
+    if writeback_kind == "rest":
+        assert deleted is True and points == []
+    else:
+        assert deleted is True and len(points) == 144  # refused, not retried: kept in delete_dead_letters
+        (op, reason), = wb.delete_dead_letters
+        assert op[0] == "timeseries" and "no time-series delete" in reason
+    assert wb.flush(10) and wb.pending_items() == 0
+    wb.close()
+    transport.stop()
