@@ -193,6 +193,7 @@ def rate_history_source(buffer: Any, reader: Any = None, days: float = 180.0, li
 class _Request:
     parameters: dict[str, Any]
     ts_ms: int
+    force: bool = False  #: run even when nothing changed (set_params(wait=False), whose values are applied already)
 
 
 class SimulationSessionManager:
@@ -278,7 +279,7 @@ class SimulationSessionManager:
             self._save(data)
         self._write(data.well_id, {f"{SIM_PARAM_PREFIX}{p}": v for p, v in values.items()})
         if not wait:
-            self._queue(data.well_id, _Request({}, self.clock_ms()))
+            self._queue(data.well_id, _Request({}, self.clock_ms(), force=True))
             return {"status": "queued"}
         return self._run_or_raise(data)
 
@@ -571,7 +572,8 @@ class SimulationSessionManager:
     def _control(self, well_id: str, close: Any, reset: Any, payload: Any) -> None:
         """A dashboard button: close the well's session, or reset the named parameters (comma-separated or a list);
         the control attribute is deleted afterwards."""
-        data = self._by_well(well_id)
+        with self._lock:
+            data = self._by_well(well_id)
         keys = [f"{SIM_PARAM_PREFIX}{c}" for c, v in ((CONTROL_CLOSE, close), (CONTROL_RESET, reset)) if v is not None]
         try:
             if data is None:
@@ -596,7 +598,8 @@ class SimulationSessionManager:
         with self._wake:
             earlier = self._pending.get(well_id)
             if earlier is not None:  # merge: the newest value of each parameter wins
-                request = _Request({**earlier.parameters, **request.parameters}, request.ts_ms)
+                request = _Request({**earlier.parameters, **request.parameters}, request.ts_ms,
+                                   earlier.force or request.force)
             self._pending[well_id] = request
             if self._worker is None or not self._worker.is_alive():
                 self._stopping = False
@@ -632,12 +635,14 @@ class SimulationSessionManager:
             self._control(well_id, close, reset, payload)
             if close is not None or not parameters:
                 return
-            request = _Request(parameters, request.ts_ms)
+            request = _Request(parameters, request.ts_ms, request.force)
         from tb_bridge.adapters.whatif import WhatIfError, validate_parameters
 
         config = self._registry.config(well_id)
         initial: dict[str, float] = {}
-        if config is not None and self._by_well(well_id) is None:  # a new session shows the slider's values
+        with self._lock:
+            is_new = self._by_well(well_id) is None
+        if config is not None and is_new:  # a new session shows the slider's values
             try:
                 initial = validate_parameters(config.lift_type, request.parameters)
             except WhatIfError:
@@ -667,7 +672,7 @@ class SimulationSessionManager:
             changed = data.current() != before
             self._touch(data)
             self._save(data)
-        if changed or opened or data.last_result is None:  # an echo of the values in force runs nothing
+        if changed or opened or request.force or data.last_result is None:  # an echo of the values in force: nothing
             self._run(data)
 
 

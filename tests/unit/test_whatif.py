@@ -15,7 +15,7 @@ from tb_bridge.adapters.whatif import (SETPOINT_PARAMETER, SIM_PARAMETERS, WhatI
                                       comparison_table, fit_decline, lift_point, modified_config, original_parameters,
                                       parameters_for, projection_values, simulate, validate_parameters, what_if)
 from tb_bridge.history.store import HistoryStore
-from tb_bridge.sessions import SimulationSessionManager
+from tb_bridge.sessions import SessionError, SimulationSessionManager
 from tb_bridge.wells.model import parse_well_config
 from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.keys import (ALL_SIM_PROJECTION_KEYS, SIM_PROJECTION_KEYS, check_attributes,
@@ -315,3 +315,26 @@ def test_moves_arriving_while_busy_are_merged_newest_wins(sessions):
     assert done[-1]["sim_compare_production_delta_bpd"] == round(expected.delta_bpd, 4)
     assert series[-1][1][0][1]["sim_flow_rate_bpd"] == round(expected.modified.liquid_bpd, 4)  # no history: flat
     assert rig.by_well("w1")["modified"] == {"water_cut_pct": 55.0}
+
+
+def test_the_manager_interface_queues_runs_and_refuses_clearly(sessions):
+    rig, registry, store, attributes, series = sessions
+    opened = rig.create("w1")
+    assert set(opened) == {"session_id", "well_id", "lift_type", "created_ms", "expires_ms", "original", "modified"}
+    assert opened["lift_type"] == "esp" and opened["expires_ms"] == T0 + 7_200_000 and opened["modified"] == {}
+    assert rig.create("w1") == opened and rig.list() == [opened] and rig.by_well("w1") == opened
+    assert rig.set_params(opened["session_id"], {"freq_hz": 60}, wait=False) == {"status": "queued"}
+    assert rig.wait_idle(60) and len(series) == 1  # the queued run ran
+    assert rig.set_params(opened["session_id"], {"freq_hz": 60}, wait=False) == {"status": "queued"}
+    assert rig.wait_idle(60) and len(series) == 2  # asked for again: runs again, though nothing changed
+    del series[0]
+    assert _latest(attributes)["sim_opt_production_bpd"] == round(lift_point(registry.config("w1"), 60.0).liquid_bpd, 4)
+    result = rig.run(opened["session_id"])
+    assert result["sim_opt_production_bpd"] == _latest(attributes)["sim_opt_production_bpd"] and len(series) == 2
+    assert result["projection"]["points"] == 144 and result["projection"]["keys"] == list(SIM_PROJECTION_KEYS["esp"])
+    with pytest.raises(SessionError, match="freq_hz = 10 Hz is out of range"):
+        rig.set_params(opened["session_id"], {"freq_hz": 10})
+    assert rig.reset_params(opened["session_id"], ["freq_hz", "nope"]) == {
+        "session_id": opened["session_id"], "restored": ["freq_hz"], "not_found": ["nope"], "remaining_modified": {}}
+    assert rig.expire(T0 + 7_200_000 - 1) == [] and rig.expire(T0 + 7_200_000) == [opened["session_id"]]
+    assert rig.get(opened["session_id"]) is None and rig.close(opened["session_id"]) is False
