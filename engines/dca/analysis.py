@@ -32,11 +32,12 @@ from numpy.typing import ArrayLike
 from engines.dca.arps import DeclineParams
 from engines.dca.conventions import (DAYS_PER_MONTH, DAYS_PER_YEAR, nominal_from_tangent_effective,
                                      secant_effective_from_nominal)
-from engines.dca.fitting import MODEL_NAMES, CandidateFit, fit_candidate, predict_rate, robust_inliers
-from engines.dca.forecast import build_forecast
-from engines.dca.history import DeclineHistory, history_from_rates, history_from_volumes, screen_history
-from engines.dca.montecarlo import (EurDistribution, eur_distribution, mixture_curves, rate_band_bpd,
-                                    remaining_volume_bbl)
+from engines.dca.fitting import LN_D_BOUNDS, MODEL_NAMES, CandidateFit, fit_candidate, predict_rate, robust_inliers
+from engines.dca.forecast import build_forecast, month_edges_days
+from engines.dca.history import (DeclineHistory, Screening, history_from_rates, history_from_volumes,
+                                 screen_history, segment_history)
+from engines.dca.montecarlo import (EurDistribution, ar1_mean_variance_factor, end_of_life_days, eur_distribution,
+                                    mixture_curves, monthly_rate_paths_bpd, rate_percentiles_bpd, remaining_volume_bbl)
 from engines.dca.selection import CRITERIA, akaike_weights
 
 
@@ -53,7 +54,17 @@ class DcaSettings:
     outlier_z: modified z-score threshold. forecast_months: months in the forecast.
     uncertainty: ``model_average`` (default) draws Monte Carlo trials from every candidate in
     proportion to its Akaike weight under ``criterion`` (parameter + model-selection uncertainty,
-    Burnham & Anderson 2002, section 4.3); ``chosen`` uses the chosen model's covariance only."""
+    Burnham & Anderson 2002, section 4.3); ``chosen`` uses the chosen model's covariance only.
+    min_uptime_fraction [-]: samples on stream less than this fraction of their period count as shut-ins.
+    segment_shut_in_days [day]: a shut-in at least this long starts a new decline segment; the last
+    segment is fitted unless fit_all_segments. min_segment_samples: fewer usable samples than this in
+    the last segment give a "no decline identified" result (too soon after the restart).
+    no_decline_z [-]: one-sided normal quantile; a decline is identified only when the log-rate trend
+    declines by more than no_decline_z standard errors (1.645: 95 %).
+    no_decline_decline_eff_per_year [-]: (low, high) tangent effective annual declines assumed (log-uniform)
+    when no decline is identified; max_life_no_decline_years [year]: the forecast life then.
+    forecast_uptime_fraction [-]: expected fraction on stream in the forecast (None: the fitted segment's mean).
+    process_noise: add the month-scale scatter about the curve to the rate band (a band for monthly outcomes)."""
 
     economic_limit_bpd: float = 5.0
     horizon_years: float = 30.0
@@ -67,6 +78,15 @@ class DcaSettings:
     outlier_z: float = 3.5
     forecast_months: int = 60
     uncertainty: str = "model_average"
+    min_uptime_fraction: float = 0.1
+    segment_shut_in_days: float = 30.0
+    fit_all_segments: bool = False
+    min_segment_samples: int = 6
+    no_decline_z: float = 1.645
+    no_decline_decline_eff_per_year: tuple[float, float] = (0.05, 0.40)
+    max_life_no_decline_years: float = 10.0
+    forecast_uptime_fraction: float | None = None
+    process_noise: bool = True
 
     def __post_init__(self) -> None:
         if not (self.economic_limit_bpd >= 0.0 and math.isfinite(self.economic_limit_bpd)):
@@ -86,6 +106,21 @@ class DcaSettings:
             raise ValueError("uncertainty must be 'model_average' or 'chosen'")
         if self.n_trials < 1 or self.forecast_months < 1:
             raise ValueError("n_trials and forecast_months must be >= 1")
+        if not 0.0 <= self.min_uptime_fraction < 1.0:
+            raise ValueError("min_uptime_fraction must be in [0, 1)")
+        if not self.segment_shut_in_days > 0.0:
+            raise ValueError("segment_shut_in_days must be positive")
+        if self.min_segment_samples < 3:
+            raise ValueError("min_segment_samples must be >= 3")
+        if not self.no_decline_z >= 0.0:
+            raise ValueError("no_decline_z must be >= 0")
+        lo, hi = self.no_decline_decline_eff_per_year
+        if not 0.0 < lo <= hi < 1.0:
+            raise ValueError("no_decline_decline_eff_per_year must be (low, high) with 0 < low <= high < 1")
+        if not self.max_life_no_decline_years > 0.0:
+            raise ValueError("max_life_no_decline_years must be positive")
+        if self.forecast_uptime_fraction is not None and not 0.0 < self.forecast_uptime_fraction <= 1.0:
+            raise ValueError("forecast_uptime_fraction must be in (0, 1]")
 
     @property
     def d_lim_per_day(self) -> float:
@@ -140,6 +175,14 @@ class DcaResult:
     t_last_days: float
     abandonment_days: float
     eur_distribution: EurDistribution = field(repr=False)
+    no_decline: bool = False
+    no_decline_reason: str = ""
+    segment_start_days: float = 0.0
+    n_segments: int = 1
+    trend_pct_year: float = float("nan")
+    sigma_process_log: float = 0.0
+    cov_scale: float = 1.0
+    rate_paths_bpd: Any = field(default=None, repr=False)
 
     def candidate_scores(self) -> list[dict[str, Any]]:
         """Every candidate's parameters and AIC/AICc/BIC (JSON-ready)."""
@@ -160,12 +203,143 @@ def _select(fits: Sequence[CandidateFit], criterion: str) -> CandidateFit:
     return best
 
 
+def _lag1(r: np.ndarray) -> float:
+    """Lag-1 autocorrelation of time-ordered residuals, clipped to [0, 0.9] (0 for fewer than 4)."""
+    if r.size < 4:
+        return 0.0
+    rc = r - r.mean()
+    den = float(rc @ rc)
+    return float(np.clip(float(rc[1:] @ rc[:-1]) / den, 0.0, 0.9)) if den > 0.0 else 0.0
+
+
+def log_rate_trend(t_days: np.ndarray, ln_q: np.ndarray) -> tuple[float, float, float]:
+    """``(slope, se, rho)``: ordinary least-squares slope of ``ln q`` on ``t`` [1/day], its standard error
+    inflated by ``sqrt((1 + rho) / (1 - rho))`` for lag-1 autocorrelated residuals (the AR(1) variance
+    inflation, Box, Jenkins & Reinsel 2008, eq. 2.1.13, large-sample form), and ``rho`` [-]."""
+    n = t_days.size
+    tc = t_days - t_days.mean()
+    sxx = float(tc @ tc)
+    if n < 3 or sxx <= 0.0:
+        return 0.0, math.inf, 0.0
+    slope = float(tc @ (ln_q - ln_q.mean())) / sxx
+    r = ln_q - ln_q.mean() - slope * tc
+    rho = _lag1(r)
+    se = math.sqrt(float(r @ r) / (n - 2) / sxx * (1.0 + rho) / (1.0 - rho))
+    return slope, se, rho
+
+
+def _samples_per_month(history: DeclineHistory, mask: np.ndarray) -> int:
+    """Samples in one forecast month: ``DAYS_PER_MONTH`` over the typical sample period (at least 1)."""
+    if history.kind == "volume":
+        period = float(np.median(history.t_end_days[mask] - history.t_start_days[mask]))
+    else:
+        t = history.t_start_days[mask]
+        period = float(np.median(np.diff(t))) if t.size > 1 else 1.0
+    return max(1, int(round(DAYS_PER_MONTH / max(period, 1e-9))))
+
+
+def _uptime(history: DeclineHistory, mask: np.ndarray, settings: DcaSettings) -> float:
+    if settings.forecast_uptime_fraction is not None:
+        return float(settings.forecast_uptime_fraction)
+    if history.uptime_fraction is None or not mask.any():
+        return 1.0
+    return float(np.clip(np.mean(history.uptime_fraction[mask]), 1e-3, 1.0))
+
+
+def _quality(history: DeclineHistory, screening: Screening, used: np.ndarray, usable: np.ndarray, rmse: float,
+             r2: float, mape: float) -> FitQuality:
+    return FitQuality(n_samples=history.n, n_used=int(used.sum()), n_missing=screening.n_missing,
+                      n_shut_in=screening.n_shut_in, n_restart=screening.n_restart,
+                      n_outliers=int(usable.sum() - used.sum()), rmse_log=rmse, r2_log=r2, mape_pct=mape)
+
+
+def _no_decline(history: DeclineHistory, mask: np.ndarray, reason: str, settings: DcaSettings, *,
+                screening: Screening, usable: np.ndarray, fits: Sequence[CandidateFit], trend_pct_year: float,
+                segment_start_days: float) -> DcaResult:
+    """"No decline identified": the forecast starts from the recent level (the mean ``ln q`` of the last
+    three months of ``mask``ed samples) and declines exponentially at a rate drawn log-uniform from the
+    settings' range (effective annual), stopping at the economic limit or ``max_life_no_decline_years``;
+    the level's standard error and the month-scale scatter enter the trials. The EUR is the trials'
+    median, so it lies inside its own P90-P10 by construction."""
+    t_mid = 0.5 * (history.t_start_days[mask] + history.t_end_days[mask])
+    ln_q = np.log(history.rate_bpd[mask])
+    recent = t_mid >= t_mid[-1] - 3.0 * DAYS_PER_MONTH
+    if recent.sum() < min(3, t_mid.size):
+        recent = np.zeros_like(recent)
+        recent[-min(3, t_mid.size):] = True
+    level = float(ln_q[recent].mean())
+    k = int(recent.sum())
+    r = ln_q[recent] - level
+    sigma = float(np.sqrt(r @ r / (k - 1))) if k >= 3 else 0.2  # 20 % scatter assumed from 1-2 samples
+    rho = _lag1(r)
+    se_level = sigma * math.sqrt(ar1_mean_variance_factor(rho, k))
+    m = _samples_per_month(history, mask)
+    sigma_p = sigma * math.sqrt(ar1_mean_variance_factor(rho, m)) if settings.process_noise else 0.0
+    lo_eff, hi_eff = settings.no_decline_decline_eff_per_year
+    d_lo = float(nominal_from_tangent_effective(lo_eff)) / DAYS_PER_YEAR
+    d_hi = float(nominal_from_tangent_effective(hi_eff)) / DAYS_PER_YEAR
+    t_last = history.t_last_days
+    rng = np.random.default_rng(settings.seed)
+    d_tr = np.exp(rng.uniform(math.log(d_lo), math.log(d_hi), settings.n_trials))
+    q_last = np.exp(level + se_level * rng.standard_normal(settings.n_trials))
+    zeros = np.zeros(settings.n_trials)
+    curves = (q_last * np.exp(d_tr * t_last), d_tr, zeros, zeros)
+    horizon = min(settings.horizon_days, settings.max_life_no_decline_years * DAYS_PER_YEAR)
+    uptime = _uptime(history, mask, settings)
+    dist = eur_distribution(curves, history_cum_bbl=history.cumulative_bbl, t_last_days=t_last,
+                            economic_limit_bpd=settings.economic_limit_bpd, horizon_days=horizon, seed=settings.seed,
+                            uptime_fraction=uptime)
+    d_det = math.sqrt(d_lo * d_hi)
+    p = DeclineParams(math.exp(level + d_det * t_last), d_det, 0.0, 0.0)
+    t_abandon = t_last + horizon
+    if settings.economic_limit_bpd > 0.0:
+        t_abandon = max(min(t_abandon, float(p.time_to_rate(settings.economic_limit_bpd))), t_last)
+    edges, _ = month_edges_days(t_last, settings.forecast_months, history.start_date)
+    t_end = end_of_life_days(*curves, t_last_days=t_last, economic_limit_bpd=settings.economic_limit_bpd,
+                             horizon_days=horizon)
+    paths = monthly_rate_paths_bpd(curves, edges, t_end_days=t_end, sigma_process_log=sigma_p,
+                                   seed=settings.seed + 104729)
+    p90, p50, p10 = rate_percentiles_bpd(paths)
+    forecast = build_forecast(p, t_last_days=t_last, history_cum_bbl=history.cumulative_bbl,
+                              abandonment_days=t_abandon, n_months=settings.forecast_months,
+                              start_date=history.start_date, rate_low_bpd=p90, rate_high_bpd=p10, rate_p50_bpd=p50,
+                              uptime_fraction=uptime)
+    forecast["model"] = "no_decline"
+    forecast["no_decline_reason"] = reason
+    quality = _quality(history, screening, mask, usable, sigma, float("nan"), float("nan"))
+    return DcaResult(
+        model="no_decline", qi_bpd=p.qi_bpd, di_pct_month=100.0 * d_det * DAYS_PER_MONTH, b_factor=0.0,
+        eur_stb=dist.p50_bbl, eur_p10_stb=dist.p10_bbl, eur_p50_stb=dist.p50_bbl, eur_p90_stb=dist.p90_bbl,
+        forecast=forecast, params=p,
+        di_secant_eff_pct_year=100.0 * float(secant_effective_from_nominal(d_det * DAYS_PER_YEAR, 0.0)),
+        b_above_one=False, criterion=settings.criterion, candidates=tuple(fits), quality=quality,
+        history_cum_bbl=history.cumulative_bbl, t_last_days=t_last, abandonment_days=t_abandon,
+        eur_distribution=dist, no_decline=True, no_decline_reason=reason, segment_start_days=segment_start_days,
+        n_segments=screening.n_segments, trend_pct_year=trend_pct_year, sigma_process_log=sigma_p,
+        cov_scale=(1.0 + rho) / (1.0 - rho), rate_paths_bpd=paths)
+
+
 def analyze_history(history: DeclineHistory, settings: DcaSettings = DcaSettings()) -> DcaResult:
     """Full analysis of a prepared :class:`DeclineHistory` (see module docstring)."""
-    screening = screen_history(history, settings.restart_skip_days)
-    usable = screening.usable
-    if usable.sum() < 3:
+    screening = screen_history(history, settings.restart_skip_days, min_uptime_fraction=settings.min_uptime_fraction,
+                               segment_shut_in_days=settings.segment_shut_in_days, fit_all=settings.fit_all_segments)
+    first = screening.segment_start
+    segment_start_days = float(history.t_start_days[first])
+    whole = history
+    history = segment_history(history, first)
+    usable = screening.usable[first:]
+    if usable.sum() < 3 and screening.n_segments == 1:
         raise ValueError(f"only {int(usable.sum())} producing samples after screening; need at least 3")
+    common = {"screening": screening, "segment_start_days": segment_start_days}
+    if screening.n_segments > 1 and usable.sum() < settings.min_segment_samples:
+        producing = np.isfinite(history.rate_bpd) & (history.rate_bpd > 0.0)
+        mask = usable if usable.any() else producing
+        start = "" if whole.start_date is None else " on " + str(history.start_date.astype("datetime64[D]"))
+        reason = (f"restart: {int(usable.sum())} usable samples since the restart{start} (day "
+                  f"{segment_start_days:.0f}), fewer than {settings.min_segment_samples}; the decline before the "
+                  f"shut-in is not this one")
+        return _no_decline(history, mask, reason, settings, usable=usable, fits=(), trend_pct_year=float("nan"),
+                           **common)
     inliers, robust_theta = robust_inliers(history, usable, b_max=settings.b_max, outlier_z=settings.outlier_z)
     d_lim = settings.d_lim_per_day
     fits: list[CandidateFit] = []
@@ -185,34 +359,56 @@ def analyze_history(history: DeclineHistory, settings: DcaSettings = DcaSettings
     chosen = _select(sorted(fits, key=lambda f: order[f.model]), settings.criterion)
     p = chosen.params
     t_last = history.t_last_days
+    ts, te = history.t_start_days[inliers], history.t_end_days[inliers]
+    q_obs = history.rate_bpd[inliers]
+    slope, se, _ = log_rate_trend(0.5 * (ts + te), np.log(q_obs))
+    trend_pct_year = 100.0 * math.expm1(slope * DAYS_PER_YEAR)
+    reason = ""
+    if not -slope > settings.no_decline_z * se:
+        kind = "rising" if slope > 0.0 else "flat"
+        reason = (f"{kind}: log-rate trend {trend_pct_year:+.1f} %/year ({slope * DAYS_PER_YEAR:+.3f} +/- "
+                  f"{se * DAYS_PER_YEAR:.3f} /year, autocorrelation-corrected) is not a decline at "
+                  f"{settings.no_decline_z:g} standard errors")
+    elif p.d_per_day <= 1.001 * math.exp(LN_D_BOUNDS[0]):
+        reason = "flat: the fitted initial decline sits at its lower bound"
+    if reason:
+        return _no_decline(history, inliers, reason, settings, usable=usable, fits=fits,
+                           trend_pct_year=trend_pct_year, **common)
+    uptime = _uptime(history, inliers, settings)
     remaining = remaining_volume_bbl(np.array([p.qi_bpd]), np.array([p.d_per_day]), np.array([p.b]),
                                      np.array([p.d_lim_per_day]), t_last_days=t_last,
                                      economic_limit_bpd=settings.economic_limit_bpd,
-                                     horizon_days=settings.horizon_days)[0]
+                                     horizon_days=settings.horizon_days, uptime_fraction=uptime)[0]
     t_abandon = t_last + settings.horizon_days
     if settings.economic_limit_bpd > 0.0:
         t_abandon = max(min(t_abandon, float(p.time_to_rate(settings.economic_limit_bpd))), t_last)
+    q_fit = predict_rate(chosen.model, chosen.theta, ts, te, d_lim)
+    resid = np.log(q_obs) - np.log(q_fit)
+    rho = _lag1(resid)
+    cov_scale = (1.0 + rho) / (1.0 - rho)
+    m = _samples_per_month(history, inliers)
+    sigma_p = chosen.sigma_log * math.sqrt(ar1_mean_variance_factor(rho, m)) if settings.process_noise else 0.0
     if settings.uncertainty == "model_average":
         mc_fits, mc_weights = fits, akaike_weights([f.score(settings.criterion) for f in fits])
     else:
         mc_fits, mc_weights = [chosen], [1.0]
     curves = mixture_curves(mc_fits, mc_weights, n_trials=settings.n_trials, seed=settings.seed,
-                            d_lim_per_day=d_lim, b_max=settings.b_max)
+                            d_lim_per_day=d_lim, b_max=settings.b_max, cov_scale=cov_scale)
     dist = eur_distribution(curves, history_cum_bbl=history.cumulative_bbl, t_last_days=t_last,
                             economic_limit_bpd=settings.economic_limit_bpd, horizon_days=settings.horizon_days,
-                            seed=settings.seed)
-    low, high = rate_band_bpd(curves, t_last + DAYS_PER_MONTH * np.arange(1, settings.forecast_months + 1))
+                            seed=settings.seed, uptime_fraction=uptime)
+    edges, _ = month_edges_days(t_last, settings.forecast_months, history.start_date)
+    t_end = end_of_life_days(*curves, t_last_days=t_last, economic_limit_bpd=settings.economic_limit_bpd,
+                             horizon_days=settings.horizon_days)
+    paths = monthly_rate_paths_bpd(curves, edges, t_end_days=t_end, sigma_process_log=sigma_p,
+                                   seed=settings.seed + 104729)
+    p90, p50, p10 = rate_percentiles_bpd(paths)
     forecast = build_forecast(p, t_last_days=t_last, history_cum_bbl=history.cumulative_bbl,
                               abandonment_days=t_abandon, n_months=settings.forecast_months,
-                              start_date=history.start_date, rate_low_bpd=low, rate_high_bpd=high)
-    q_obs = history.rate_bpd[inliers]
-    q_fit = predict_rate(chosen.model, chosen.theta, history.t_start_days[inliers], history.t_end_days[inliers], d_lim)
-    quality = FitQuality(
-        n_samples=history.n, n_used=int(inliers.sum()), n_missing=screening.n_missing,
-        n_shut_in=screening.n_shut_in, n_restart=screening.n_restart,
-        n_outliers=int(usable.sum() - inliers.sum()), rmse_log=chosen.sigma_log, r2_log=chosen.r2_log,
-        mape_pct=float(100.0 * np.mean(np.abs(q_fit - q_obs) / q_obs)),
-    )
+                              start_date=history.start_date, rate_low_bpd=p90, rate_high_bpd=p10, rate_p50_bpd=p50,
+                              uptime_fraction=uptime)
+    quality = _quality(history, screening, inliers, usable, chosen.sigma_log, chosen.r2_log,
+                       float(100.0 * np.mean(np.abs(q_fit - q_obs) / q_obs)))
     return DcaResult(
         model=chosen.model,
         qi_bpd=p.qi_bpd,
@@ -233,6 +429,12 @@ def analyze_history(history: DeclineHistory, settings: DcaSettings = DcaSettings
         t_last_days=t_last,
         abandonment_days=t_abandon,
         eur_distribution=dist,
+        segment_start_days=segment_start_days,
+        n_segments=screening.n_segments,
+        trend_pct_year=trend_pct_year,
+        sigma_process_log=sigma_p,
+        cov_scale=cov_scale,
+        rate_paths_bpd=paths,
     )
 
 

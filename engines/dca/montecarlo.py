@@ -47,12 +47,15 @@ class EurDistribution:
     seed: int
 
 
-def sample_theta(fit: CandidateFit, n_trials: int, seed: int) -> Array:
-    """``(n_trials, p)`` draws of ``theta`` from ``N(theta_hat, covariance)`` (eigen-decomposition, PSD-safe)."""
+def sample_theta(fit: CandidateFit, n_trials: int, seed: int, cov_scale: float = 1.0) -> Array:
+    """``(n_trials, p)`` draws of ``theta`` from ``N(theta_hat, cov_scale * covariance)`` (eigen-decomposition,
+    PSD-safe). ``cov_scale`` [-] >= 1 inflates the Gauss-Newton covariance for autocorrelated residuals."""
     if n_trials < 1:
         raise ValueError("n_trials must be >= 1")
+    if not cov_scale > 0.0:
+        raise ValueError("cov_scale must be positive")
     rng = np.random.default_rng(seed)
-    cov = 0.5 * (fit.covariance + fit.covariance.T)
+    cov = 0.5 * cov_scale * (fit.covariance + fit.covariance.T)
     eigval, eigvec = np.linalg.eigh(cov)
     root = eigvec * np.sqrt(np.clip(eigval, 0.0, None))
     z = rng.standard_normal((n_trials, fit.theta.size))
@@ -72,14 +75,24 @@ def trial_curves(fit: CandidateFit, theta: Array, d_lim_per_day: float, b_max: f
     return qi, d, b, dl
 
 
-def remaining_volume_bbl(qi: Array, d: Array, b: Array, d_lim: Array, *, t_last_days: float,
-                         economic_limit_bpd: float, horizon_days: float) -> Array:
-    """Forecast volume (bbl) from ``t_last`` to ``min(t_el, t_last + horizon)``, 0 if already below the limit."""
+def end_of_life_days(qi: Array, d: Array, b: Array, d_lim: Array, *, t_last_days: float,
+                     economic_limit_bpd: float, horizon_days: float) -> Array:
+    """``min(t_el, t_last + horizon)`` [day] per curve: when its rate reaches ``economic_limit_bpd`` [bbl/d]."""
     t_end = np.full(np.shape(qi), t_last_days + horizon_days)
     if economic_limit_bpd > 0.0:
         t_end = np.minimum(t_end, time_to_rate_days(economic_limit_bpd, qi, d, b, d_lim))
+    return t_end
+
+
+def remaining_volume_bbl(qi: Array, d: Array, b: Array, d_lim: Array, *, t_last_days: float,
+                         economic_limit_bpd: float, horizon_days: float, uptime_fraction: float = 1.0) -> Array:
+    """Forecast volume (bbl) from ``t_last`` to ``min(t_el, t_last + horizon)``, 0 if already below the limit.
+
+    ``uptime_fraction`` [-]: expected fraction of time on stream (the curves are on-stream rates)."""
+    t_end = end_of_life_days(qi, d, b, d_lim, t_last_days=t_last_days, economic_limit_bpd=economic_limit_bpd,
+                             horizon_days=horizon_days)
     vol = cumulative_bbl(np.maximum(t_end, t_last_days), qi, d, b, d_lim) - cumulative_bbl(t_last_days, qi, d, b, d_lim)
-    return np.where(t_end > t_last_days, vol, 0.0)
+    return uptime_fraction * np.where(t_end > t_last_days, vol, 0.0)
 
 
 def allocate_trials(weights: Sequence[float], n_trials: int) -> NDArray[np.int64]:
@@ -95,7 +108,7 @@ def allocate_trials(weights: Sequence[float], n_trials: int) -> NDArray[np.int64
 
 
 def mixture_curves(fits: Sequence[CandidateFit], weights: Sequence[float], *, n_trials: int, seed: int,
-                   d_lim_per_day: float, b_max: float) -> tuple[Array, Array, Array, Array]:
+                   d_lim_per_day: float, b_max: float, cov_scale: float = 1.0) -> tuple[Array, Array, Array, Array]:
     """``(qi, D, b, D_lim)`` trial arrays drawn from each fit's covariance, ``n_k`` trials per fit.
 
     With Akaike weights this is the model-averaged ("unconditional") uncertainty of Burnham &
@@ -108,19 +121,21 @@ def mixture_curves(fits: Sequence[CandidateFit], weights: Sequence[float], *, n_
     for k, (fit, n_k) in enumerate(zip(fits, counts)):
         if n_k == 0:
             continue
-        theta = sample_theta(fit, int(n_k), seed + 7919 * k)
+        theta = sample_theta(fit, int(n_k), seed + 7919 * k, cov_scale)
         parts.append(trial_curves(fit, theta, d_lim_per_day, b_max))
     return tuple(np.concatenate([part[i] for part in parts]) for i in range(4))  # type: ignore[return-value]
 
 
 def eur_distribution(curves: tuple[Array, Array, Array, Array], *, history_cum_bbl: float, t_last_days: float,
-                     economic_limit_bpd: float, horizon_days: float, seed: int = 0) -> EurDistribution:
+                     economic_limit_bpd: float, horizon_days: float, seed: int = 0,
+                     uptime_fraction: float = 1.0) -> EurDistribution:
     """EUR percentiles over trial curves ``(qi, D, b, D_lim)`` (see module docstring)."""
     if economic_limit_bpd < 0.0 or not horizon_days > 0.0:
         raise ValueError("economic_limit_bpd must be >= 0 and horizon_days > 0")
     qi, d, b, dl = curves
     eur = history_cum_bbl + remaining_volume_bbl(qi, d, b, dl, t_last_days=t_last_days,
-                                                 economic_limit_bpd=economic_limit_bpd, horizon_days=horizon_days)
+                                                 economic_limit_bpd=economic_limit_bpd, horizon_days=horizon_days,
+                                                 uptime_fraction=uptime_fraction)
     p90, p50, p10 = np.percentile(eur, [10.0, 50.0, 90.0])
     return EurDistribution(float(p10), float(p50), float(p90), float(eur.mean()), eur, int(eur.size), seed)
 
@@ -143,3 +158,40 @@ def rate_band_bpd(curves: tuple[Array, Array, Array, Array], t_days: Array) -> t
     q = rate_bpd(np.asarray(t_days, dtype=np.float64)[None, :], qi, d, b, dl)
     low, high = np.percentile(q, [10.0, 90.0], axis=0)
     return low, high
+
+
+def ar1_mean_variance_factor(rho: float, m: int) -> float:
+    """Variance of the mean of ``m`` consecutive AR(1) residuals (lag-1 correlation ``rho`` [-]) over the
+    variance of one: ``[1 + 2 sum_{k=1}^{m-1} (1 - k/m) rho^k] / m`` (e.g. Box, Jenkins & Reinsel 2008,
+    "Time Series Analysis", 4th ed., eq. 2.1.13 for the variance of a sample mean)."""
+    if m < 1:
+        raise ValueError("m must be >= 1")
+    k = np.arange(1, m, dtype=np.float64)
+    return float((1.0 + 2.0 * np.sum((1.0 - k / m) * rho**k)) / m)
+
+
+def monthly_rate_paths_bpd(curves: tuple[Array, Array, Array, Array], edges_days: Array, *, t_end_days: Array,
+                           sigma_process_log: float, seed: int) -> Array:
+    """Trial paths of the average on-stream rate (bbl/d) over each forecast month ``[edges[k], edges[k+1]]``.
+
+    Parameter uncertainty: one trial curve per row (``curves``); each trial stops producing at its own
+    end of life ``t_end_days`` [day] (economic limit or horizon). Process uncertainty: each month's
+    average is multiplied by ``exp(sigma_process_log * z)``, ``z ~ N(0, 1)`` independent per trial and
+    month, ``sigma_process_log`` [-] being the month-scale scatter of ``ln q`` about the curve. Returns an
+    ``(n_trials, n_months)`` array; deterministic for a given ``seed``."""
+    qi, d, b, dl = (np.asarray(c, dtype=np.float64)[:, None] for c in curves)
+    e = np.asarray(edges_days, dtype=np.float64)
+    t_end = np.asarray(t_end_days, dtype=np.float64)[:, None]
+    e_eff = np.minimum(e[None, :], np.maximum(t_end, e[0]))
+    cum = cumulative_bbl(e_eff, qi, d, b, dl)
+    avg = np.diff(cum, axis=1) / np.diff(e)[None, :]
+    if sigma_process_log > 0.0:
+        z = np.random.default_rng(seed).standard_normal(avg.shape)
+        avg = avg * np.exp(sigma_process_log * z)
+    return avg
+
+
+def rate_percentiles_bpd(paths: Array) -> tuple[Array, Array, Array]:
+    """``(P90, P50, P10)`` of trial paths per month: the 10th, 50th and 90th percentiles (P90 low)."""
+    p90, p50, p10 = np.percentile(paths, [10.0, 50.0, 90.0], axis=0)
+    return p90, p50, p10

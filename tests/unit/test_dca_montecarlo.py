@@ -112,9 +112,8 @@ def test_forecast_conserves_volume_and_matches_curve():
     p = DeclineParams(300.0, 0.003, 0.9, 0.0002)
     t_last, hist = 200.0, 50_000.0
     abandon = t_last + 57.5 * DAYS_PER_MONTH  # e.g. the economic limit reached mid-month 58
-    fc = build_forecast(p, t_last_days=t_last, history_cum_bbl=hist, abandonment_days=abandon, n_months=60,
-                        start_date=np.datetime64("2025-01-01T00:00:00"))
-    months, years = fc["months"], fc["years"]
+    fc = build_forecast(p, t_last_days=t_last, history_cum_bbl=hist, abandonment_days=abandon, n_months=60)
+    months, years = fc["months"], fc["years"]  # no dates: 30.4375-day blocks from the end of history
     assert len(months) == 60 and len(years) == 5
     vols = np.array([m["volume_bbl"] for m in months])
     t = np.array([m["t_days"] for m in months])
@@ -130,7 +129,38 @@ def test_forecast_conserves_volume_and_matches_curve():
     assert all(m["rate_bpd"] == 0.0 and m["volume_bbl"] == 0.0 for m in months[-2:])  # months 59-60 after abandonment
     assert months[-3]["rate_bpd"] == 0.0 and months[-3]["volume_bbl"] > 0.0  # month 58: partial
     assert months[-1]["cum_total_bbl"] == pytest.approx(hist + vols.sum(), rel=1e-12)
-    assert months[0]["date"] == "2025-08-19"  # 2025-01-01 + 200 d + 30.4375 d
+    assert "date" not in months[0]
+
+
+def test_forecast_calendar_months():
+    """With dates, months are calendar months: the first ends at the first month boundary after the end of
+    history (a stub month), the others are whole months of 28-31 days, stamped at their end (00:00 UTC
+    on the 1st) and volumes still add up to the closed-form cumulative."""
+    import calendar
+    import datetime as dt
+
+    p = DeclineParams(300.0, 0.003, 0.9, 0.0002)
+    start = np.datetime64("2024-01-01T00:00:00")
+    t_last = 200.0  # 2024-07-19 00:00
+    fc = build_forecast(p, t_last_days=t_last, history_cum_bbl=0.0, abandonment_days=1e9, n_months=30,
+                        start_date=start)
+    months = fc["months"]
+    assert months[0]["date"] == "2024-07-31" and months[0]["month_start"] == "2024-07-01"
+    assert months[0]["t_days"] == pytest.approx(213.0)  # 2024-08-01 is day 213 of 2024 (0-based)
+    assert months[1]["date"] == "2024-08-31" and months[7]["date"] == "2025-02-28"  # 2025: not a leap year
+    for m in months:
+        y, mo, d = (int(v) for v in m["date"].split("-"))
+        assert d == calendar.monthrange(y, mo)[1] == m["days"]  # last day of its month, 28-31 days long
+        end = dt.datetime(y, mo, d, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+        assert m["ts_ms"] == int(end.timestamp() * 1000)
+    assert {m["days"] for m in months} == {28.0, 30.0, 31.0}
+    t = np.array([0.0] + [m["t_days"] for m in months])
+    assert np.allclose(np.diff(t)[1:], [m["days"] for m in months[1:]], rtol=0, atol=1e-9)
+    vols = np.array([m["volume_bbl"] for m in months])
+    assert vols.sum() == pytest.approx(float(p.cumulative(t[-1]) - p.cumulative(t_last)), rel=1e-12)
+    # a history ending on a month boundary (monthly volumes) starts with a whole month
+    fc2 = build_forecast(p, t_last_days=213.0, history_cum_bbl=0.0, abandonment_days=1e9, n_months=2, start_date=start)
+    assert [m["date"] for m in fc2["months"]] == ["2024-08-31", "2024-09-30"]
 
 
 def test_result_forecast_and_eur_are_consistent():
