@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from engines.nodal import (BlackOilFluid, CompositeIpr, DarcyIpr, GasInjection, Ipr, NodalResult, PumpBoost, VogelIpr,
-                           Wellbore, ipr_from_test, solve_operating_point)
+from engines.nodal import (BlackOilFluid, CompositeIpr, DarcyIpr, GasInjection, Ipr, MatchedCorrelation, NodalResult, PumpBoost,
+                           VogelIpr, Wellbore, ipr_from_test, solve_operating_point)
 from tb_bridge.wells.model import WellConfig
 
 ATMOSPHERIC_PSIA = 14.696
@@ -30,6 +30,7 @@ def fluid_from_well(well: WellConfig, atmospheric_pressure_psia: float = ATMOSPH
         water_cut_frac=well.water_cut_frac, gor_scf_stb=well.gor_scf_stb,
         bubble_point_psia=pb if pb > ATMOSPHERIC_PSIA + 1.0 else None,
         bubble_point_temperature_f=well.reservoir_temperature_f, rsb_scf_stb=well.rsb_scf_stb,
+        co2_frac=well.co2_mole_frac, h2s_frac=well.h2s_mole_frac,
     )
 
 
@@ -38,10 +39,13 @@ def wellbore_from_well(well: WellConfig) -> Wellbore:
 
     A survey ending above the perforations is extended at its last inclination; one running deeper is cut
     at the perforations' measured depth. Without a survey, a well whose measured depth exceeds its TVD is
-    taken as one straight slant hole.
+    taken as one straight slant hole. A ``temperature_survey`` replaces the linear temperature profile.
     """
     common = dict(tubing_id_in=well.tubing_id_in, roughness_in=well.tubing_roughness_in,
                   wellhead_temperature_f=well.surface_temperature_f, bottomhole_temperature_f=well.reservoir_temperature_f)
+    if well.temperature_survey:
+        common.update(temperature_survey_md_ft=tuple(s.md_ft for s in well.temperature_survey),
+                      temperature_survey_f=tuple(s.temperature_f for s in well.temperature_survey))
     md_end = well.measured_depth_ft
     if not well.deviation_survey:
         if md_end > well.perforation_depth_ft + 1e-6:
@@ -84,15 +88,19 @@ def ipr_from_well(well: WellConfig, atmospheric_pressure_psia: float = ATMOSPHER
     return CompositeIpr(pr, pb, j)
 
 
-def correlation_for_well(well: WellConfig) -> str:
-    """The engine correlation name of the well's ``vlp_correlation`` and ``payne_correction`` attributes.
+def correlation_for_well(well: WellConfig) -> str | MatchedCorrelation:
+    """The engine correlation of the well's ``vlp_correlation`` and ``payne_correction`` attributes, tuned by its
+    ``vlp_holdup_multiplier`` / ``vlp_friction_multiplier`` (from ``atilax nodal match``).
 
     "beggs_brill" runs with the Payne et al. (1979) holdup correction unless ``payne_correction`` is
     false ("beggs_brill_original"); the model already refused ``payne_correction`` with other correlations.
+    The name alone when both multipliers are 1, else a :class:`~engines.nodal.MatchedCorrelation`, which every
+    traverse of the well takes (the nodal step and the lift hydraulics).
     """
-    if well.vlp_correlation == "beggs_brill" and well.payne_correction is False:
-        return "beggs_brill_original"
-    return well.vlp_correlation
+    name = "beggs_brill_original" if well.vlp_correlation == "beggs_brill" and well.payne_correction is False else well.vlp_correlation
+    if well.vlp_holdup_multiplier == 1.0 and well.vlp_friction_multiplier == 1.0:
+        return name
+    return MatchedCorrelation(name, well.vlp_holdup_multiplier, well.vlp_friction_multiplier)
 
 
 def default_correlation(wellbore: Wellbore) -> str:
@@ -140,7 +148,7 @@ def solve_wells(wells: list[WellConfig], *, n_segments: int = 50,
 
     prepared = [(fluid_from_well(w, atmospheric_pressure_psia), wellbore_from_well(w), ipr_from_well(w, atmospheric_pressure_psia),
                  w.wellhead_pressure_psi + atmospheric_pressure_psia) for w in wells]
-    groups: dict[str, list[int]] = {}
+    groups: dict[str | MatchedCorrelation, list[int]] = {}  # one fleet pass per correlation and multiplier pair
     for i, well in enumerate(wells):
         groups.setdefault(correlation_for_well(well), []).append(i)
     results: list[NodalResult | None] = [None] * len(wells)

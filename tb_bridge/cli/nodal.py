@@ -12,15 +12,21 @@
     Pressure profile along the well for given rates (:class:`TraverseInput`, absolute pressures).
 ``atilax nodal ipr TEST.json``
     Fit an IPR model to test points (:class:`IprInput`); prints its parameters, AOF and curve.
+``atilax nodal match TEST.json``
+    VLP matching (:class:`MatchInput`, absolute pressures): every correlation's error at the measured gauge
+    pressure of each well test, ranked, and the holdup and friction multipliers of the chosen (default: the
+    best) correlation fitted to the tests (``engines.nodal.matching``); prints the well attributes to set
+    (``vlp_correlation``, ``vlp_holdup_multiplier``, ``vlp_friction_multiplier``).
 """
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engines.nodal import (BlackOilFluid, CompositeIpr, DarcyIpr, FetkovichIpr, JonesIpr, VogelIpr, Wellbore,
+from engines.nodal import (BlackOilFluid, CompositeIpr, DarcyIpr, FetkovichIpr, JonesIpr, MatchedCorrelation, VogelIpr, Wellbore,
                            ipr_curve, ipr_from_test, traverse)
 from tb_bridge.cli.io import CliInputError, format_table, format_validation_error, print_json, print_key_values, read_json, read_model
 from tb_bridge.wells.model import WellConfigError, parse_well_config
@@ -36,7 +42,7 @@ class SolveOptions(BaseModel):
     entity_id: str = Field("cli-well", min_length=1, description="well identifier (any text)")
     name: str = Field("well", min_length=1, description="well name (any text)")
     correlation: CorrelationName | None = Field(None, description="VLP correlation overriding the well's vlp_correlation / payne_correction attributes")
-    n_segments: int = Field(100, ge=5, le=2000, description="traverse segments along the measured depth")
+    n_segments: int = Field(100, ge=1, le=2000, description="traverse segments along the measured depth")
     atmospheric_pressure_psia: float = Field(14.696, ge=0, le=20, description="added to the well's pressures to make them absolute, psia (0 = already absolute)")
     setpoint: float | None = Field(None, ge=0, le=50_000, description="lift setpoint (ESP frequency Hz, SRP strokes/min, PCP rpm, gas-lift injection Mscf/d): the operating point with the installed lift at it (0: lift off); omitted: natural flow")
 
@@ -54,39 +60,103 @@ class SurveyPoint(BaseModel):
     tvd_ft: float = Field(ge=0, description="true vertical depth, ft")
 
 
-class TraverseInput(BaseModel):
-    """A pressure traverse: fluid, well path, rates and one boundary pressure (all absolute, psia)."""
+class TemperaturePoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    md_ft: float = Field(ge=0, description="measured depth, ft")
+    temperature_f: float = Field(gt=-40, lt=700, description="flowing temperature, degF")
+
+
+class WellPathFluid(BaseModel):
+    """Fluid and well path shared by a traverse and a VLP match (absolute pressures, psia)."""
 
     model_config = ConfigDict(extra="forbid")
-    rates_bpd: list[float] = Field(min_length=1, description="liquid rates, STB/d")
-    wellhead_pressure_psia: float | None = Field(None, gt=0, description="start at the wellhead and march down, psia")
-    bottomhole_pressure_psia: float | None = Field(None, gt=0, description="start at the perforations and march up, psia")
-    correlation: CorrelationName = Field("beggs_brill", description="VLP correlation")
-    n_segments: int = Field(100, ge=5, le=2000, description="segments along the measured depth")
-    max_dp_psi: float | None = Field(None, gt=0, description="adaptive segments: cut any segment whose pressure change exceeds this, psi")
     oil_api: float = Field(gt=5, lt=80, description="stock-tank oil gravity, degAPI")
     gas_specific_gravity: float = Field(0.75, ge=0.55, lt=2, description="gas gravity, air = 1")
     water_specific_gravity: float = Field(1.07, ge=0.99, lt=1.35, description="water gravity, fresh water = 1")
-    water_cut_frac: float = Field(ge=0, le=1, description="water cut, fraction of liquid")
-    gor_scf_stb: float = Field(ge=0, description="producing gas-oil ratio, scf/STB")
-    bubble_point_psia: float | None = Field(None, gt=14.7, description="bubble point at the reservoir temperature, psia (None: Standing)")
+    bubble_point_psia: float | None = Field(None, gt=14.7, description="fixed bubble point at the bottomhole temperature, psia (None: Standing's for the GOR)")
     rsb_scf_stb: float | None = Field(None, ge=0, description="solution GOR at the bubble point, scf/STB (None: the producing GOR)")
+    co2_mole_frac: float = Field(0.0, ge=0, le=0.544, description="CO2 mole fraction of the gas (Wichert-Aziz 1972 Z correction)")
+    h2s_mole_frac: float = Field(0.0, ge=0, le=0.738, description="H2S mole fraction of the gas (Wichert-Aziz 1972 Z correction)")
     depth_ft: float | None = Field(None, gt=0, description="vertical well depth, ft (or give deviation_survey)")
     deviation_survey: list[SurveyPoint] | None = Field(None, description="stations from the wellhead to the perforations")
     tubing_id_in: float = Field(2.441, gt=0.2, lt=30, description="tubing inside diameter, in")
     tubing_roughness_in: float = Field(0.0006, ge=0, description="absolute roughness, in")
     wellhead_temperature_f: float = Field(100.0, description="flowing wellhead temperature, degF")
     bottomhole_temperature_f: float = Field(180.0, description="flowing bottomhole (reservoir) temperature, degF")
+    temperature_survey: list[TemperaturePoint] | None = Field(None, description="flowing temperature survey (MD, degF) "
+                                                              "replacing the linear wellhead-to-bottomhole profile")
+    n_segments: int = Field(100, ge=1, le=2000, description="segments along the measured depth")
+
+    @model_validator(mode="after")
+    def _check_path(self) -> "WellPathFluid":
+        if (self.depth_ft is None) == (not self.deviation_survey):
+            raise ValueError("give exactly one of depth_ft and deviation_survey")
+        if self.co2_mole_frac + self.h2s_mole_frac >= 1.0:
+            raise ValueError("co2_mole_frac + h2s_mole_frac must be below 1")
+        return self
+
+    def fluid(self, water_cut_frac: float, gor_scf_stb: float) -> BlackOilFluid:
+        return BlackOilFluid(oil_api=self.oil_api, gas_sg=self.gas_specific_gravity, water_sg=self.water_specific_gravity,
+                             water_cut_frac=water_cut_frac, gor_scf_stb=gor_scf_stb, bubble_point_psia=self.bubble_point_psia,
+                             bubble_point_temperature_f=self.reservoir_temperature_f, rsb_scf_stb=self.rsb_scf_stb,
+                             co2_frac=self.co2_mole_frac, h2s_frac=self.h2s_mole_frac)
+
+    @property
+    def reservoir_temperature_f(self) -> float:
+        """Temperature of the bubble point (degF): the deepest survey station's, else the bottomhole temperature."""
+        return self.temperature_survey[-1].temperature_f if self.temperature_survey else self.bottomhole_temperature_f
+
+    def wellbore(self) -> Wellbore:
+        common = dict(tubing_id_in=self.tubing_id_in, roughness_in=self.tubing_roughness_in,
+                      wellhead_temperature_f=self.wellhead_temperature_f, bottomhole_temperature_f=self.bottomhole_temperature_f)
+        if self.temperature_survey:
+            common.update(temperature_survey_md_ft=tuple(t.md_ft for t in self.temperature_survey),
+                          temperature_survey_f=tuple(t.temperature_f for t in self.temperature_survey))
+        if self.deviation_survey:
+            return Wellbore.from_survey([s.md_ft for s in self.deviation_survey], [s.tvd_ft for s in self.deviation_survey], **common)
+        return Wellbore.vertical(self.depth_ft, **common)
+
+
+class TraverseInput(WellPathFluid):
+    """A pressure traverse: fluid, well path, rates and one boundary pressure (all absolute, psia)."""
+
+    rates_bpd: list[float] = Field(min_length=1, description="liquid rates, STB/d")
+    wellhead_pressure_psia: float | None = Field(None, gt=0, description="start at the wellhead and march down, psia")
+    bottomhole_pressure_psia: float | None = Field(None, gt=0, description="start at the perforations and march up, psia")
+    correlation: CorrelationName = Field("beggs_brill", description="VLP correlation")
+    holdup_multiplier: float = Field(1.0, gt=0, le=100, description="matched liquid-holdup multiplier (atilax nodal match; 1 = as published)")
+    friction_multiplier: float = Field(1.0, gt=0, le=100, description="matched friction multiplier (atilax nodal match; 1 = as published)")
+    max_dp_psi: float | None = Field(None, gt=0, description="adaptive segments: cut any segment whose pressure change exceeds this, psi")
+    water_cut_frac: float = Field(ge=0, le=1, description="water cut, fraction of liquid")
+    gor_scf_stb: float = Field(ge=0, description="producing gas-oil ratio, scf/STB")
 
     @model_validator(mode="after")
     def _check(self) -> "TraverseInput":
         if (self.wellhead_pressure_psia is None) == (self.bottomhole_pressure_psia is None):
             raise ValueError("give exactly one of wellhead_pressure_psia and bottomhole_pressure_psia")
-        if (self.depth_ft is None) == (not self.deviation_survey):
-            raise ValueError("give exactly one of depth_ft and deviation_survey")
         if any(q < 0 for q in self.rates_bpd):
             raise ValueError("rates_bpd must be >= 0")
         return self
+
+
+class WellTestInput(BaseModel):
+    __test__ = False
+    model_config = ConfigDict(extra="forbid")
+    q_liquid_bpd: float = Field(gt=0, description="stabilized liquid rate, STB/d")
+    water_cut_frac: float = Field(ge=0, le=1, description="water cut, fraction of liquid")
+    gor_scf_stb: float = Field(ge=0, le=1e5, description="producing gas-oil ratio, scf/STB")
+    wellhead_pressure_psia: float = Field(gt=0, description="flowing tubing-head pressure, psia")
+    gauge_pressure_psia: float = Field(gt=0, description="measured flowing pressure at the gauge, psia")
+    gauge_md_ft: float | None = Field(None, gt=0, description="gauge measured depth, ft (None: the mid-perforations)")
+
+
+class MatchInput(WellPathFluid):
+    """VLP matching: fluid, well path and one or more well tests with a measured gauge pressure (absolute, psia)."""
+
+    tests: list[WellTestInput] = Field(min_length=1, max_length=200, description="well tests (one or more)")
+    correlation: CorrelationName | None = Field(None, description="correlation to tune (None: the best-ranked)")
+    correlations: list[CorrelationName] | None = Field(None, min_length=1, description="correlations to rank (None: all)")
+    multiplier_bounds: tuple[float, float] = Field((0.2, 5.0), description="search bounds of both multipliers (low < 1 < high)")
 
 
 class TestPointInput(BaseModel):
@@ -141,18 +211,11 @@ def _solve(args) -> int:
 def _traverse(args) -> int:
     spec = read_model(args.input, TraverseInput)
     try:
-        fluid = BlackOilFluid(oil_api=spec.oil_api, gas_sg=spec.gas_specific_gravity, water_sg=spec.water_specific_gravity,
-                              water_cut_frac=spec.water_cut_frac, gor_scf_stb=spec.gor_scf_stb,
-                              bubble_point_psia=spec.bubble_point_psia, bubble_point_temperature_f=spec.bottomhole_temperature_f,
-                              rsb_scf_stb=spec.rsb_scf_stb)
-        common = dict(tubing_id_in=spec.tubing_id_in, roughness_in=spec.tubing_roughness_in,
-                      wellhead_temperature_f=spec.wellhead_temperature_f, bottomhole_temperature_f=spec.bottomhole_temperature_f)
-        if spec.deviation_survey:
-            wellbore = Wellbore.from_survey([s.md_ft for s in spec.deviation_survey], [s.tvd_ft for s in spec.deviation_survey], **common)
-        else:
-            wellbore = Wellbore.vertical(spec.depth_ft, **common)
+        fluid = spec.fluid(spec.water_cut_frac, spec.gor_scf_stb)
+        wellbore = spec.wellbore()
         result = traverse(spec.rates_bpd, fluid, wellbore, wellhead_pressure_psia=spec.wellhead_pressure_psia,
-                          bottomhole_pressure_psia=spec.bottomhole_pressure_psia, correlation=spec.correlation,
+                          bottomhole_pressure_psia=spec.bottomhole_pressure_psia,
+                          correlation=MatchedCorrelation(spec.correlation, spec.holdup_multiplier, spec.friction_multiplier),
                           n_segments=spec.n_segments, max_dp_psi=spec.max_dp_psi)
     except ValueError as exc:
         raise CliInputError(f"{args.input}: {exc}") from exc
@@ -168,6 +231,50 @@ def _traverse(args) -> int:
     print(f"pressure traverse ({result.correlation})")
     print(format_table(headers, rows, float_format="{:.1f}"))
     return 0
+
+
+def well_attributes_for(matched: MatchedCorrelation) -> dict:
+    """The well attributes (``tb_bridge.wells.model.WellConfig``) that make the service use ``matched``."""
+    attrs = {"vlp_correlation": matched.name, "vlp_holdup_multiplier": matched.holdup_multiplier,
+             "vlp_friction_multiplier": matched.friction_multiplier}
+    if matched.name == "beggs_brill_original":
+        attrs.update(vlp_correlation="beggs_brill", payne_correction=False)
+    return attrs
+
+
+def _match(args) -> int:
+    from engines.nodal.matching import WellTest, match_vlp
+
+    spec = read_model(args.input, MatchInput)
+    try:
+        tests = [WellTest(**t.model_dump()) for t in spec.tests]
+        fluid = spec.fluid(tests[0].water_cut_frac, tests[0].gor_scf_stb)  # each test brings its own water cut and GOR
+        result = match_vlp(tests, fluid, spec.wellbore(), correlation=spec.correlation, correlations=spec.correlations,
+                           n_segments=spec.n_segments, bounds=spec.multiplier_bounds)
+    except ValueError as exc:
+        raise CliInputError(f"{args.input}: {exc}") from exc
+    attributes = well_attributes_for(result.matched)
+    measured = [t.gauge_pressure_psia for t in tests]
+    if args.json:
+        print_json({"measured_psia": measured, "ranking": result.ranking, "correlation": result.matched.name,
+                    "holdup_multiplier": result.holdup_multiplier, "friction_multiplier": result.friction_multiplier,
+                    "fitted": result.fitted, "success": result.success, "message": result.message, "warnings": result.warnings,
+                    "unmatched": result.unmatched, "matched": result.after, "well_attributes": attributes})
+        return 0 if result.success else 1
+    print("correlation ranking (calculated - measured at the gauges)")
+    rows = [[s.correlation, s.mean_abs_error_psi, s.mean_abs_error_pct, *s.calculated_psia] for s in result.ranking]
+    headers = ["correlation", "mean |err| psi", "mean |err| %"] + [f"p@test{i + 1} psia" for i in range(len(tests))]
+    print(format_table(headers, [["measured", 0.0, 0.0, *measured]] + rows, float_format="{:.2f}"))
+    print_key_values([
+        ("correlation", result.matched.name), ("holdup_multiplier", result.holdup_multiplier),
+        ("friction_multiplier", result.friction_multiplier), ("fitted", ", ".join(result.fitted) or "none"),
+        ("mean |err| before, psi", result.unmatched.mean_abs_error_psi), ("mean |err| after, psi", result.after.mean_abs_error_psi),
+        ("success", result.success), ("message", result.message),
+    ], title="VLP match")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print("well attributes: " + json.dumps(attributes))
+    return 0 if result.success else 1
 
 
 def _ipr(args) -> int:
@@ -199,6 +306,7 @@ def register(subparsers) -> None:
         ("solve", _solve, "operating point, AOF, PI and curves of one well (WELL.json: the well's attributes)"),
         ("traverse", _traverse, "pressure profile along the well for given rates (TRAVERSE.json)"),
         ("ipr", _ipr, "fit an IPR model to well-test points (TEST.json)"),
+        ("match", _match, "VLP matching: rank the correlations on well tests and fit holdup/friction multipliers (TEST.json)"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("input", help="JSON file, or - for stdin")
@@ -206,4 +314,4 @@ def register(subparsers) -> None:
         p.set_defaults(func=func)
 
 
-__all__ = ["register", "SolveOptions", "TraverseInput", "IprInput"]
+__all__ = ["register", "SolveOptions", "TraverseInput", "IprInput", "MatchInput", "well_attributes_for"]

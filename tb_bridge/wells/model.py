@@ -57,6 +57,13 @@ class SurveyStation(_Strict):
     inclination_deg: float = Field(ge=0, le=180)
 
 
+class TemperatureStation(_Strict):
+    """One flowing temperature-survey station: measured depth (ft) and temperature (degF)."""
+
+    md_ft: float = Field(ge=0)
+    temperature_f: float = Field(gt=-40, lt=700)
+
+
 class RodSection(_Strict):
     """One section of a (tapered) sucker-rod string, listed from the surface down."""
 
@@ -121,11 +128,19 @@ class WellConfig(_Strict):
     deviation_survey: list[SurveyStation] | None = None
     vlp_correlation: VlpCorrelationName = Field(default="beggs_brill", description="VLP correlation of the nodal analysis")
     payne_correction: bool | None = Field(default=None, description="Payne et al. (1979) holdup correction; Beggs & Brill only (default on)")
+    vlp_holdup_multiplier: float = Field(default=1.0, gt=0, le=100, description="VLP match: liquid-holdup multiplier of the "
+                                         "correlation (atilax nodal match; 1 = as published)")
+    vlp_friction_multiplier: float = Field(default=1.0, gt=0, le=100, description="VLP match: friction-gradient multiplier "
+                                           "(atilax nodal match; 1 = as published)")
+    temperature_survey: list[TemperatureStation] | None = Field(default=None, description="flowing temperature survey "
+                                                                "(MD ft, degF) replacing the linear wellhead-to-reservoir profile")
+    co2_mole_frac: float = Field(default=0.0, ge=0, le=0.544, description="CO2 mole fraction of the gas (Wichert-Aziz Z correction)")
+    h2s_mole_frac: float = Field(default=0.0, ge=0, le=0.738, description="H2S mole fraction of the gas (Wichert-Aziz Z correction)")
 
     # Operation
     economic_limit_bpd: float = Field(default=5.0, ge=0)
 
-    _parse_test_points = field_validator("test_points", "deviation_survey", mode="before")(_json_list)
+    _parse_test_points = field_validator("test_points", "deviation_survey", "temperature_survey", mode="before")(_json_list)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> "WellConfig":
@@ -141,6 +156,14 @@ class WellConfig(_Strict):
                             "the gas above Rsb is the free gas of the producing GOR")
         if self.payne_correction is not None and self.vlp_correlation != "beggs_brill":
             problems.append(f"payne_correction applies to vlp_correlation beggs_brill only, not {self.vlp_correlation}")
+        if self.temperature_survey:
+            t_mds = [s.md_ft for s in self.temperature_survey]
+            if any(b <= a for a, b in zip(t_mds, t_mds[1:])):
+                problems.append("temperature_survey measured depths must increase")
+            if t_mds[-1] > self.measured_depth_ft + 1e-6:
+                problems.append("temperature_survey runs below the mid-perforations")
+        if self.co2_mole_frac + self.h2s_mole_frac >= 1.0:
+            problems.append("co2_mole_frac + h2s_mole_frac must be below 1")
         if self.deviation_survey:
             mds = [s.md_ft for s in self.deviation_survey]
             if any(b <= a for a, b in zip(mds, mds[1:])):
