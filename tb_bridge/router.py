@@ -28,7 +28,7 @@ from tb_bridge.history.dead_letter_text import payload_text
 from tb_bridge.log_rate import RateLimitedLog
 from tb_bridge.sessions import SIM_PARAM_PREFIX, SimulationSessions
 from tb_bridge.transport.loop_guard import LoopGuard
-from tb_bridge.wells.model import WellConfigError
+from tb_bridge.wells.model import WellConfigError, well_label
 from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.keys import ALARM_REQUEST_KEY, OWN_PREFIXES, is_own_key
 
@@ -347,8 +347,12 @@ class Router:
             self._sample_flush.release()
 
     def _reject(self, event: WellEvent, reason: str) -> None:
-        _bad_input_log.warning(event.source, "dead-lettered %s event for well %s: %s", event.kind.value,
-                               event.well_id, reason)
+        entry = self.registry.get(event.well_id) if event.well_id else None
+        name = event.well_name or (entry.name if entry is not None else None)
+        about = f" for well {well_label(event.well_id, name)}" if event.well_id else ""
+        if event.well_id and reason.startswith(f"well {well_label(event.well_id, name)}: "):
+            about = ""  # the reason names the well already
+        _bad_input_log.warning(event.source, "dead-lettered %s event%s: %s", event.kind.value, about, reason)
         self._dead_letter(event.source, event.to_dict(), reason, event.well_id)
         if event.well_id:
             try:

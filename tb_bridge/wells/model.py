@@ -30,10 +30,16 @@ VlpCorrelationName = Literal["beggs_brill", "hagedorn_brown", "hagedorn_brown_or
 class WellConfigError(ValueError):
     """A well's configuration cannot be used; ``problems`` lists one message per field."""
 
-    def __init__(self, entity_id: str, problems: list[str]):
+    def __init__(self, entity_id: str, problems: list[str], name: str | None = None):
         self.entity_id = entity_id
+        self.name = name
         self.problems = problems
-        super().__init__(f"well {entity_id}: " + "; ".join(problems))
+        super().__init__(f"well {well_label(entity_id, name)}: " + "; ".join(problems))
+
+
+def well_label(entity_id: str, name: str | None) -> str:
+    """How messages name a well: ``NAME (id ID)``, or the id alone when the name is unknown."""
+    return f"{name} (id {entity_id})" if name and name != entity_id else entity_id
 
 
 class _Strict(BaseModel):
@@ -295,10 +301,10 @@ def parse_well_config(entity_id: str, name: str, attributes: dict[str, Any]) -> 
     data = dict(attributes)
     raw_type = data.get("lift_type", data.get("device_type", data.get("deviceType")))
     if raw_type is None:
-        raise WellConfigError(entity_id, ["lift_type is missing (expected one of esp, srp, pcp, gas_lift)"])
+        raise WellConfigError(entity_id, ["lift_type is missing (expected one of esp, srp, pcp, gas_lift)"], name)
     lift_type = normalize_lift_type(raw_type)
     if lift_type not in LIFT_TYPES:
-        raise WellConfigError(entity_id, [f"unknown lift type {raw_type!r} (expected one of esp, srp, pcp, gas_lift)"])
+        raise WellConfigError(entity_id, [f"unknown lift type {raw_type!r} (expected one of esp, srp, pcp, gas_lift)"], name)
     data.update(entity_id=entity_id, name=name, lift_type=lift_type)
     try:
         return _ANY_WELL.validate_python(data)
@@ -309,4 +315,4 @@ def parse_well_config(entity_id: str, name: str, attributes: dict[str, Any]) -> 
             where = ".".join(loc)
             message = str(err.get("msg", "")).removeprefix("Value error, ")
             problems.append(f"{where}: {message}" if where else message)
-        raise WellConfigError(entity_id, problems) from None
+        raise WellConfigError(entity_id, problems, name) from None

@@ -118,6 +118,21 @@ def test_unknown_lift_type_is_dead_lettered(rig):
     assert errors[0][0] == "w9"
 
 
+def test_opt_error_and_the_warning_name_the_well_by_name_and_id(rig, caplog):
+    """The misconfigured well's name comes with the event (or from the registry) and stands beside its id, in
+    opt_error, the dead letter and the log line, in full."""
+    router, _, _, store, _, errors = rig
+    with caplog.at_level("WARNING", logger="tb_bridge.router"):
+        router.handle(attributes("3f2a-id", {**CONFIG, "lift_type": "jet_pump"}, well_name="JP-01 (misconfigured)"))
+        router.handle(attributes("3f2a-id", {"lift_type": "plunger"}))  # a later update without the name
+    expected = "well JP-01 (misconfigured) (id 3f2a-id): unknown lift type"
+    assert [e[1].startswith(expected) for e in errors] == [True, True]
+    assert all(letter.error.startswith(expected) for letter in store.dead_letters(limit=5))
+    lines = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert len(lines) == 2 and all(expected in line and line.endswith("gas_lift)") for line in lines)
+    assert all(line.count("3f2a-id") == 1 for line in lines)  # named once, not twice
+
+
 def test_raw_payloads_from_transports_are_kept(rig):
     router, _, _, store, _, _ = rig
     router.handle_raw_dead_letter("mqtt", b"\xff{not json", "malformed JSON")
