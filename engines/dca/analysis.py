@@ -79,7 +79,7 @@ class DcaSettings:
     forecast_months: int = 60
     uncertainty: str = "model_average"
     min_uptime_fraction: float = 0.1
-    segment_shut_in_days: float = 30.0
+    segment_shut_in_days: float = 45.0
     fit_all_segments: bool = False
     min_segment_samples: int = 6
     no_decline_z: float = 1.645
@@ -439,17 +439,28 @@ def analyze_history(history: DeclineHistory, settings: DcaSettings = DcaSettings
 
 
 def analyze_decline(time: ArrayLike | Sequence[object], values: ArrayLike, *, kind: str = "rate",
-                    settings: DcaSettings = DcaSettings()) -> DcaResult:
+                    settings: DcaSettings = DcaSettings(), on_stream: ArrayLike | None = None,
+                    on_stream_unit: str = "days") -> DcaResult:
     """Decline analysis of plain arrays.
 
     ``time``: days (any origin; shifted so the first sample is ``t = 0``) or dates (ISO strings,
     ``datetime``, ``datetime64``). ``values``: rates in bbl/d (``kind="rate"``, e.g. daily
     ``flow_rate_bpd``) or volumes in bbl per period starting at ``time`` (``kind="volume"``, e.g.
-    monthly volumes; each period ends at the next start)."""
+    monthly volumes; each period ends at the next start). ``on_stream`` (optional): producing time per
+    sample in ``on_stream_unit`` -- ``"days"`` [day] or ``"hours"`` [h] per period (for rates, per day:
+    daily samples), or ``"fraction"`` [-] of the period (rates only); rates are normalized by it
+    (:mod:`engines.dca.history`)."""
+    if on_stream_unit not in ("days", "hours", "fraction"):
+        raise ValueError("on_stream_unit must be 'days', 'hours' or 'fraction'")
+    on = None
+    if on_stream is not None:
+        on = np.asarray(on_stream, dtype=np.float64) / (24.0 if on_stream_unit == "hours" else 1.0)
     if kind == "rate":
-        history = history_from_rates(time, values)
+        history = history_from_rates(time, values, uptime_fraction=on)
     elif kind == "volume":
-        history = history_from_volumes(time, values)
+        if on_stream_unit == "fraction":
+            raise ValueError("on-stream time of volumes must be in days or hours")
+        history = history_from_volumes(time, values, on_stream_days=on)
     else:
         raise ValueError("kind must be 'rate' or 'volume'")
     return analyze_history(history, settings)
