@@ -227,27 +227,24 @@ def test_reset_restores_originals_and_close_leaves_nothing(rig):
     assert rig.service.history.sessions(well_id=well)[0].status == "closed"
 
 
-def test_the_eleventh_session_is_refused_and_nothing_else_changes(tmp_path):
-    rig = Rig(tmp_path, sim_max_sessions=2)  # the cap is a setting; two keep the test short
-    try:
-        wells = [rig.well("esp", f"ESP-{i}") for i in range(3)]
-        for w in wells[:2]:
-            rig.slide(w, water_cut_pct=40)
-        rig.slide(wells[2], water_cut_pct=40)
-        a = rig.attrs(wells[2])
-        assert "2 simulation sessions are open" in a["sim_error"]
-        assert _sim_attributes(a) == {"sim_error", "sim_param_water_cut_pct"}  # the slider's own write, and the error
-        assert not any(rig.projection(wells[2]).values())
-        assert len(rig.service.sessions.list()) == 2
-        with pytest.raises(SessionLimitError, match="close one"):
-            rig.service.sessions.create(wells[2])
-        assert rig.service.history.dead_letters()[-1].error == a["sim_error"]
-    finally:
-        rig.close()
-
-
-def test_default_cap_is_ten(rig):
-    assert rig.service.sessions.max_sessions == 10 and rig.service.sessions.ttl_ms == 7_200_000
+def test_the_eleventh_session_is_refused_and_nothing_else_changes(rig):
+    wells = [rig.well("esp", f"ESP-{i:02d}") for i in range(11)]
+    for w in wells[:10]:
+        rig.tb.save_attributes(w, "SERVER_SCOPE", {"sim_param_water_cut_pct": 40})
+    rig.settle()
+    assert len(rig.service.sessions.list()) == 10 and rig.service.sessions.max_sessions == 10
+    rig.slide(wells[10], water_cut_pct=40)
+    a = rig.attrs(wells[10])
+    assert "10 simulation sessions are open, the most allowed (sim_max_sessions = 10)" in a["sim_error"]
+    assert _sim_attributes(a) == {"sim_error", "sim_param_water_cut_pct"}  # the slider's own write, and the error
+    assert not any(rig.projection(wells[10]).values())
+    assert len(rig.service.sessions.list()) == 10 and rig.service.sessions.by_well(wells[10]) is None
+    with pytest.raises(SessionLimitError, match="close one"):
+        rig.service.sessions.create(wells[10])
+    assert rig.service.history.dead_letters()[-1].error == a["sim_error"]
+    rig.service.sessions.close(rig.service.sessions.by_well(wells[0])["session_id"])  # one closes: the 11th opens
+    assert rig.service.sessions.create(wells[10])["well_id"] == wells[10]
+    assert rig.service.sessions.ttl_ms == 7_200_000
 
 
 def test_expiry_after_the_ttl_cleans_up_on_a_simulated_clock(rig):
