@@ -1,12 +1,14 @@
-"""HTTP API throughput: requests/s of ``GET /wells/{id}`` (goal >= 500/s on a 2-core machine).
+"""HTTP API throughput: requests/s of ``GET /wells/{id}`` (goal >= 500/s on a 2-core machine), and the latency of
+a simulation slider move over the API (``PATCH /simulation/{id}/params``, one well per lift type).
 
-    python bench/bench_simulation.py [--requests 3000] [--wells-per-type 5] [--clients 1]
+    python bench/bench_simulation.py [--requests 3000] [--wells-per-type 5] [--clients 1] [--simulation-moves 10]
 
 The API (:func:`tb_bridge.api.create_app`) serves an in-process service (SQLite history, in-process buffer) holding
 a synthetic field with a day of telemetry, with uvicorn in a thread behind the slow-client guard
 (:class:`tb_bridge.api.server.ApiServer`, as `atilax run` serves it) and authentication and rate limiting on;
-``--clients`` httpx clients (keep-alive, one thread each) send the requests over loopback. The client runs in the
-same process as the server, so both share one interpreter (the GIL): the figure is a floor for a separate client.
+``--clients`` httpx clients (keep-alive), each in a process of its own, send the requests over loopback.
+``--in-process-client`` runs them as threads of the server's process instead: they then share its interpreter
+(the GIL), and the figure is a floor.
 The anchor is the same handler work without HTTP (registry entry, the buffer's latest values, configuration
 dump), which shows what the HTTP stack costs on top.
 """
@@ -41,6 +43,12 @@ class _NoWriteback:
         pass
 
     def write_timeseries(self, entity_id, points):
+        pass
+
+    def delete_attributes(self, entity_id, keys, scope="SERVER_SCOPE"):
+        pass
+
+    def delete_timeseries(self, entity_id, keys, start_ts, end_ts):
         pass
 
     def flush(self, timeout_s=None):
@@ -105,31 +113,108 @@ def over_http(base_url: str, wells: list[str], n: int, clients: int) -> tuple[fl
     return len(latencies) / elapsed, latencies
 
 
+def in_processes(base_url: str, wells: list[str], n: int, clients: int) -> tuple[float, list[float]]:
+    """:func:`over_http` with each client in a process of its own (as a real client is): (requests/s over the
+    slowest client's time, latencies s)."""
+    import json
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--client-of", base_url, "--requests",
+                               str(n // clients), "--offset", str(k), "--wells", ",".join(wells)],
+                              stdout=subprocess.PIPE, text=True) for k in range(clients)]
+    results = [json.loads(p.communicate(timeout=600)[0]) for p in procs]
+    if any(p.returncode for p in procs):
+        raise SystemExit("a client process failed")
+    latencies = [t for r in results for t in r["latencies"]]
+    return len(latencies) / max(r["elapsed"] for r in results), latencies
+
+
+def client_main(base_url: str, wells: list[str], n: int, offset: int) -> int:
+    """One client process: warm up, then ``n`` timed requests; prints ``{"elapsed", "latencies"}`` (JSON)."""
+    import json
+
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": KEY}, timeout=10.0) as client:
+        for i in range(min(200, n)):
+            client.get(f"/wells/{wells[i % len(wells)]}")
+        latencies = []
+        start = time.perf_counter()
+        for i in range(n):
+            t0 = time.perf_counter()
+            answer = client.get(f"/wells/{wells[(offset + i) % len(wells)]}")
+            latencies.append(time.perf_counter() - t0)
+            if answer.status_code != 200:
+                print(f"{answer.status_code} {answer.text[:200]}", file=sys.stderr)
+                return 1
+        elapsed = time.perf_counter() - start
+    print(json.dumps({"elapsed": elapsed, "latencies": latencies}))
+    return 0
+
+
+def simulation_latency(base_url: str, wells_by_lift: dict[str, str], moves: int) -> dict[str, list[float]]:
+    """Seconds per ``PATCH /simulation/{id}/params`` (a slider move: set, simulate, answer) for one well of each
+    lift type, ``moves`` alternating water-cut values after one warm-up move."""
+    out: dict[str, list[float]] = {}
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": KEY}, timeout=60.0) as client:
+        for lift_type, well in wells_by_lift.items():
+            session = client.post("/simulation/create", json={"well_id": well}).json()["session_id"]
+            times = []
+            for k in range(moves + 1):
+                t0 = time.perf_counter()
+                params = {"water_cut_pct": 30.0 + k % 2 * 10}
+                answer = client.patch(f"/simulation/{session}/params", json={"params": params})
+                if answer.status_code != 200:
+                    raise SystemExit(f"simulation of {well} failed: {answer.status_code} {answer.text[:200]}")
+                if k:  # the first move builds the well's curves
+                    times.append(time.perf_counter() - t0)
+            client.delete(f"/simulation/{session}")
+            out[lift_type] = times
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--wells-per-type", type=int, default=5)
     parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--in-process-client", action="store_true",
+                        help="run the clients as threads of the server's process (sharing its interpreter)")
+    parser.add_argument("--simulation-moves", type=int, default=10,
+                        help="slider moves per lift type over PATCH /simulation/{id}/params (0: skip)")
+    parser.add_argument("--client-of", help=argparse.SUPPRESS)  # internal: one client process
+    parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--wells", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client_of:
+        return client_main(args.client_of, args.wells.split(","), args.requests, args.offset)
     with tempfile.TemporaryDirectory(prefix="atilax-bench-api-") as tmp:
         service, wells = build_service(tmp, args.wells_per_type)
         server = ApiServer(create_app(service, service.settings), service.settings.api)
         server.start()
         try:
             over_http(server.base_url, wells, min(200, args.requests), 1)  # warm-up
-            rate, latencies = over_http(server.base_url, wells, args.requests, args.clients)
+            measure = over_http if args.in_process_client else in_processes
+            rate, latencies = measure(server.base_url, wells, args.requests, args.clients)
             anchor = direct(service, wells, args.requests)
+            first = {}
+            for well in wells:
+                first.setdefault(service.registry.config(well).lift_type, well)
+            moves = simulation_latency(server.base_url, first, args.simulation_moves) if args.simulation_moves else {}
         finally:
             server.stop()
             service.close()
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000
-    print(f"GET /wells/{{id}}: {rate:,.0f} requests/s over {args.clients} keep-alive client(s), "
+    where = "thread(s) of the server's process" if args.in_process_client else "process(es)"
+    print(f"GET /wells/{{id}}: {rate:,.0f} requests/s over {args.clients} keep-alive client {where}, "
           f"{len(latencies)} requests, {len(wells)} wells, {os.cpu_count()} CPUs; latency p50 {p50:.2f} ms, "
           f"p99 {p99:.2f} ms (goal >= 500/s: {'met' if rate >= 500 else 'NOT met'})")
     print(f"anchor, the same work without HTTP: {anchor:,.0f} calls/s; HTTP stack share "
           f"{100.0 * (1.0 - rate / anchor):.0f} % of the request time")
+    for lift_type, times in moves.items():
+        times.sort()
+        print(f"PATCH /simulation/{{id}}/params ({lift_type}): p50 {statistics.median(times) * 1000:.0f} ms, "
+              f"max {times[-1] * 1000:.0f} ms over {len(times)} moves")
     return 0
 
 

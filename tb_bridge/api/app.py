@@ -11,9 +11,8 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from tb_bridge.api import alarms, analytics, field, simulation, wells
@@ -77,15 +76,13 @@ def create_app(service: Any, settings: Settings) -> FastAPI:
     registry = CollectorRegistry()
     registry.register(ServiceCollector(service))
 
-    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
-    bearer = HTTPBearer(auto_error=False, scheme_name="Bearer")
-
-    async def client(request: Request, key: str | None = Security(api_key),
-               credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> str:
+    async def client(request: Request) -> str:
+        """The caller's name (its key's index, or its address without keys), once its key and rate are checked;
+        the headers are read here, not by sub-dependencies (this runs on every request: the fewer the better)."""
+        headers = request.headers
         peer = request.client.host if request.client else "unknown"
-        authorization = f"Bearer {credentials.credentials}" if credentials is not None else None
         try:
-            who = keys.client(key, authorization, peer)
+            who = keys.client(headers.get("x-api-key"), headers.get("authorization"), peer)
             limiter.admit(who)
         except Unauthorized as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="atilax"'}) from None
@@ -117,9 +114,33 @@ def create_app(service: Any, settings: Settings) -> FastAPI:
         return JSONResponse({"detail": f"telemetry buffer unreachable: {exc}"}, status_code=503,
                             headers={"Retry-After": "5"})
 
+    _document_security(app)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(RequestMetrics, registry=registry)
     return app
+
+
+#: The routes open without a key (everything else needs one).
+OPEN_PATHS = frozenset({"/health", "/version"})
+
+
+def _document_security(app: FastAPI) -> None:
+    """Publish the API-key and bearer schemes in the OpenAPI document, required by every operation but those of
+    :data:`OPEN_PATHS` (the ``client`` dependency checks the headers itself)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()  # FastAPI's, cached: the additions below are made in place, idempotently
+        document.setdefault("components", {})["securitySchemes"] = {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "Bearer": {"type": "http", "scheme": "bearer"}}
+        for path, operations in document.get("paths", {}).items():
+            if path not in OPEN_PATHS:
+                for operation in operations.values():
+                    operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
