@@ -368,7 +368,8 @@ def _esp_point(well: Any, f_hz: float, cache: LiftCache | None, la: Any) -> Lift
     names = {"motor_load": f"motor overloaded ({100 * float(s.motor_load_frac[0]):.0f} % load)",
              "min_intake_pressure": f"intake pressure {float(s.intake_pressure_psi[0]):.0f} psi below the minimum "
                                     f"{well.min_intake_pressure_psi:g} psi",
-             "gas_fraction": f"free gas at the intake {100 * float(s.gas_fraction[0]):.0f} % above the pump's limit",
+             "gas_fraction": f"free gas at the intake {100 * float(s.gas_fraction[0]):.0f} %, above the pump's "
+                             f"{100 * system.max_gas_fraction:.0f} % limit",
              "downthrust": "pump off its operating window (downthrust: rate below the recommended range)",
              "upthrust": "pump off its operating window (upthrust: rate above the recommended range)",
              "motor_cooling": f"motor cooling velocity {float(s.cooling_velocity_ft_s[0]):.2f} ft/s below 1 ft/s"}
