@@ -365,7 +365,7 @@ def analyze_history(history: DeclineHistory, settings: DcaSettings = DcaSettings
     trend_pct_year = 100.0 * math.expm1(slope * DAYS_PER_YEAR)
     reason = ""
     if not -slope > settings.no_decline_z * se:
-        kind = "rising" if slope > 0.0 else "flat"
+        kind = "rising" if slope > settings.no_decline_z * se else "flat"
         reason = (f"{kind}: log-rate trend {trend_pct_year:+.1f} %/year ({slope * DAYS_PER_YEAR:+.3f} +/- "
                   f"{se * DAYS_PER_YEAR:.3f} /year, autocorrelation-corrected) is not a decline at "
                   f"{settings.no_decline_z:g} standard errors")
