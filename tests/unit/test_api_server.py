@@ -64,3 +64,28 @@ def test_cli_prints_the_openapi_document(capsys):
     assert document["info"]["title"] == "Atilax API"
     assert {"/health", "/wells/{id}", "/simulation/reactive", "/metrics"} <= set(document["paths"])
     assert set(document["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+
+
+def test_https_and_client_certificates(tmp_path):
+    import ssl
+
+    from tests.certs import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'h.db'}",
+                             api={"keys": ["k"], "port": 0, "tls_cert_file": str(pki.server_cert),
+                                  "tls_key_file": str(pki.server_key), "tls_ca_file": str(pki.ca_cert)})
+    service = Service(settings, RecordingWriteback())
+    server = start_api(service, settings)
+    try:
+        assert server.base_url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        context.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+        with httpx.Client(base_url=server.base_url, verify=context, timeout=5) as client:
+            assert client.get("/wells", headers={"X-API-Key": "k"}).json() == []
+        with pytest.raises(httpx.HTTPError):  # no client certificate
+            httpx.get(server.base_url + "/health", verify=ssl.create_default_context(cafile=str(pki.ca_cert)),
+                      timeout=5)
+    finally:
+        server.stop()
+        service.close()
