@@ -490,12 +490,13 @@ class SimulationSessionManager:
             log.warning("the writeback cannot delete attributes: the sim_* attributes of %s stay", well_id)
         self._delete_projection(well_id, ALL_SIM_PROJECTION_KEYS)
 
-    def _delete_projection(self, well_id: str, keys: Sequence[str]) -> None:
+    def _delete_projection(self, well_id: str, keys: Sequence[str], start_ms: int = 0) -> None:
+        """Delete the projection points of ``keys`` from ``start_ms`` (0: their whole history) to a year ahead."""
         if self._delete_timeseries is None:
             log.warning("the writeback cannot delete time series: earlier projection points of %s stay", well_id)
             return
         try:
-            self._delete_timeseries(well_id, list(keys), 0, self.clock_ms() + DELETE_AHEAD_MS)
+            self._delete_timeseries(well_id, list(keys), max(0, int(start_ms)), self.clock_ms() + DELETE_AHEAD_MS)
         except Exception:
             log.exception("projection of %s could not be deleted", well_id)
 
@@ -560,8 +561,9 @@ class SimulationSessionManager:
         attributes.update(sim_status="done", sim_error="", sim_session_id=data.session_id, sim_active=True,
                           sim_basis=(f"{setpoint} {run.original.setpoint:g} -> {run.modified.setpoint:g}; "
                                      f"projection: {basis.description}")[:1000])
-        # a new run replaces the previous projection: no point of an earlier run is left
-        self._delete_projection(data.well_id, SIM_PROJECTION_KEYS[data.lift_type])
+        # a new run replaces the previous projection: no point of an earlier run of the session is left (all lie
+        # after the session opened; closing deletes the keys' whole history)
+        self._delete_projection(data.well_id, SIM_PROJECTION_KEYS[data.lift_type], data.created_ms - step)
         if self._write_ts is not None:
             self._write_ts(data.well_id, points)
         self._write(data.well_id, attributes)
