@@ -179,7 +179,7 @@ SIM_PROJECTION_KEYS: dict[str, tuple[str, str, str]] = {
     "pcp": ("sim_drive_rpm", "sim_flow_rate_bpd", "sim_motor_power_kw"),
     "gas_lift": ("sim_gas_injection_rate_mscfd", "sim_flow_rate_bpd", "sim_injection_pressure_psi"),
 }
-#: Every projection key (11): what closing a session deletes.
+#: Every projection key (9: the rate key is shared by the lift types; the issue counts 11): what closing deletes.
 ALL_SIM_PROJECTION_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for ks in SIM_PROJECTION_KEYS.values() for k in ks))
 
 KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _TABLE}
