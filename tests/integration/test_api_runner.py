@@ -43,3 +43,40 @@ def test_run_serves_the_api_beside_the_service(running, tmp_path):  # noqa: F811
         assert httpx.get(f"http://127.0.0.1:{api_port}/wells", timeout=10).status_code == 401
     finally:
         tb.stop()
+
+
+def test_api_serve_alone_loads_the_wells_from_thingsboard(tmp_path):
+    import threading
+
+    from tb_bridge.api.server import serve_alone
+
+    tb = StandIn()
+    url = tb.start_http()
+    well, _ = tb.create_device("ESP-01", "ESP")
+    tb.save_attributes(well, "SERVER_SCOPE", CONFIG)
+    add_service_user(tb)
+    api_port = _free_port()
+    settings = _rest_settings(tmp_path, url)
+    settings = settings.model_copy(update={"api": settings.api.model_copy(
+        update={"port": api_port, "keys": [SecretStr("k")]})})
+    stop, result = threading.Event(), {}
+    thread = threading.Thread(target=lambda: result.update(rc=serve_alone(settings, stop)), daemon=True)
+    thread.start()
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"X-API-Key": "k"}, timeout=10)
+
+        def wells():
+            try:
+                return [w["id"] for w in api.get("/wells").json()]
+            except httpx.HTTPError:
+                return None
+
+        assert wait_for(lambda: wells() == [well], 30)
+        assert api.get(f"/wells/{well}").json()["config"]["lift_type"] == "esp"
+    finally:
+        stop.set()
+        thread.join(30)
+        tb.stop()
+    assert result == {"rc": 0}
+    with pytest.raises(httpx.ConnectError):  # stopped with the service
+        httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2)
