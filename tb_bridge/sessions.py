@@ -18,7 +18,8 @@ moved by a later configuration change) and publishes ``sim_active = true``, ``si
 service's fast tier) closes the sessions past it. Closing deletes every ``sim_*`` attribute of the well and
 every projection key over its whole time range (``0`` to a year ahead: ThingsBoard's ``deleteAllDataForKeys``
 ends at its clock and would keep the future points), and the session's state. State lives in Redis when the
-service has a Redis buffer (:class:`RedisSessionState`), so a restarted service keeps its open sessions.
+service has a Redis buffer (:class:`RedisSessionState`), so a restarted service keeps its open sessions (one
+process owns them: the state is read when the manager starts, not shared live between replicas).
 
 Isolation: nothing here writes to the telemetry buffer, the baselines, the anomaly detector or the history of
 real operation; the results go to ThingsBoard only (the router drops the ``sim_*`` keys from any telemetry
