@@ -17,6 +17,11 @@ roots); (4) no temporary arrays. Fast-math is limited to "arcp" and "contract" (
 One curve of 100 rates x 100 segments takes about 4.3 ms of CPU on the reference machine
 (bench/bench_nodal.py), about 0.43 us per (rate, segment) point with the full black-oil PVT.
 
+The VLP-matching multipliers (``traverse.MatchedCorrelation``) travel in the geometry tuple (``geo[6]`` holdup,
+``geo[7]`` friction) and act where the NumPy correlations apply them (HL' = min(m_H HL, 1) right after the
+holdup is predicted; the friction gradient times m_F). CO2/H2S enter only through the fluid vector's
+Wichert-Aziz-corrected pseudo-criticals; a temperature survey only through the node temperatures.
+
 Fluid constants are packed in a float64 vector (``FLUID_*`` indices) so that one compiled signature
 serves a single well and a fleet; ``fluid_vector`` builds it from a :class:`BlackOilFluid` row.
 """

@@ -166,7 +166,7 @@ class WellConfig(_Strict):
             t_mds = [s.md_ft for s in self.temperature_survey]
             if any(b <= a for a, b in zip(t_mds, t_mds[1:])):
                 problems.append("temperature_survey measured depths must increase")
-            if t_mds[-1] > self.measured_depth_ft + 1e-6:
+            if t_mds[-1] > self.measured_depth_ft:
                 problems.append("temperature_survey runs below the mid-perforations")
         if self.co2_mole_frac + self.h2s_mole_frac >= 1.0:
             problems.append("co2_mole_frac + h2s_mole_frac must be below 1")
