@@ -17,6 +17,7 @@ from tb_bridge.api.models import (DcaAnswer, Forecasts, Optimization, RunAnswer,
 WellPath = Annotated[str, Path(alias="id", min_length=1, max_length=128,
                                      description="ThingsBoard entity id of the well")]
 DAY_MS = 86_400_000
+TIERS = ("fast", "hourly", "daily", "weekly", "monthly")
 
 
 def _summary(entry: Any) -> dict[str, Any]:
@@ -81,8 +82,10 @@ def build_router(ctx: ApiContext) -> APIRouter:
     def optimization(well_id: WellPath) -> dict[str, Any]:
         ctx.entry(well_id)
         latest: dict[str, Any] = {}
-        for run in service.history.runs(well_id, limit=200):
-            latest.setdefault(run.tier, run_answer(run))
+        for tier in TIERS:  # one indexed query per tier (a run's results load with it)
+            runs = service.history.runs(well_id, limit=1, tier=tier)
+            if runs:
+                latest[tier] = run_answer(runs[0])
         return {"well_id": well_id, "latest": latest}
 
     @router.post("/optimization/{id}/run", response_model=RunAnswer, tags=["Optimization"],
@@ -124,7 +127,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
     def forecasts(well_id: WellPath) -> dict[str, Any]:
         ctx.entry(well_id)
         dca, started = None, None
-        for run in service.history.runs(well_id, limit=30, tier="daily"):
+        for run in service.history.runs(well_id, limit=10, tier="daily"):
             if "opt_dca_model" in run.results:
                 dca = {k: v for k, v in run.results.items() if k.startswith("opt_dca_")}
                 started = iso(run.started_at)
