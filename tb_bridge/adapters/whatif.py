@@ -618,7 +618,10 @@ def fit_decline(t_ms: Any, rate_bpd: Any, now_ms: int, source: str, *, economic_
                                                       n_trials=50, seed=seed))
     except (ValueError, ArithmeticError) as exc:
         return DeclineBasis(None, 0.0, source, f"no decline: the fit on {source} failed ({exc})")
-    t_now = (int(now_ms) - int(t[0])) / DAY_MS
+    if result.no_decline:  # flat, rising or just restarted: no decline to project (factor 1)
+        return DeclineBasis(None, 0.0, source, f"no decline: {result.no_decline_reason}")
+    # the curve's t = 0 is the start of the fitted segment (the restart after the last long shut-in)
+    t_now = (int(now_ms) - int(t[0])) / DAY_MS - result.segment_start_days
     return DeclineBasis(result.params, t_now, source,
                         f"{result.model} decline (Di {result.di_pct_month:.3g} %/month, b {result.b_factor:.3g}) "
                         f"fitted on {int(ok.sum())} points from {source}")

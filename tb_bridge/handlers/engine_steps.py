@@ -88,25 +88,29 @@ DCA_HISTORY_DAYS = 180
 
 def dca_step(context: WellContext) -> StepOutput:
     """Decline-curve analysis on ``flow_rate_bpd``: up to 180 days from ThingsBoard when it has at
-    least 30 entries, else the buffer window; writes the model, EUR percentiles, the forecast JSON and
-    the projected monthly rates as future-stamped time series."""
+    least 30 entries, else the buffer window; writes the model, EUR percentiles, the no-decline flag and
+    reason, the forecast JSON and the projected calendar-month rates (deterministic, P90/P50/P10) as
+    time series stamped at future month ends. Zero-rate days are shut-ins: a long one (45 days) starts
+    a new decline segment and only the last is fitted (opt_dca_segment_start_ts)."""
     from engines.dca import DcaSettings, analyze_decline
 
     t_ms, rate, source = _decline_history(context)
     producing = np.isfinite(rate)
     if producing.sum() < 3:
         raise InsufficientData(f"{int(producing.sum())} rate samples from {source}")
-    t_days = (t_ms[producing] - t_ms[producing][0]) / DAY_MS
+    dates = np.asarray(t_ms[producing], dtype=np.int64).astype("datetime64[ms]")  # calendar-month forecast
     settings = DcaSettings(economic_limit_bpd=context.config.economic_limit_bpd, seed=_stable_seed(context.config.entity_id))
-    result = analyze_decline(t_days, rate[producing], kind="rate", settings=settings)
+    result = analyze_decline(dates, rate[producing], kind="rate", settings=settings)
     attributes = keys.dca_attributes(result)
     attributes["opt_dca_history_source"] = source
     start_ms = int(t_ms[producing][0])
+    attributes["opt_dca_segment_start_ts"] = start_ms + int(round(result.segment_start_days * DAY_MS))
     points = []
     for month in result.forecast["months"]:
-        ts = start_ms + int(round(month["t_days"] * DAY_MS))
+        ts = int(month["ts_ms"])
         if ts > context.now_ms:
             points.append((ts, {"opt_dca_forecast_bpd": month["rate_bpd"], "opt_dca_forecast_p10_bpd": month["rate_p10_bpd"],
+                                "opt_dca_forecast_p50_bpd": month["rate_p50_bpd"],
                                 "opt_dca_forecast_p90_bpd": month["rate_p90_bpd"]}))
     return StepOutput(attributes=attributes, timeseries=points)
 

@@ -76,6 +76,15 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_dca_forecast_bpd", "timeseries", "number", "bbl/d", "projected rate (future timestamps)"),
     _spec("opt_dca_forecast_p10_bpd", "timeseries", "number", "bbl/d", "projected P10 rate"),
     _spec("opt_dca_forecast_p90_bpd", "timeseries", "number", "bbl/d", "projected P90 rate"),
+    # --- decline analysis, field effects (issue 20: 1) ---
+    _spec("opt_dca_forecast_p50_bpd", "timeseries", "number", "bbl/d",
+          "projected P50 (median of the Monte Carlo trials) monthly average on-stream rate, stamped at calendar month ends"),
+    _spec("opt_dca_no_decline", "attribute", "boolean", None,
+          "no decline identified (flat or rising history, or too soon after a restart): the forecast assumes the "
+          "configured decline range and maximum life instead of extrapolating the history"),
+    _spec("opt_dca_no_decline_reason", "attribute", "string", None, "why no decline was identified (empty otherwise)"),
+    _spec("opt_dca_segment_start_ts", "attribute", "number", "ms",
+          "start of the fitted decline segment (epoch ms): the restart after the last long shut-in, or the first sample"),
     # --- lift optimizers ---
     _spec("opt_esp_freq_recommended_hz", "both", "number", "Hz", "recommended ESP drive frequency"),
     _spec("opt_esp_bep_distance_pct", "attribute", "number", "%", "distance of the operating rate from the pump's BEP"),
@@ -179,7 +188,7 @@ SIM_PROJECTION_KEYS: dict[str, tuple[str, str, str]] = {
     "pcp": ("sim_drive_rpm", "sim_flow_rate_bpd", "sim_motor_power_kw"),
     "gas_lift": ("sim_gas_injection_rate_mscfd", "sim_flow_rate_bpd", "sim_injection_pressure_psi"),
 }
-#: Every projection key (9: the rate key is shared by the lift types; the issue counts 11): what closing deletes.
+#: Every projection key (11): what closing a session deletes.
 ALL_SIM_PROJECTION_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for ks in SIM_PROJECTION_KEYS.values() for k in ks))
 
 KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _TABLE}
@@ -317,6 +326,8 @@ def dca_attributes(result: "DcaResult") -> dict[str, Any]:
         "opt_dca_eur_p50": result.eur_p50_stb,
         "opt_dca_eur_p90": result.eur_p90_stb,
         "opt_dca_forecast": result.forecast,
+        "opt_dca_no_decline": bool(result.no_decline),
+        "opt_dca_no_decline_reason": result.no_decline_reason,
     }
 
 

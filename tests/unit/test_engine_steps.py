@@ -73,3 +73,24 @@ def test_nodal_step_is_recomputed_only_when_the_configuration_changes(monkeypatc
                           now_ms=ctx.now_ms, tier="hourly", state=ctx.state)
     second = nodal_step(changed).attributes
     assert len(calls) == 2 and second["opt_nodal_aof_bpd"] < first["opt_nodal_aof_bpd"]
+
+
+def test_dca_step_writes_calendar_month_p50_series_and_the_no_decline_flag():
+    import datetime as dt
+
+    ts, q = exponential_history(180)
+    out = dca_step(context(lambda entity, key, days: (ts, q)))
+    assert out.attributes["opt_dca_no_decline"] is False and out.attributes["opt_dca_no_decline_reason"] == ""
+    assert out.attributes["opt_dca_segment_start_ts"] == T0
+    months = {m["ts_ms"]: m for m in out.attributes["opt_dca_forecast"]["months"]}
+    for ts_ms, values in out.timeseries:
+        end = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.timezone.utc)
+        assert (end.day, end.hour, end.minute) == (1, 0, 0)  # stamped at a calendar month end (00:00 UTC on the 1st)
+        assert values["opt_dca_forecast_p90_bpd"] <= values["opt_dca_forecast_p50_bpd"] <= values["opt_dca_forecast_p10_bpd"]
+        assert values["opt_dca_forecast_p50_bpd"] == months[ts_ms]["rate_p50_bpd"]
+    flat = np.full(180, 320.0) * np.exp(np.random.default_rng(0).normal(0.0, 0.04, 180))
+    out = dca_step(context(lambda entity, key, days: (ts, flat)))
+    assert out.attributes["opt_dca_no_decline"] is True
+    assert out.attributes["opt_dca_no_decline_reason"].startswith("flat:")
+    assert out.attributes["opt_dca_model"] == "no_decline"
+    assert out.attributes["opt_dca_eur_p90"] <= out.attributes["opt_dca_eur_stb"] <= out.attributes["opt_dca_eur_p10"]

@@ -17,6 +17,7 @@ from tb_bridge.writeback.keys import (LIFT_SETPOINT_KEYS, KEYS, check_attributes
                                       lift_attributes)
 
 DCA_KEYS = {"opt_dca_model", "opt_dca_qi_bpd", "opt_dca_di_pct_month", "opt_dca_b_factor", "opt_dca_eur_stb",
+            "opt_dca_no_decline", "opt_dca_no_decline_reason",
             "opt_dca_eur_p10", "opt_dca_eur_p50", "opt_dca_eur_p90", "opt_dca_forecast"}
 DIAGNOSIS_KEYS = {"opt_anomaly_detected", "opt_anomaly_score", "opt_anomaly_type", "opt_anomaly_severity",
                   "opt_anomaly_evidence", "opt_well_health_score", "opt_health_status", "opt_health_components",
