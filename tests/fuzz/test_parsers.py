@@ -198,7 +198,8 @@ def test_edge_messages(rig, data, alarm_entity, alarm_type):
 CONFIG_KEYS = ["lift_type", "reservoir_pressure_psi", "bubble_point_psi", "productivity_index_bpd_psi",
                "perforation_depth_ft", "pump_depth_ft", "water_cut_frac", "gor_scf_stb", "test_points",
                "deviation_survey", "ipr_model", "vlp_correlation", "pump_model", "pump_stages", "frequency_min_hz",
-               "frequency_max_hz", "rod_string", "stroke_length_in", "rpm_min", "rpm_max", "valves", "tubing_id_in"]
+               "frequency_max_hz", "rod_string", "stroke_length_in", "rpm_min", "rpm_max", "valves", "tubing_id_in",
+               "temperature_survey", "vlp_holdup_multiplier", "vlp_friction_multiplier", "co2_mole_frac", "h2s_mole_frac"]
 attribute_maps = st.dictionaries(st.sampled_from(CONFIG_KEYS) | st.text(max_size=10),
                                  json_values | st.sampled_from(["esp", "srp", "pcp", "gas_lift", "plunger"]), max_size=8)
 
