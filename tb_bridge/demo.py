@@ -2,9 +2,11 @@
 
 synthetic wells -> ThingsBoard stand-in (device telemetry API) -> transport -> router -> buffer ->
 scheduled tiers (simulated clock) -> handlers/engines -> writeback (REST, tb-rest-client) -> stand-in
-store; then the attributes are read back from the stand-in and printed per well. Last, a dashboard slider
-move (``sim_param_water_cut_pct`` on the first ESP well) shows the what-if simulation's answer.
-No ThingsBoard, Redis or PostgreSQL is needed.
+store; then the attributes are read back from the stand-in and printed per well. A field asset runs the
+field-development planner (``placement_run_requested`` on the shipped ``thesis_5x5`` case), and a dashboard slider
+move (``sim_param_water_cut_pct`` on the first ESP well) shows the what-if simulation's answer. Last, every
+bundled dashboard is rendered from the stand-in's data at the demo's end (the preview renderer): the data points
+of each widget, and optionally the HTML page. No ThingsBoard, Redis or PostgreSQL is needed.
 """
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ from tb_bridge.wells.model import DEVICE_PROFILE_BY_LIFT_TYPE
 
 log = logging.getLogger(__name__)
 
-#: Simulated start: a Monday at midnight UTC, on the 5-minute grid, so a 24 h demo runs every tier
-#: but the monthly one (daily at 06:00, weekly on Mondays at 06:30).
-DEMO_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+#: Simulated end: noon UTC on Monday 1 June 2026, on the 5-minute grid; the demo starts ``hours`` before. A demo of
+#: 6 h or more runs every tier once or more (daily at 06:00, weekly on Mondays at 06:30, monthly on the 1st at
+#: 06:45), and the dashboards' current-day windows hold the morning's history and the afternoon's projections.
+DEMO_END = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
 #: Days of daily production history each demo well has in ThingsBoard before the demo starts.
 HISTORY_DAYS = 180
@@ -41,6 +44,11 @@ WHAT_IF_KEYS: tuple[str, ...] = ("sim_status", "sim_basis", "sim_original_freq_h
                                  "sim_opt_production_bpd", "sim_compare_production_delta_bpd",
                                  "sim_compare_production_delta_pct", "sim_compare_efficiency_delta_pct",
                                  "sim_opt_recommended_action", "sim_error")
+
+#: The demo's field asset (profile ``Field``) and the shipped reservoir case its planner run optimizes.
+DEMO_FIELD = {"name": "Field A", "profile": "Field", "attributes": {"placement_case": "thesis_5x5", "placement_seed": 0}}
+#: Longest wait for the field's planner run (seconds; the first run in a fresh cache compiles its kernels).
+PLACEMENT_TIMEOUT_S = 600.0
 
 #: A deliberately misconfigured well (unknown lift type) shows that bad input is isolated.
 MISCONFIGURED_WELL = {"name": "JP-01 (misconfigured)", "profile": "ESP", "attributes": {"lift_type": "jet_pump"}}
@@ -65,6 +73,10 @@ class DemoResult:
     simulated_hours: float = 0.0
     #: the what-if of the slider move: well name, parameters, the ``sim_*`` attributes read back
     what_if: dict[str, Any] = field(default_factory=dict)
+    #: the field asset's name and its planner run's status (``done``, ``stopped``, ``error``, or ``none``)
+    placement: dict[str, Any] = field(default_factory=dict)
+    #: every bundled dashboard at the demo's end: ``{dashboard stem: {widget title: data points drawn}}``
+    dashboards: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def run_demo(
@@ -75,8 +87,10 @@ def run_demo(
     settings: Settings | None = None,
     progress: bool = True,
     workdir: Path | None = None,
+    preview: Path | None = None,
 ) -> DemoResult:
-    """Run the demo for ``hours`` of simulated time and return what was written back."""
+    """Run the demo for ``hours`` of simulated time and return what was written back; ``preview``: also write
+    the bundled dashboards, drawn from the stand-in's data at the demo's end, to this HTML file."""
     from engines.fielddata import SyntheticField
     from tb_bridge.service import Service
     from tb_bridge.standin import StandIn
@@ -92,33 +106,42 @@ def run_demo(
     result = DemoResult(simulated_hours=hours)
     tb = StandIn()
     base_url = tb.start_http()
+    field_id = tb.create_asset(DEMO_FIELD["name"], DEMO_FIELD["profile"])  # the field of the field-level dashboards
     password = settings.tb.password.get_secret_value()
     writeback = RestWriteback(base_url, settings.tb.username, password)
     service = Service(settings, writeback, history_reader=ThingsBoardHistory(base_url, settings.tb.username, password))
+    step_s = settings.scheduler.fast_interval_s
+    n_steps = int(round(hours * 3600 / step_s))
+    start = DEMO_END - timedelta(seconds=n_steps * step_s)
+    end_ms = int(DEMO_END.timestamp() * 1000)
+    clock = {"now_ms": int(start.timestamp() * 1000)}  # the simulated clock
+    service.sessions.clock_ms = lambda: clock["now_ms"]  # what-if projections continue the simulated history
+    placement = _placement_jobs(base_url, settings, lambda: clock["now_ms"])
+    service.router.asset_hook = placement.on_asset_event
     try:
         service.attach(_make_transport(transport, tb, settings))
-        step_s = settings.scheduler.fast_interval_s
         warmup_steps = WARMUP_S // step_s
-        n_steps = int(round(hours * 3600 / step_s))
         # Faults start FAULT_LEAD_S before the end (never inside the warm-up day the baselines learn),
         # so they are fully developed across the detector's 6-hour window when the demo ends.
         onset = warmup_steps + max(0, n_steps - FAULT_LEAD_S // step_s)
         synthetic = SyntheticField(wells_per_lift_type=wells_per_lift_type, seed=seed,
                                    faults=_demo_faults(wells_per_lift_type), fault_onset_step=onset,
-                                   start_ms=int(DEMO_START.timestamp() * 1000) - WARMUP_S * 1000, step_s=step_s)
+                                   start_ms=int(start.timestamp() * 1000) - WARMUP_S * 1000, step_s=step_s)
         tokens: dict[str, str] = {}
         for well in synthetic.wells:
             device_id, token = tb.create_device(well.name, DEVICE_PROFILE_BY_LIFT_TYPE[well.lift_type])
             result.wells[well.name] = device_id
             tokens[well.name] = token
             tb.save_attributes(device_id, "SERVER_SCOPE", well.attributes)
-            _backfill_production_history(tb, device_id, synthetic, well)
+            _backfill_production_history(tb, device_id, synthetic, well, start)
         bad_id, _ = tb.create_device(MISCONFIGURED_WELL["name"], MISCONFIGURED_WELL["profile"])
         result.wells[MISCONFIGURED_WELL["name"]] = bad_id
         tb.save_attributes(bad_id, "SERVER_SCOPE", MISCONFIGURED_WELL["attributes"])
+        if tb.edges.auto_assign_edge_id is not None:  # gRPC Edge transport: the edge gets the field's updates
+            tb.assign_asset_to_edge(field_id, tb.edges.auto_assign_edge_id)
+        tb.save_attributes(field_id, "SERVER_SCOPE", DEMO_FIELD["attributes"])
         tb.wait_idle()
 
-        start = DEMO_START
         by_ts = _group_samples(synthetic.samples(warmup_steps + n_steps))
         bar = _progress_bar(warmup_steps + n_steps, enabled=progress)
 
@@ -138,12 +161,18 @@ def run_demo(
             stream_ts(ts_ms)
 
         def stream(now: datetime) -> None:
-            stream_ts(int(now.timestamp() * 1000))
+            clock["now_ms"] = int(now.timestamp() * 1000)
+            stream_ts(clock["now_ms"])
 
         ran = service.scheduler.simulate(start, start + timedelta(seconds=n_steps * step_s), before_tick=stream)
         for _, tier in ran:
             result.tier_runs[tier] = result.tier_runs.get(tier, 0) + 1
         bar(0, close=True)
+        clock["now_ms"] = end_ms
+        # A field engineer asks for a planner run on the field (the dashboard's button writes this attribute).
+        tb.save_attributes(field_id, "SERVER_SCOPE", {"placement_run_requested": True})
+        tb.wait_idle()
+        result.placement = {"field": DEMO_FIELD["name"], "status": _wait_placement(placement, field_id)}
         esp = next((w for w in synthetic.wells if w.lift_type == "esp"), None)
         if esp is not None:  # a dashboard slider's write; the stand-in delivers sim_param_* to the service
             parameters = {"water_cut_pct": round(min(99.0, 100.0 * esp.attributes.get("water_cut_frac", 0.3)
@@ -160,7 +189,9 @@ def run_demo(
             attributes = result.attributes[result.what_if["well"]]
             result.what_if["attributes"] = {k: attributes[k] for k in WHAT_IF_KEYS if k in attributes}
         result.dead_letters = len(service.history.dead_letters(limit=10_000))
+        result.dashboards = _render_dashboards(base_url, end_ms, preview)
     finally:
+        placement.close()
         service.close()
         tb.stop()
         if tmp:
@@ -168,22 +199,64 @@ def run_demo(
     return result
 
 
-def _backfill_production_history(tb: Any, device_id: str, synthetic: Any, well: Any, days: int = HISTORY_DAYS) -> None:
+def _backfill_production_history(tb: Any, device_id: str, synthetic: Any, well: Any, demo_start: datetime,
+                                 days: int = HISTORY_DAYS) -> None:
     """Daily liquid rates for the ``days`` before the demo (Arps decline + noise), as a real well's
     ThingsBoard history would hold them; the daily tier's decline analysis reads them back over REST."""
     t_days, oil_bpd = synthetic.production_history(well.name, days)
     liquid_bpd = oil_bpd / max(1e-6, 1.0 - float(well.attributes.get("water_cut_frac", 0.0)))
-    start_ms = int(DEMO_START.timestamp() * 1000) - WARMUP_S * 1000 - days * DAY_MS
+    start_ms = int(demo_start.timestamp() * 1000) - WARMUP_S * 1000 - days * DAY_MS
     tb.save_timeseries(device_id, [(start_ms + int(t) * DAY_MS, {"flow_rate_bpd": float(q)})
                                    for t, q in zip(t_days, liquid_bpd)])
 
 
 def _demo_faults(wells_per_lift_type: int) -> dict[str, str]:
-    """One injected fault per lift type on the last well of each type (the others stay healthy)."""
+    """One injected fault per lift type on the first well of each type, the one a well-detail dashboard opens
+    on (the others stay healthy)."""
     if wells_per_lift_type < 2:
         return {}
-    last = f"{wells_per_lift_type:02d}"
-    return {f"ESP-{last}": "pump_wear", f"SRP-{last}": "fluid_pound", f"PCP-{last}": "sand_up", f"GL-{last}": "casing_heading"}
+    return {"ESP-01": "pump_wear", "SRP-01": "fluid_pound", "PCP-01": "sand_up", "GL-01": "casing_heading"}
+
+
+def _placement_jobs(base_url: str, settings: Settings, clock_ms: Callable[[], int]) -> Any:
+    """Planner runs for the demo's field asset, read and written over the stand-in's REST API."""
+    from tb_bridge.placement_jobs import PlacementJobs, RestAttributeReader
+    from tb_bridge.writeback.rest import RestWriteback
+
+    user, password = settings.tb.username, settings.tb.password.get_secret_value()
+    return PlacementJobs(RestAttributeReader(base_url, user, password),
+                         RestWriteback(base_url, user, password, entity_type="ASSET"), clock_ms=clock_ms,
+                         max_run_s=PLACEMENT_TIMEOUT_S)
+
+
+def _wait_placement(placement: Any, field_id: str) -> str:
+    """The status of the field's planner run once it ended (``none`` when no run started)."""
+    job = placement.job(field_id)
+    if job is None:
+        log.warning("the demo's field %s (id %s) started no planner run", DEMO_FIELD["name"], field_id)
+        return "none"
+    job.wait(PLACEMENT_TIMEOUT_S + 60.0)
+    placement.writeback.flush()
+    return job.status
+
+
+def _render_dashboards(base_url: str, now_ms: int, preview: Path | None) -> dict[str, dict[str, int]]:
+    """Every bundled dashboard drawn from the stand-in at ``now_ms``: the data points of each widget; the HTML
+    page goes to ``preview`` when given."""
+    from tb_bridge.preview.data import RestData
+    from tb_bridge.preview.render import render_dashboards, render_page, widget_points
+    from tb_bridge.standin.core import TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD
+    from tb_bridge.tbsetup.bundle import bundled_dashboards
+    from tb_bridge.tbsetup.client import TbClient
+
+    dashboards = bundled_dashboards()
+    with TbClient(base_url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
+        views = render_dashboards(dashboards, RestData(client), now_ms)
+    if preview is not None:
+        page = render_page(dashboards, None, now_ms, title="Atilax demo: dashboards at the end of the demo",
+                           views=views)
+        Path(preview).write_text(page, encoding="utf-8")
+    return widget_points(views)
 
 
 def _make_transport(name: str, tb: Any, settings: Settings) -> Any:
@@ -206,7 +279,8 @@ def _group_samples(samples: Any) -> dict[int, list[tuple[str, dict[str, Any]]]]:
 
 
 def _progress_bar(total: int, enabled: bool) -> Callable[..., None]:
-    if not enabled:
+    """A tqdm bar on stderr; off unless ``enabled`` and stderr is a terminal (a log file gets no bar)."""
+    if not enabled or not sys.stderr.isatty():
         return lambda n, close=False: None
     from tqdm import tqdm
 
@@ -225,11 +299,12 @@ def format_result(result: DemoResult, out: TextIO = sys.stdout) -> None:
     """A readable table per well of what the service wrote back."""
     from tb_bridge.cli.io import format_table
 
-    out.write(f"\nSimulated {result.simulated_hours:g} h: {result.telemetry_events} telemetry events, "
-              f"tier runs {json.dumps(result.tier_runs)}, dead-lettered events {result.dead_letters}\n")
+    out.write(f"\nSimulated {result.simulated_hours:g} h: {result.telemetry_events:,} telemetry events, "
+              f"tier runs {json.dumps(result.tier_runs)}, dead-lettered events {result.dead_letters:,}\n")
     for name in result.wells:
         attributes = result.attributes.get(name, {})
-        rows = [(key, _short(attributes[key])) for key in SUMMARY_KEYS if key in attributes and attributes[key] not in ("", None)]
+        rows = [(key, _display(key, attributes[key])) for key in SUMMARY_KEYS
+                if key in attributes and attributes[key] not in ("", None)]
         opt_count = sum(1 for key in attributes if key.startswith("opt_"))
         out.write(f"\n{name}  ({opt_count} opt_* attributes written)\n")
         out.write(format_table(["attribute", "value"], rows) + "\n")
@@ -237,12 +312,50 @@ def format_result(result: DemoResult, out: TextIO = sys.stdout) -> None:
         w = result.what_if
         changes = ", ".join(f"{k} = {v}" for k, v in w["parameters"].items())
         out.write(f"\nWhat-if on {w['well']} (a simulation-dashboard slider: {changes})\n")
-        rows = [(k, _short(v)) for k, v in w.get("attributes", {}).items() if v not in ("", None)]
+        rows = [(k, _display(k, v)) for k, v in w.get("attributes", {}).items() if v not in ("", None)]
         out.write(format_table(["attribute", "value"], rows) + "\n")
+    if result.placement:
+        out.write(f"\nField-development planner on {result.placement['field']}: {result.placement['status']}\n")
+    if result.dashboards:
+        rows = [(stem, f"{sum(1 for n in widgets.values() if n)} of {len(widgets)}",
+                 ", ".join(t for t, n in widgets.items() if not n) or "-")
+                for stem, widgets in result.dashboards.items()]
+        out.write("\nDashboards at the end of the demo\n"
+                  + format_table(["dashboard", "widgets with data", "empty widgets"], rows) + "\n")
 
 
-def _short(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 3)
-    text = value if isinstance(value, str) else json.dumps(value)
+#: Units of printed values by key-name suffix, for keys the writeback table gives none (e.g. ``sim_param_*``).
+_SUFFIX_UNITS = (("_bpd", "bbl/d"), ("_psi", "psi"), ("_hz", "Hz"), ("_pct", "%"), ("_mscfd", "Mscf/d"), ("_spm", "spm"),
+                 ("_rpm", "rpm"), ("_kw", "kW"), ("_ft", "ft"), ("_scf_stb", "scf/STB"), ("_bpd_psi", "bbl/d/psi"))
+
+
+def _unit(key: str) -> str:
+    from tb_bridge.writeback.keys import spec_for
+
+    spec = spec_for(key)
+    if spec is not None and spec.unit and spec.value_type == "number":
+        return spec.unit
+    return next((unit for suffix, unit in sorted(_SUFFIX_UNITS, key=lambda p: -len(p[0])) if key.endswith(suffix)), "")
+
+
+def _number(value: float) -> str:
+    """Grouped digits: whole numbers from 1,000 up, else at most 3 decimals."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+
+
+def _display(key: str, value: Any) -> str:
+    """A printed value: numbers with grouped digits and the key's unit; text in full (errors and warnings are
+    never cut); JSON values (curves, tables) summarized."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        unit = _unit(key)
+        if unit[:1].isdigit():  # a scale (e.g. a 0-100 score), not a unit
+            return f"{_number(float(value))} (scale {unit})"
+        return f"{_number(float(value))} {unit}".rstrip()
+    if isinstance(value, str):
+        return value
+    text = json.dumps(value)
     return text if len(text) <= 90 else text[:87] + "..."

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tb_bridge.cli.io import CliInputError, print_json
 
@@ -13,7 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--transport", choices=["grpc", "inprocess"], default="grpc",
                         help="how the stand-in delivers events to the service (default: the gRPC Edge protocol)")
-    parser.add_argument("--json", action="store_true", help="print the written attributes as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the written attributes, and the data points of every dashboard widget, as JSON")
+    parser.add_argument("--preview", metavar="OUT.html",
+                        help="write every bundled dashboard, drawn from the stand-in's data at the demo's end, to OUT.html")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=_demo)
 
@@ -24,11 +28,12 @@ def _demo(args: argparse.Namespace) -> int:
     if args.hours <= 0 or args.wells_per_type < 1:
         raise CliInputError("--hours must be positive and --wells-per-type at least 1")
     result = run_demo(hours=args.hours, wells_per_lift_type=args.wells_per_type, seed=args.seed,
-                      transport=args.transport, progress=not args.no_progress and not args.json)
+                      transport=args.transport, progress=not args.no_progress and not args.json,
+                      preview=Path(args.preview) if args.preview else None)
     if args.json:
         print_json({"wells": result.wells, "attributes": result.attributes, "tier_runs": result.tier_runs,
                     "telemetry_events": result.telemetry_events, "dead_letters": result.dead_letters,
-                    "what_if": result.what_if})
+                    "what_if": result.what_if, "placement": result.placement, "dashboards": result.dashboards})
     else:
         format_result(result)
     return 0

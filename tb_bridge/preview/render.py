@@ -1,8 +1,9 @@
 """Render a ThingsBoard dashboard export into static HTML with plotly, from a data source.
 
 Each widget becomes ``<section class="widget" data-fqn=... data-points=N>``; ``data-points`` counts the
-values drawn (chart points, card values, table cells), so an empty widget is visible to a test and to the
-reader. Time windows follow ThingsBoard: realtime ``timewindowMs`` ends now; a quick interval
+data points drawn: a chart's points in its time window, 1 for a value card with a value (and for a slider or
+button), a table's rows that hold a value (a key or well name alone is no data), so an empty widget is visible
+to a test and to the reader (:func:`widget_points` gives the same numbers per dashboard and widget title). Time windows follow ThingsBoard: realtime ``timewindowMs`` ends now; a quick interval
 (``realtimeType`` 1) covers the whole current day/month/year, so future points (forecasts, projections) show.
 """
 from __future__ import annotations
@@ -102,10 +103,11 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> tuple[str, int]:
+def _table(headers: list[str], rows: list[list[Any]], label_columns: int = 0) -> tuple[str, int]:
+    """The HTML table and its number of rows with a value outside the first ``label_columns`` columns."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
-    filled = sum(1 for row in rows for c in row if _fmt(c) != "")
+    filled = sum(1 for row in rows if any(_fmt(c) != "" for c in row[label_columns:]))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>", filled
 
 
@@ -191,7 +193,8 @@ class DashboardRenderer:
         entity = self._first_entity(cfg)
         keys = cfg["datasources"][0]["dataKeys"]
         values = {} if entity is None else self._values(entity, keys)
-        return _table(["Key", "Value"], [[k.get("label") or k["name"], values.get(k["name"])] for k in keys])
+        return _table(["Key", "Value"], [[k.get("label") or k["name"], values.get(k["name"])] for k in keys],
+                      label_columns=1)
 
     def _entities_table(self, cfg: dict[str, Any]) -> tuple[str, int]:
         ds = cfg["datasources"][0]
@@ -200,8 +203,7 @@ class DashboardRenderer:
         for entity in self.entities(ds["entityAliasId"]):
             values = self._values(entity, keys)
             rows.append([entity.name] + [values[k["name"]] for k in keys])
-        body, filled = _table(["Well"] + [k.get("label") or k["name"] for k in keys], rows)
-        return body, filled
+        return _table(["Well"] + [k.get("label") or k["name"] for k in keys], rows, label_columns=1)
 
     def _xy_card(self, cfg: dict[str, Any]) -> tuple[str, int]:
         entity = self._first_entity(cfg)
@@ -305,16 +307,28 @@ table{border-collapse:collapse;font-size:12px;width:100%}td,th{border-bottom:1px
 """
 
 
+def render_dashboards(dashboards: dict[str, dict[str, Any]], source: DataSource, now_ms: int) -> dict[str, list[WidgetView]]:
+    """Every widget of every dashboard (file stem -> its widgets in layout order), rendered once."""
+    return {stem: DashboardRenderer(dashboard, source, now_ms).render() for stem, dashboard in dashboards.items()}
+
+
+def widget_points(views: dict[str, list[WidgetView]]) -> dict[str, dict[str, int]]:
+    """``{dashboard stem: {widget title: data points}}`` of :func:`render_dashboards`' widgets (the id stands in
+    for a missing title)."""
+    return {stem: {view.title or view.id: view.points for view in widgets} for stem, widgets in views.items()}
+
+
 def render_page(dashboards: dict[str, dict[str, Any]], source: DataSource, now_ms: int,
-                title: str = "Atilax dashboards preview") -> str:
-    """One self-contained HTML page (plotly.js inlined) with every dashboard's widgets on its 24-column grid."""
+                title: str = "Atilax dashboards preview", views: dict[str, list[WidgetView]] | None = None) -> str:
+    """One self-contained HTML page (plotly.js inlined) with every dashboard's widgets on its 24-column grid;
+    ``views``: the widgets already rendered by :func:`render_dashboards` (else they are rendered here)."""
+    views = render_dashboards(dashboards, source, now_ms) if views is None else views
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body><h1>{html.escape(title)}</h1>"]
     for stem, dashboard in dashboards.items():
-        renderer = DashboardRenderer(dashboard, source, now_ms)
         layout = dashboard["configuration"]["states"]["default"]["layouts"]["main"]["widgets"]
         parts.append(f'<h2 id="{html.escape(stem)}">{html.escape(dashboard["title"])}</h2><div class="grid" data-dashboard="{html.escape(stem)}">')
-        for view in renderer.render():
+        for view in views[stem]:
             place = layout[view.id]
             style = (f"grid-column:{place['col'] + 1} / span {place['sizeX']};"
                      f"grid-row:{place['row'] + 1} / span {place['sizeY']};min-height:{place['sizeY'] * 50}px")

@@ -9,7 +9,7 @@ import pytest
 from tb_bridge.demo import MISCONFIGURED_WELL, run_demo
 
 HOURS = 8
-FAULTS = {"ESP-02": "pump_wear", "SRP-02": "fluid_pound", "PCP-02": "sand_up", "GL-02": "casing_heading"}
+FAULTS = {"ESP-01": "pump_wear", "SRP-01": "fluid_pound", "PCP-01": "sand_up", "GL-01": "casing_heading"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_injected_faults_are_diagnosed_and_healthy_wells_stay_clean(demo_result)
 
 
 def test_tiers_ran_on_the_simulated_clock(demo_result):
-    assert demo_result.tier_runs == {"fast": HOURS * 12, "hourly": HOURS, "daily": 1, "weekly": 1}
+    assert demo_result.tier_runs == {"fast": HOURS * 12, "hourly": HOURS, "daily": 1, "weekly": 1, "monthly": 1}
     assert demo_result.telemetry_events == (288 + HOURS * 12) * 8
 
 
