@@ -77,3 +77,35 @@ def test_bad_input_exits_2(tmp_path, capsys, content, needle):
     path.write_text(content)
     assert main(["dca", "fit", str(path)]) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_fit_uptime_column_and_fit_all_segments(tmp_path, capsys):
+    """``--uptime-column`` (hours on stream) gives the engine's on-stream-normalized answer; a 100-day shut-in
+    splits the history and only the last decline is fitted unless ``--fit-all-segments``."""
+    rng = np.random.default_rng(12)
+    t = np.arange(400)
+    q_cap = np.where(t < 200, rate_bpd(t, 600.0, 0.004), rate_bpd(np.abs(t - 300.0), 450.0, 0.006))
+    hours = rng.uniform(8.0, 24.0, t.size)
+    hours[200:300] = 0.0
+    q = q_cap * hours / 24.0 * np.exp(rng.normal(0.0, 0.02, t.size))
+    dates = [str(np.datetime64("2025-01-01") + np.timedelta64(int(i), "D")) for i in t]
+    path = tmp_path / "hist.csv"
+    path.write_text("date,flow_rate_bpd,hrs\n" + "\n".join(f"{d},{r!r},{h!r}" for d, r, h in zip(dates, q.tolist(), hours.tolist())) + "\n")
+    rc = main(["dca", "fit", str(path), "--json", "--uptime-column", "hrs", "--uptime-unit", "hours"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    ref = analyze_decline(dates, q, on_stream=hours, on_stream_unit="hours")
+    assert out["opt_dca_qi_bpd"] == pytest.approx(ref.qi_bpd, rel=1e-12)
+    assert out["n_segments"] == 2 and out["segment_start_t_days"] == 300.0
+    assert out["opt_dca_qi_bpd"] == pytest.approx(450.0, rel=0.03)  # the restart's capacity, not the partial days
+    assert out["opt_dca_no_decline"] is False and out["opt_dca_no_decline_reason"] == ""
+    assert out["opt_dca_forecast"]["months"][0]["date"] == "2026-02-28"  # calendar month after 2026-02-04
+    rc = main(["dca", "fit", str(path), "--json", "--uptime-column", "hrs", "--uptime-unit", "hours", "--fit-all-segments"])
+    out_all = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out_all["segment_start_t_days"] == 0.0
+    # the table shows the P50 band column and the no-decline line
+    rc = main(["dca", "fit", str(path), "--uptime-column", "hrs", "--uptime-unit", "hours"])
+    text = capsys.readouterr().out
+    assert "p50_bpd" in text and "no decline identified" in text
+    assert main(["dca", "fit", str(path), "--uptime-column", "nope"]) == 2
+    assert main(["dca", "fit", str(path), "--uptime-column", "hrs"]) == 2  # read as days: up to 24 days in a day
