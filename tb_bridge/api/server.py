@@ -72,13 +72,17 @@ class ApiServer:
 
 
 def start_api(service: Any, settings: Settings) -> ApiServer:
-    """Build the API over ``service`` and serve it (``ValueError`` without keys and ``allow_no_auth``)."""
+    """Build the API over ``service`` and serve it; ``ValueError`` (one line for the command line) without keys and
+    ``allow_no_auth``, or when ``api.host``/``api.port`` cannot be bound."""
     from tb_bridge.api.app import create_app
 
     if settings.api.allow_no_auth and not settings.api.keys:
         log.warning("the API serves every route WITHOUT authentication (api.allow_no_auth)")
     server = ApiServer(create_app(service, settings), settings.api)
-    server.start()
+    try:
+        server.start()
+    except RuntimeError as exc:  # the port is taken, or the address is not ours
+        raise ValueError(f"{exc}: check api.host / api.port") from None
     return server
 
 

@@ -89,3 +89,13 @@ def test_https_and_client_certificates(tmp_path):
     finally:
         server.stop()
         service.close()
+
+
+def test_a_taken_port_is_a_clear_error(served, tmp_path):
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'h2.db'}", api={"keys": ["k"], "port": served.port})
+    service = Service(settings, RecordingWriteback())
+    try:
+        with pytest.raises(ValueError, match="could not listen on 127.0.0.1:.*api.port"):
+            start_api(service, settings)
+    finally:
+        service.close()
