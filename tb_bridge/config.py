@@ -276,6 +276,12 @@ class Settings(BaseSettings):
         default=None, ge=0, description="lift gas the gas-lift wells share (Mscf/d), split by the hourly equal-slope "
         "allocation; None = unconstrained (each well gets its own optimum)"
     )
+    field_asset_id: str | None = Field(
+        default=None, description="ThingsBoard id of the field asset (profile Field) that receives the weekly field "
+        "summary and the monthly model audit (opt_field_*); None = the history store only (table field_summary)"
+    )
+    alarm_operators: int = Field(default=1, ge=1, le=1_000, description="operators sharing the field's alarms: the "
+                                 "per-operator rates of the weekly ISA-18.2 / EEMUA 191 alarm KPIs")
 
     @classmethod
     def settings_customise_sources(

@@ -130,8 +130,21 @@ def assemble_service(settings: Settings):
         guard.add_user_id(settings.service_user_id)
     password = settings.tb.password.get_secret_value()
     service = Service(settings, writeback, history_reader=ThingsBoardHistory(settings.tb.url, settings.tb.username,
-                                                                               password))
+                                                                               password),
+                      asset_writeback=build_asset_writeback(settings))
     return service, transport
+
+
+def build_asset_writeback(settings: Settings):
+    """The REST writeback addressing assets that writes the weekly field summary and the monthly model audit to
+    the field asset (``field_asset_id``), as the placement jobs write theirs; None when no field asset is set."""
+    if not settings.field_asset_id:
+        return None
+    from tb_bridge.writeback.rest import RestWriteback
+
+    return RestWriteback(settings.tb.url, settings.tb.username, settings.tb.password.get_secret_value(),
+                         entity_type="ASSET", timeout_s=settings.tb.request_timeout_s,
+                         max_outbox_items=settings.limits.outbox_max_items)
 
 
 def connect_thingsboard(settings: Settings, service: Any, transport: Any, stop: threading.Event | None = None) -> str:

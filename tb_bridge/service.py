@@ -20,6 +20,8 @@ from tb_bridge.config import Settings
 from tb_bridge.events import WellEvent
 from tb_bridge.handlers.base import Tier, WellContext
 from tb_bridge.handlers.registry import HANDLERS, handler_for
+from tb_bridge.field_review import FieldReview
+from tb_bridge.history.period_log import StorePeriodLog
 from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router, TimestampWindow
 from tb_bridge.scheduler import TierScheduler
@@ -67,6 +69,7 @@ class Service:
         own_user_id: str | None = None,
         history_reader: ThingsBoardHistory | None = None,
         batch_steps: bool = True,
+        asset_writeback: Writeback | None = None,
     ) -> None:
         self.settings = settings
         self.batch_steps = batch_steps
@@ -76,6 +79,12 @@ class Service:
         )
         self.history = history or HistoryStore(settings.database_url)
         self.history.migrate()
+        self._period_log = StorePeriodLog(self.history, settings.scheduler.fast_interval_s)  # WellContext.history_log
+        #: the weekly field summary and the monthly model audit, to the field asset (settings.field_asset_id) through
+        #: ``asset_writeback`` (a writeback addressing ASSET entities) and to the history store
+        self.asset_writeback = asset_writeback
+        self.field_review = FieldReview(self.history, field_asset_id=settings.field_asset_id,
+                                        asset_writeback=asset_writeback, alarm_operators=settings.alarm_operators)
         self.registry = WellRegistry()
         #: what-if simulation sessions (tb_bridge.sessions; the HTTP API drives them too); state in Redis when the
         #: buffer is Redis, so a restart keeps open sessions
@@ -179,6 +188,8 @@ class Service:
                     report.wells_failed += 1
                     report.errors[well.entity_id] = errors
             self._run_field_steps(tier, now_ms, report)
+            if tier in ("weekly", "monthly"):
+                self._review_field(tier, now_ms, ran, report)
             try:
                 self.history.record_runs(record for _, record in outcomes)  # one transaction per tier run
             except Exception:
@@ -349,6 +360,7 @@ class Service:
             history_source=self._history_source(now_ms),
             field_state=self._field_state.setdefault(config.lift_type, {}),
             run_history=self._run_history,
+            history_log=self._period_log,
         )
 
     def _run_history(self, entity_ids: Sequence[str], tier: str, key: str, limit: int) -> dict[str, list[Any]]:
@@ -378,6 +390,16 @@ class Service:
                 except Exception as exc:
                     log.exception("field-step writeback failed for %s", entity_id)
                     report.errors.setdefault(entity_id, []).append(f"writeback: {type(exc).__name__}: {exc}")
+
+    def _review_field(self, tier: Tier, now_ms: int, wells: Sequence[WellConfig], report: TierReport) -> None:
+        """The weekly field summary / monthly model audit over the wells this tier run reviewed
+        (:class:`tb_bridge.field_review.FieldReview`); a failure is logged and reported, the tier goes on."""
+        try:
+            states = [self._well_state.get(w.entity_id, {}) for w in wells]
+            self.field_review.run(tier, now_ms, states, self._field_state)
+        except Exception as exc:
+            log.exception("the %s field review failed", tier)
+            report.errors.setdefault("field", []).append(f"field review: {type(exc).__name__}: {exc}")
 
     def _handle_alarms(self, well_id: str, changes: Sequence[Any]) -> None:
         """ISA-18.2 state changes of a well's alarms (``tb_bridge.handlers.alarm_steps.AlarmChange``): raise or
@@ -436,5 +458,7 @@ class Service:
         self.scheduler.stop()
         self.sessions.stop()
         self.writeback.close()
+        if self.asset_writeback is not None:
+            self.asset_writeback.close()
         self.buffer.close()
         self.history.close()

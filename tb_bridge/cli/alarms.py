@@ -63,16 +63,12 @@ def read_log(source: str):
     return ts, tags, events
 
 
-def tag_of(well_id: str, alarm_type: str) -> str:
-    """The KPI tag of one alarm point of one well."""
-    return f"{well_id}/{alarm_type}"
-
-
 def read_history_log(url: str, start_s: float | None = None, end_s: float | None = None, well_id: str | None = None):
     """(ts_s, tags, events) of the alarm state changes in the history store at ``url`` with
     ``start_s <= ts < end_s``, oldest first; a row without ``details.kind`` (not written by the service's
     alarm step) is read as ``ACTIVE`` when its state is UNACK and skipped otherwise."""
     from tb_bridge.config import mask_url_password
+    from tb_bridge.history.period_log import kpi_log
     from tb_bridge.history.store import HistoryStore
 
     when = lambda s: None if s is None else datetime.fromtimestamp(s, timezone.utc)  # noqa: E731
@@ -83,17 +79,7 @@ def read_history_log(url: str, start_s: float | None = None, end_s: float | None
         rows = store.alarm_log(when(start_s), when(end_s), well_id)
     finally:
         store.close()
-    ts, tags, events = [], [], []
-    for row in rows:
-        kind = (row.details or {}).get("kind") if isinstance(row.details, dict) else None
-        if kind is None:
-            if str(row.state).upper() != "UNACK":
-                continue
-            kind = "ACTIVE"
-        ts.append(row.ts.timestamp())
-        tags.append(tag_of(row.well_id, row.alarm_type))
-        events.append(str(kind).upper())
-    return ts, tags, events
+    return kpi_log(rows)  # the same log the weekly field review reads (tb_bridge.field_review)
 
 
 def _kpi(args) -> int:

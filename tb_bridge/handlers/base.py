@@ -17,6 +17,21 @@ Tier = Literal["fast", "hourly", "daily", "weekly", "monthly"]
 TIERS: tuple[Tier, ...] = ("fast", "hourly", "daily", "weekly", "monthly")
 
 
+class HistoryLog(Protocol):
+    """What the weekly and monthly review steps read from the service's history store over a period (epoch ms;
+    ``tb_bridge.history.period_log.StorePeriodLog``)."""
+
+    def results(self, entity_ids: Sequence[str], tier: str, keys: Sequence[str], start_ms: int,
+                end_ms: int) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+        """``{entity_id: [(run time ms, {key: value}), ...]}``: results ``keys`` of the wells' ``tier`` runs of the tier
+        times ``start_ms < t <= end_ms`` (a run at the reader's own time has run before it), oldest first."""
+
+    def alarm_log(self, entity_ids: Sequence[str], start_ms: int,
+                  end_ms: int) -> tuple[list[tuple[str, float, str, str, str, str]], dict[tuple[str, str], str]]:
+        """The wells' alarm state changes with ``start_ms <= ts < end_ms``, oldest first, as ``(entity_id, ts_s, alarm_type, severity,
+        kind, state)``, and ``{(entity_id, alarm_type): state}`` after each alarm point's last change before it."""
+
+
 @dataclass(frozen=True)
 class WellContext:
     """Everything a step may use for one well at one tier run. Steps do no I/O of their own:
@@ -41,6 +56,9 @@ class WellContext:
     #: ``run_history(entity_ids, tier, key, limit) -> {entity_id: [value, ...]}``, the last ``limit`` values of result
     #: ``key`` of each well's runs of ``tier``, oldest first (``HistoryStore.latest_results``)
     run_history: Callable[[Sequence[str], str, str, int], dict[str, list[Any]]] | None = None
+    #: the shell's reader of the history store over a period (the weekly review and the monthly model audit):
+    #: results of past runs and the ISA-18.2 alarm log (:class:`HistoryLog`); None without a history store
+    history_log: "HistoryLog | None" = None
 
     def series(self, key: str) -> np.ndarray:
         """Buffered values of telemetry ``key`` aligned with ``window.ts_ms`` (all NaN when absent)."""

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tb_bridge.handlers.base import InsufficientData, StepOutput, WellContext
+from tb_bridge.handlers.model_fits import note_fit, note_update, well_fits
 from tb_bridge.writeback import keys
 
 DAY_MS = 86_400_000
@@ -101,6 +102,9 @@ def dca_step(context: WellContext) -> StepOutput:
     dates = np.asarray(t_ms[producing], dtype=np.int64).astype("datetime64[ms]")  # calendar-month forecast
     settings = DcaSettings(economic_limit_bpd=context.config.economic_limit_bpd, seed=_stable_seed(context.config.entity_id))
     result = analyze_decline(dates, rate[producing], kind="rate", settings=settings)
+    fitted = t_ms[producing] >= t_ms[producing][0] + round(result.segment_start_days * DAY_MS)  # the fitted segment
+    note_fit(well_fits(context.state), "decline", t_ms[producing][fitted], context.now_ms, source,
+             train={"flow_rate_bpd": rate[producing][fitted]})  # for the monthly model audit
     attributes = keys.dca_attributes(result)
     attributes["opt_dca_history_source"] = source
     start_ms = int(t_ms[producing][0])
@@ -272,6 +276,8 @@ class DiagnosticsStep:
         monitored = MONITORED_KEYS[lift_type]
         rows: list[dict[str, np.ndarray]] = []
         z_rows: list[np.ndarray] = []
+        row_ts: list[np.ndarray] = []  # timestamps of the forest's and the PCA monitor's windows (model audit)
+        z_ts: list[np.ndarray] = []
         wells = pca_wells = 0
         for context in contexts:
             ts = context.window.ts_ms
@@ -290,11 +296,13 @@ class DiagnosticsStep:
                 window = {k: context.series(k)[-MIN_BASELINE_SAMPLES:][part] for k in needed}
                 if all(np.isfinite(v).all() for v in window.values()):
                     rows.append(window)
+                    row_ts.append(ts[part])
                     used = True
                 if base is not None:
                     cols = [base.column(k) for k in monitored]
                     x = np.stack([context.series(k)[-MIN_BASELINE_SAMPLES:][part] for k in monitored])  # (K, T)
                     z_rows.append(np.median((x - base.loc[0, cols][:, None]) / base.scale[0, cols][:, None], axis=1))
+                    z_ts.append(ts[part])
                     pca_used = True
             wells += used
             pca_wells += pca_used
@@ -303,12 +311,17 @@ class DiagnosticsStep:
                                    f"to train the Isolation-Forest fallback and the PCA monitor")
         stacked = {k: np.stack([r[k] for r in rows]) for k in needed}
         models = {"forest": fit_field_forest(lift_type, [stacked], seed=FOREST_SEED)}
+        now_ms = contexts[0].now_ms
+        fits: dict[str, Any] = {}  # provenance for the monthly model audit; samples = 6-hour windows
+        note_fit(fits, "isolation_forest", np.concatenate(row_ts), now_ms, "buffer", samples=len(rows), train=stacked)
         z = np.asarray(z_rows)
         if len(z_rows) > 2 * len(monitored) and np.isfinite(z).all():
             models["pca"] = fit_pca(z, monitored, confidence=PCA_CONFIDENCE)
             models["pca_wells"] = pca_wells
+            note_fit(fits, "field_pca", np.concatenate(z_ts), now_ms, "buffer", samples=len(z_rows))
         for shared in {id(c.field_state): self.field_models(c) for c in contexts}.values():
             shared.update(models)
+            shared.setdefault("fits", {}).update(fits)
         return {}
 
     # -- many wells ---------------------------------------------------------------------------------------
@@ -351,7 +364,8 @@ class DiagnosticsStep:
         """The lift type's field models in ``context.field_state`` (shared by the wells of one lift type in one
         service, so the per-well and the batched path read the same ones): ``forest``, the Isolation Forest
         (``engines.anomaly.isolation.FieldForest``), and ``pca``, the PCA monitor (``engines.spc.pca.PcaModel``),
-        each None until :meth:`train_field_models` has fitted it; ``pca_wells``, the wells the monitor was fitted on."""
+        each None until :meth:`train_field_models` has fitted it; ``pca_wells``, the wells the monitor was fitted on;
+        ``fits``, their :class:`~tb_bridge.handlers.model_fits.ModelFit` by model name (for the monthly model audit)."""
         return context.field_state.setdefault("diagnostics", {"forest": None, "pca": None, "pca_wells": 0})
 
     def _fit_first_baselines(self, contexts: Sequence[WellContext]) -> None:
@@ -361,7 +375,7 @@ class DiagnosticsStep:
         from engines.anomaly.baseline import fit_baseline
         from engines.anomaly.diagnosis import MONITORED_KEYS
 
-        groups: dict[tuple[str, ...], list[tuple[_DiagnosticsState, dict[str, np.ndarray], str]]] = {}
+        groups: dict[tuple[str, ...], list[tuple[_DiagnosticsState, dict[str, np.ndarray], WellContext]]] = {}
         for context in contexts:
             state = self._state(context)
             if state.baseline is not None or context.window.ts_ms.size < MIN_BASELINE_SAMPLES:
@@ -369,16 +383,18 @@ class DiagnosticsStep:
             arrays = _telemetry_arrays(context)
             if any(key not in arrays for key in MONITORED_KEYS.get(context.config.lift_type, ())):
                 continue
-            groups.setdefault(tuple(arrays), []).append((state, arrays, context.config.lift_type))
+            groups.setdefault(tuple(arrays), []).append((state, arrays, context))
         for keys_, members in groups.items():
             try:
                 base = fit_baseline({k: np.concatenate([a[k][:, :MIN_BASELINE_SAMPLES] for _, a, _ in members])
                                      for k in keys_})
             except Exception:
                 continue
-            for i, (state, arrays, lift_type) in enumerate(members):
+            for i, (state, arrays, context) in enumerate(members):
                 state.baseline = base.take(i)
-                state.own_pca = _own_pca_or_none(lift_type, {k: v[0, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
+                state.own_pca = _own_pca_or_none(context.config.lift_type,
+                                                 {k: v[0, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
+                _note_first_fit(context, state)
 
     def _prepare(self, context: WellContext) -> _DiagnosisJob:
         from engines.anomaly.baseline import fit_baseline
@@ -400,6 +416,7 @@ class DiagnosticsStep:
             else:
                 state.baseline = fit_baseline({k: v[:, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
                 state.own_pca = _own_pca_or_none(lift_type, {k: v[0, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
+                _note_first_fit(context, state)
         window = {k: v[:, -DIAGNOSTIC_WINDOW_SAMPLES:] for k, v in arrays.items()}
         new_steps = int(np.count_nonzero(ts[-DIAGNOSTIC_WINDOW_SAMPLES:] > state.last_ts_ms))
         if new_steps == 0:
@@ -481,6 +498,16 @@ def _own_pca_or_none(lift_type: str, samples: dict[str, np.ndarray]) -> Any:
         return None
 
 
+def _note_first_fit(context: WellContext, state: _DiagnosticsState) -> None:
+    """Record the first baseline (and own-history PCA monitor) of a well: fitted now on the first
+    ``MIN_BASELINE_SAMPLES`` buffered samples (for the monthly model audit)."""
+    ts = context.window.ts_ms[:MIN_BASELINE_SAMPLES]
+    fits = well_fits(context.state)
+    note_fit(fits, "baseline", ts, context.now_ms, "buffer", samples=int(state.baseline.n_samples[0]))
+    if state.own_pca is not None:
+        note_fit(fits, "own_pca", ts, context.now_ms, "buffer", samples=int(state.own_pca.n_train))
+
+
 def restore_health_histories(contexts: Sequence[WellContext]) -> None:
     """At a well's first use in this process (after a restart), load its daily health scores (the 7-day trend's
     input) from the history store: the last ``HEALTH_HISTORY_DAYS`` values the daily baseline refresh logged
@@ -528,9 +555,11 @@ def baseline_refresh_step(context: WellContext) -> StepOutput:
     since = ts > state.last_refresh_ms
     if since.any() and all(k in context.window.values for k in state.baseline.keys):
         window = {k: context.series(k)[since][None, :] for k in state.baseline.keys}
-        state.baseline = update_baseline(state.baseline, window, eta=0.01,
-                                         exclude=_in_spans(ts[since], state.anomaly_spans)[None, :])
+        excluded = _in_spans(ts[since], state.anomaly_spans)
+        state.baseline = update_baseline(state.baseline, window, eta=0.01, exclude=excluded[None, :])
         state.last_refresh_ms = int(ts[-1])
+        note_update(well_fits(context.state), "baseline", context.now_ms, int(ts[-1]),
+                    added=int(np.count_nonzero(~excluded & np.all([np.isfinite(v[0]) for v in window.values()], axis=0))))
     return output
 
 
@@ -555,9 +584,13 @@ def baseline_refit_step(context: WellContext) -> StepOutput:
                                f"for the monthly baseline refit")
     state.baseline = fit_baseline({k: arrays[k][None, :] for k in keys_}, exclude=exclude[None, :])
     state.last_refresh_ms = int(ts[-1])
+    used = ts[~exclude & np.all([np.isfinite(arrays[k]) for k in keys_], axis=0)]
+    fits = well_fits(context.state)
+    note_fit(fits, "baseline", used, context.now_ms, source, samples=int(state.baseline.n_samples[0]))
     own_pca = _own_pca_or_none(context.config.lift_type, {k: v[~exclude] for k, v in arrays.items()})
     if own_pca is not None:
         state.own_pca = own_pca
+        note_fit(fits, "own_pca", ts[~exclude], context.now_ms, source, samples=int(own_pca.n_train))
     return StepOutput()
 
 

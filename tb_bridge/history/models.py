@@ -173,3 +173,20 @@ class DeadLetter(Base):
     payload: Mapped[str] = mapped_column(Text)
     error: Mapped[str] = mapped_column(Text)
     reprocessed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FieldSummary(Base):
+    """A field-level review written by the weekly or monthly tier (``kind``: ``weekly`` production, alarm and anomaly
+    summary; ``model_audit`` monthly audit of the learned models): the values written to the field asset, kept
+    whether or not a field asset is configured (``field_id`` is then ``default``)."""
+
+    __tablename__ = "field_summary"
+    __table_args__ = (Index("ix_field_summary_field_kind_created", "field_id", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    field_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    period_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    summary: Mapped[Any] = mapped_column(JsonDocument)

@@ -66,3 +66,16 @@ class DeadLetterRecord:
     payload: str
     error: str
     reprocessed: bool
+
+
+@dataclass(frozen=True)
+class FieldSummaryRecord:
+    """A field-level weekly summary or monthly model audit (``summary``: key -> JSON value, as written)."""
+
+    id: int
+    field_id: str
+    kind: str
+    period_start: datetime
+    period_end: datetime
+    created_at: datetime
+    summary: Any

@@ -29,6 +29,7 @@ from tb_bridge.history.models import (
     RUN_STATUSES,
     AlarmEvent,
     DeadLetter,
+    FieldSummary,
     Forecast,
     OptimizationResult,
     OptimizationRun,
@@ -37,6 +38,7 @@ from tb_bridge.history.models import (
 from tb_bridge.history.records import (
     AlarmEventRecord,
     DeadLetterRecord,
+    FieldSummaryRecord,
     ForecastRecord,
     RunRecord,
     SessionRecord,
@@ -96,7 +98,7 @@ def _check_limit(limit: int) -> int:
 
 
 class HistoryStore:
-    """History of optimization runs, forecasts, alarm events, simulation sessions and dead letters.
+    """History of optimization runs, forecasts, alarm events, simulation sessions, dead letters and field summaries.
 
     Args:
         url: ``sqlite:///path.db`` (embedded) or ``postgresql+psycopg://user@host:5432/db``.
@@ -327,6 +329,41 @@ class HistoryStore:
             rows = [(w, lt, ts, v) for w, lt, ts, v in session.execute(query)]
         return rows[::-1]
 
+    def latest_runs(self, well_ids: Iterable[str], keys: Iterable[str], *, tier: str | None = None,
+                    limit: int = 30) -> dict[str, list[tuple[datetime, dict[str, Any]]]]:
+        """Results ``keys`` of each well's last ``limit`` (non-simulated) runs, optionally of one tier, oldest first (by
+        ``started_at``, then id): ``{well_id: [(started_at, {key: value}), ...]}``; runs without any of the keys and
+        wells without such runs left out. One query per 500 wells (a window function keeps each well's newest
+        ``limit`` runs)."""
+        limit = _check_limit(limit)
+        wells = list(dict.fromkeys(well_ids))
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, list[tuple[datetime, dict[str, Any]]]] = {}
+        if not wells or not keys:
+            return out
+        run, res = OptimizationRun.__table__, OptimizationResult.__table__
+        with self._sessions() as session:
+            for i in range(0, len(wells), 500):
+                rank = func.row_number().over(partition_by=run.c.well_id,
+                                              order_by=(run.c.started_at.desc(), run.c.id.desc())).label("rank")
+                runs = select(run.c.id, run.c.well_id, run.c.started_at, rank).where(
+                    run.c.well_id.in_(wells[i:i + 500]), run.c.simulated.is_(False))
+                if tier is not None:
+                    runs = runs.where(run.c.tier == tier)
+                runs = runs.subquery()
+                query = (select(runs.c.well_id, runs.c.started_at, runs.c.id, res.c.key, res.c.value)
+                         .join(res, res.c.run_id == runs.c.id)
+                         .where(runs.c.rank <= limit, res.c.key.in_(keys))
+                         .order_by(runs.c.well_id, runs.c.started_at, runs.c.id))
+                last_id = None
+                for well_id, started_at, run_id, key, value in session.execute(query):
+                    rows = out.setdefault(well_id, [])
+                    if run_id != last_id:
+                        rows.append((started_at, {}))
+                        last_id = run_id
+                    rows[-1][1][key] = value
+        return out
+
     # -- dead letters -------------------------------------------------------------------------------
     def dead_letter_counts(self) -> list[tuple[str, str, int]]:
         """``(source, error, count)`` of the dead letters not yet reprocessed (one row per distinct error)."""
@@ -433,6 +470,55 @@ class HistoryStore:
         with self._sessions() as session:
             return [AlarmEventRecord(r.id, r.well_id, r.alarm_type, r.severity, r.state, r.ts, r.details)
                     for r in session.scalars(query)]
+
+    def alarm_states_before(self, ts: datetime, well_ids: Iterable[str] | None = None) -> list[AlarmEventRecord]:
+        """The last alarm event before ``ts`` of each (well, alarm type), optionally of some wells only, by well and
+        type: the ISA-18.2 state each alarm point was in at ``ts`` (its ``state``). One query per 500 wells."""
+        ts = _aware(ts, "ts")
+        table = AlarmEvent.__table__
+        wells = None if well_ids is None else list(dict.fromkeys(well_ids))
+        chunks = [None] if wells is None else [wells[i:i + 500] for i in range(0, len(wells), 500)]
+        out: list[AlarmEventRecord] = []
+        with self._sessions() as session:
+            for chunk in chunks:
+                rank = func.row_number().over(partition_by=(table.c.well_id, table.c.alarm_type),
+                                              order_by=(table.c.ts.desc(), table.c.id.desc())).label("rank")
+                inner = select(table.c.id, rank).where(table.c.ts < ts)
+                if chunk is not None:
+                    inner = inner.where(table.c.well_id.in_(chunk))
+                inner = inner.subquery()
+                query = (select(AlarmEvent).join(inner, inner.c.id == AlarmEvent.id).where(inner.c.rank == 1)
+                         .order_by(AlarmEvent.well_id, AlarmEvent.alarm_type))
+                out.extend(AlarmEventRecord(r.id, r.well_id, r.alarm_type, r.severity, r.state, r.ts, r.details)
+                           for r in session.scalars(query))
+        return out
+
+    # -- field summaries ----------------------------------------------------------------------------
+    def record_field_summary(self, field_id: str, kind: str, summary: Mapping[str, Any], *, period_start: datetime,
+                             period_end: datetime, created_at: datetime | None = None) -> int:
+        """Keep a field-level review (``kind`` ``weekly`` or ``model_audit``; ``summary`` key -> JSON value as written to
+        the field asset) for the period ``[period_start, period_end]``; returns its id."""
+        period_start, period_end = _aware(period_start, "period_start"), _aware(period_end, "period_end")
+        created_at = _aware(created_at, "created_at")
+        row = FieldSummary(field_id=str(field_id), kind=str(kind), period_start=period_start, period_end=period_end,
+                           created_at=created_at if created_at is not None else _now(),
+                           summary=to_json_value(dict(summary)))
+        with self._sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def field_summaries(self, field_id: str | None = None, kind: str | None = None,
+                        limit: int = 10) -> list[FieldSummaryRecord]:
+        """Field summaries, the most recently created first, optionally of one field and kind."""
+        query = select(FieldSummary).order_by(FieldSummary.created_at.desc(), FieldSummary.id.desc())
+        if field_id is not None:
+            query = query.where(FieldSummary.field_id == field_id)
+        if kind is not None:
+            query = query.where(FieldSummary.kind == kind)
+        with self._sessions() as session:
+            return [FieldSummaryRecord(r.id, r.field_id, r.kind, r.period_start, r.period_end, r.created_at, r.summary)
+                    for r in session.scalars(query.limit(_check_limit(limit)))]
 
     # -- forecasts ----------------------------------------------------------------------------------
     def save_forecast(

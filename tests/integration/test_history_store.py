@@ -25,7 +25,8 @@ from tb_bridge.history.store import normalize_url
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-TABLES = {"optimization_run", "optimization_result", "forecast", "alarm_event", "simulation_session", "dead_letter"}
+TABLES = {"optimization_run", "optimization_result", "forecast", "alarm_event", "simulation_session", "dead_letter",
+          "field_summary"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -50,7 +51,7 @@ def test_migrate_builds_exactly_the_models(db_url):
         assert store.schema_revision() is None
         store.migrate()
         store.migrate()  # idempotent
-        assert store.schema_revision() == head_revision() == "0001"
+        assert store.schema_revision() == head_revision() == "0002"
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
             diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
@@ -68,7 +69,7 @@ def test_downgrade_to_base_drops_everything(db_url):
             assert set(inspect(conn).get_table_names()) == {"alembic_version"}
         assert store.schema_revision() is None
         store.migrate()
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == "0002"
     finally:
         store.close()
 
@@ -90,7 +91,7 @@ def test_private_postgres_server_migrates(private_postgres_url):
     store = HistoryStore(private_postgres_url)
     try:
         store.migrate()
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == "0002"
         run_id = store.record_run("W-1", "esp", "hourly", "nodal", {"q_bpd": 812.5})
         assert store.run(run_id).results == {"q_bpd": 812.5}
     finally:
@@ -292,6 +293,53 @@ def test_alarm_events(store):
     assert [e.alarm_type for e in store.alarm_events()] == ["pump_off", "gas_lock", "pump_off"]
 
 
+def test_latest_runs_keep_each_runs_results_together(store):
+    """The given keys of each well's last `limit` runs (of one tier, simulated left out), grouped per run, oldest first."""
+    runs = [dict(well_id=f"W-{i % 2}", lift_type="esp", tier="daily" if i % 3 else "fast", engine="review",
+                 results={"a": i, "b": [i, 0.5], "c": "x"} if i % 4 else {"c": "only"}, started_at=T0 + timedelta(hours=i))
+            for i in range(12)]
+    runs.append(dict(well_id="W-1", lift_type="esp", tier="daily", engine="review", results={"a": -1},
+                     started_at=T0 + timedelta(days=2), simulated=True))
+    store.record_runs(runs)
+    got = store.latest_runs(["W-0", "W-1", "W-9"], ["a", "b"], tier="daily", limit=3)
+    # daily runs: i % 3 != 0; W-0: 2, 4, 8, 10 -> the last three 4, 8, 10, of which 4 and 8 (i % 4 == 0) have
+    # neither a nor b and are left out; W-1: 1, 5, 7, 11 -> 5, 7, 11
+    assert got == {"W-0": [(T0 + timedelta(hours=10), {"a": 10, "b": [10, 0.5]})],
+                   "W-1": [(T0 + timedelta(hours=h), {"a": h, "b": [h, 0.5]}) for h in (5, 7, 11)]}
+    assert store.latest_runs(["W-1"], ["c"], limit=2) == {"W-1": [(T0 + timedelta(hours=h), {"c": "x"}) for h in (9, 11)]}
+    assert store.latest_runs(["W-1"], []) == {} and store.latest_runs([], ["a"]) == {}
+
+
+def test_alarm_states_before_is_each_points_last_change(store):
+    ev = [("W-1", "pump_wear", "UNACK", 0), ("W-1", "pump_wear", "ACKED", 10), ("W-1", "gas_lock", "UNACK", 20),
+          ("W-1", "pump_wear", "NORM", 40), ("W-2", "pump_wear", "RTNUN", 5), ("W-2", "pump_wear", "UNACK", 30)]
+    ids = {(w, t, m): store.record_alarm_event(w, t, "MAJOR", s, ts=T0 + timedelta(minutes=m)) for w, t, s, m in ev}
+    got = store.alarm_states_before(T0 + timedelta(minutes=30))
+    assert [(r.well_id, r.alarm_type, r.state, r.id) for r in got] == [
+        ("W-1", "gas_lock", "UNACK", ids[("W-1", "gas_lock", 20)]),
+        ("W-1", "pump_wear", "ACKED", ids[("W-1", "pump_wear", 10)]),
+        ("W-2", "pump_wear", "RTNUN", ids[("W-2", "pump_wear", 5)])]  # the change at 30 min is not before
+    assert [r.state for r in store.alarm_states_before(T0 + timedelta(hours=1), ["W-1"])] == ["UNACK", "NORM"]
+    assert store.alarm_states_before(T0) == []
+
+
+def test_field_summaries_round_trip(store):
+    week = {"opt_field_oil_bbl": 0.1 * 3, "opt_field_alarm_kpi": {"n_alarms": 3, "top_bad_actors": [["W-1/x", 3, 100.0]]}}
+    a = store.record_field_summary("F-1", "weekly", week, period_start=T0 - timedelta(days=7), period_end=T0,
+                                   created_at=T0)
+    b = store.record_field_summary("F-1", "model_audit", {"opt_field_models": 4}, period_start=T0, period_end=T0,
+                                   created_at=T0 + timedelta(minutes=15))
+    c = store.record_field_summary("default", "weekly", {"opt_field_oil_bbl": 1.0}, period_start=T0, period_end=T0,
+                                   created_at=T0 + timedelta(days=7))
+    assert [r.id for r in store.field_summaries()] == [c, b, a]
+    (rec,) = store.field_summaries("F-1", "weekly")
+    assert (rec.id, rec.summary, rec.period_start, rec.period_end, rec.created_at) == (
+        a, week, T0 - timedelta(days=7), T0, T0)
+    assert [r.id for r in store.field_summaries(kind="weekly", limit=1)] == [c]
+    with pytest.raises(ValueError, match="naive"):
+        store.record_field_summary("F-1", "weekly", {}, period_start=datetime(2026, 1, 1), period_end=T0)
+
+
 def test_forecasts(store):
     points = [{"t_days": float(t), "q_bpd": 1000.0 * math.exp(-0.001 * t)} for t in range(0, 365, 30)]
     old = store.save_forecast("W-1", "arps", {"qi_bpd": 1000.0, "di_per_day": 0.001, "b": 0.0}, points, created_at=T0)
@@ -356,7 +404,7 @@ def test_concurrent_migrations_on_postgresql(postgres_db_url):
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     with HistoryStore(postgres_db_url) as store:
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == "0002"
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
 
@@ -369,7 +417,7 @@ def test_concurrent_migrations_in_one_process(sqlite_url):
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(lambda s: s.migrate(), stores))
-        assert {s.schema_revision() for s in stores} == {"0001"}
+        assert {s.schema_revision() for s in stores} == {"0002"}
     finally:
         for s in stores:
             s.close()

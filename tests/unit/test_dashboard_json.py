@@ -149,10 +149,13 @@ def test_every_data_key_is_a_telemetry_key_or_in_the_writeback_table(path):
 LIFT_OF_PROFILE = {"ESP": "esp", "SRP": "srp", "PCP": "pcp", "GasLift": "gas_lift"}
 
 
-def _charted(path):
-    """{(chart title, key)} of the service's keys (``opt_*``) that the dashboard's time-series charts draw."""
+def _charted(path, alias_type="deviceType"):
+    """{(chart title, key)} of the service's keys (``opt_*``) that the dashboard's time-series charts draw for the
+    entities of one kind of alias: ``deviceType`` (wells) or ``assetType`` (the field asset)."""
+    aliases = _load(path)["configuration"]["entityAliases"]
     return {(w["config"]["title"], k["name"]) for w in _widgets(path).values() if w["type"] == "timeseries"
-            for ds in _datasources(w) for k in ds["dataKeys"] if k["type"] == "timeseries" and k["name"].startswith("opt_")}
+            for ds in _datasources(w) if aliases[ds["entityAliasId"]]["filter"]["type"] == alias_type
+            for k in ds["dataKeys"] if k["type"] == "timeseries" and k["name"].startswith("opt_")}
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +229,99 @@ def test_overview_covers_health_setpoints_production_anomalies_and_alarms():
         assert {current, recommended} <= names
     assert any(w["typeFullFqn"] == "system.alarm_widgets.alarms_table" for w in widgets)
     alias = _load(ROOT / "dashboards" / "field_overview.json")["configuration"]["entityAliases"]
-    assert [a["filter"]["resolveMultiple"] for a in alias.values()] == [True]
+    assert [(a["filter"]["type"], a["filter"]["resolveMultiple"]) for a in alias.values()] == [("deviceType", True),
+                                                                                            ("assetType", False)]
+    assert list(alias.values())[1]["filter"]["assetTypes"] == ["Field"]  # the field asset (field_asset_id)
+
+
+def test_overview_shows_the_weekly_review_and_the_monthly_model_audit():
+    """Issue 18 (3): a KPI card row, the alarm-KPI table, the trends and the model-audit table, read from the field
+    asset; the wells' weekly review in a table."""
+    cfg = _load(ROOT / "dashboards" / "field_overview.json")["configuration"]
+    field_alias = next(a["id"] for a in cfg["entityAliases"].values() if a["filter"]["type"] == "assetType")
+    widgets = list(cfg["widgets"].values())
+    layout = cfg["states"]["default"]["layouts"]["main"]["widgets"]
+    cards = [w for w in widgets if w["typeFullFqn"] == "system.cards.value_card"]
+    card_keys = [w["config"]["datasources"][0]["dataKeys"][0]["name"] for w in cards]
+    assert card_keys == ["opt_field_oil_bpd", "opt_field_water_bpd", "opt_field_gas_mscfd", "opt_field_uptime_pct",
+                         "opt_field_kwh_per_bbl", "opt_field_oil_trend_bpd_per_day", "opt_field_health_trend_per_day",
+                         "opt_field_alarms_per_hour"]
+    assert len({layout[w["id"]]["row"] for w in cards}) == 1  # one row
+    assert all(w["config"]["datasources"][0]["entityAliasId"] == field_alias for w in cards)
+    tables = {w["config"]["datasources"][0]["dataKeys"][0]["name"]: w for w in widgets
+              if w["typeFullFqn"] == "system.cards.markdown_card"}
+    assert set(tables) == {"opt_field_alarm_kpi", "opt_field_model_audit"}
+    assert _charted(ROOT / "dashboards" / "field_overview.json", "assetType") == {
+        ("Field oil rate per day and per week (bbl/d)", "opt_field_daily_oil_bpd"),
+        ("Field oil rate per day and per week (bbl/d)", "opt_field_oil_bpd"),
+        ("Mean health score per day and field uptime per week", "opt_field_daily_health"),
+        ("Mean health score per day and field uptime per week", "opt_field_uptime_pct")}
+    review = next(w for w in widgets if w["config"]["title"] == "Weekly review by well")
+    assert {"opt_weekly_alarm_count", "opt_weekly_alarm_hours", "opt_weekly_anomaly_hours", "opt_weekly_uptime_pct",
+            "opt_weekly_oil_trend_bpd_per_day", "opt_weekly_health_trend_per_day"} <= {
+        k["name"] for k in review["config"]["datasources"][0]["dataKeys"]}
+
+
+def _markdown(title_start):
+    import quickjs
+
+    card = next(w for w in _widgets(ROOT / "dashboards" / "field_overview.json").values()
+                if w["config"]["title"].startswith(title_start))
+    ctx = quickjs.Context()
+    ctx.eval("function markdown(data, ctx) {\n" + card["config"]["settings"]["markdownTextFunction"] + "\n}")
+    return card["config"]["datasources"][0]["dataKeys"][0]["label"], ctx
+
+
+def test_alarm_kpi_table_shows_each_kpi_against_its_eemua_target():
+    """The alarm-KPI card in QuickJS on the JSON the weekly field review writes (alarm_kpis of a hand-built week: 13
+    alarms of one chattering tag inside one 10-minute period that never returns, and one alarm standing for two
+    days)."""
+    import dataclasses
+
+    from engines.alarms.kpi import TARGETS, alarm_kpis
+
+    start = 1_764_000_000.0
+    ts = [start + 100.0 + 10.0 * i for i in range(13)] + [start + 3600.0, start + 3600.0 + 2 * 86_400.0]
+    tags = ["W-1/gas_lock"] * 13 + ["W-2/pump_wear"] * 2
+    events = ["ACTIVE"] * 13 + ["ACTIVE", "RTN"]
+    kpi = alarm_kpis(ts, tags, events, start, start + 7 * 86_400.0, 2)
+    doc = {**dataclasses.asdict(kpi), "operators": 2, "targets": TARGETS, "period": [int(start * 1000), int(start * 1000) + 7 * 86_400_000]}
+    label, ctx = _markdown("Alarm KPIs")
+    html = ctx.eval(f"markdown([{{{json.dumps(label)}: {json.dumps(json.dumps(doc))}}}])")  # JSON attributes arrive as text
+    cells = {m[0]: m[1:] for m in re.findall(r"<tr><td>([^<]+)</td><td align=\"right\">([^<]+)</td>"
+                                               r"<td align=\"right\">([^<]*)</td><td align=\"right\" style=\"color:#[0-9a-f]+\">([^<]*)</td></tr>", html)}
+    per10 = 14 / (7 * 144) / 2
+    assert cells["Alarms raised"] == ("14", "", "")
+    assert cells["Alarms / operator / 10 min"] == (f"{per10:.2f}", "&le; 1 (max 2)", "ok")
+    assert cells["Alarms / operator / hour"] == (f"{per10 * 6:.2f}", "&le; 6 (max 12)", "ok")
+    assert cells["Peak alarms in 10 min"] == ("13", "&le; 10 (a flood above)", "over")
+    assert cells["Time in flood (%)"] == (f"{100 / (7 * 144):.2f}", "&lt; 1", "ok")
+    assert cells["Top-10 bad actors share (%)"] == ("100.0", "&lt; 5", "over")
+    assert cells["Chattering alarms"] == ("1", "0", "over")
+    assert cells["Stale alarms (&gt; 24 h)"] == ("2", "&lt; 5", "ok")  # neither returned within 24 h
+    assert "<td>W-1/gas_lock</td><td align=\"right\">13</td><td align=\"right\">92.9 %</td>" in html
+    assert "2025-11-24 16:00 to 2025-12-01 16:00 UTC, 2 operator(s)" in html
+    assert ctx.eval("markdown([{}])").startswith("<div>No alarm KPIs yet")
+
+
+def test_model_audit_table_lists_the_models_by_drift_and_flags_the_drifted():
+    label, ctx = _markdown("Model audit")
+    rows = [{"entity": "ESP-01", "model": "baseline", "age_days": 31.03125, "window_days": 30.0, "samples": 8640,
+             "source": "ThingsBoard history", "max_abs_drift": 0.42, "max_drift_input": "motor_current_a", "drifted": False},
+            {"entity": "esp wells", "model": "isolation_forest", "age_days": 0.03, "window_days": 1.0, "samples": 32,
+             "source": "buffer", "max_abs_drift": 4.5, "max_drift_input": "vibration_g", "drifted": True},
+            {"entity": "GL-<1>", "model": "decline", "age_days": None, "window_days": None, "samples": None,
+             "source": None, "max_abs_drift": None, "max_drift_input": None, "drifted": False}]
+    html = ctx.eval(f"markdown([{{{json.dumps(label)}: {json.dumps(rows)}}}])")
+    body = re.findall(r"<tr( style=\"[^\"]+\")?><td>(.*?)</td><td>(.*?)</td><td align=\"right\">(.*?)</td>"
+                      r"<td align=\"right\">(.*?)</td><td align=\"right\">(.*?)</td><td>(.*?)</td>"
+                      r"<td align=\"right\">(.*?)</td><td>(.*?)</td></tr>", html)
+    assert [r[1:] for r in body] == [
+        ("esp wells", "isolation_forest", "0.0", "1.0", "32", "buffer", "4.50", "vibration_g"),
+        ("ESP-01", "baseline", "31.0", "30.0", "8640", "ThingsBoard history", "0.42", "motor_current_a"),
+        ("GL-&lt;1&gt;", "decline", "-", "-", "-", "-", "-", "-")]
+    assert [bool(r[0]) for r in body] == [True, False, False]  # only the drifted row is flagged
+    assert ctx.eval("markdown([{}])").startswith("<div>No model audit yet")
 
 
 @pytest.mark.parametrize("lift, stem, panel_key", [("ESP", "well_detail_esp", "opt_esp_bep_distance_pct"),
