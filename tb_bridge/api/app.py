@@ -78,14 +78,17 @@ def create_app(service: Any, settings: Settings) -> FastAPI:
 
     async def client(request: Request) -> str:
         """The caller's name (its key's index, or its address without keys), once its key and rate are checked;
-        the headers are read here, not by sub-dependencies (this runs on every request: the fewer the better)."""
+        the headers are read here, not by sub-dependencies (this runs on every request: the fewer the better).
+        A refused key counts against the address's own bucket, so guessing keys is rate-limited too."""
         headers = request.headers
         peer = request.client.host if request.client else "unknown"
         try:
-            who = keys.client(headers.get("x-api-key"), headers.get("authorization"), peer)
+            try:
+                who = keys.client(headers.get("x-api-key"), headers.get("authorization"), peer)
+            except Unauthorized as exc:
+                limiter.admit(f"refused:{peer}")
+                raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="atilax"'}) from None
             limiter.admit(who)
-        except Unauthorized as exc:
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="atilax"'}) from None
         except RateLimited as exc:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
         return who

@@ -88,6 +88,8 @@ def test_rate_limit_per_client(tmp_path):
         assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 20
         assert second.get("/wells").status_code == 200  # another client has its own bucket
         assert first.get("/health").status_code == 200  # probes are not limited
+        guessing = TestClient(app, headers={"X-API-Key": "guess"})
+        assert [guessing.get("/wells").status_code for _ in range(4)] == [401, 401, 401, 429]  # guesses count too
     finally:
         service.close()
 
