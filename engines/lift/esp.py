@@ -120,16 +120,16 @@ def scan_frequencies(system: EspSystem, frequency_hz) -> FrequencyScan:
     q = system.rate_grid_bpd
     need = system.discharge_required_psi - system.intake_pressure_psi  # (n_q,)
     g = pump_pressure_gain_psi(system, q[None, :], f[:, None]) - need[None, :]  # decreasing in q
-    q_op = np.full(f.size, np.nan)
-    for i in range(f.size):
-        gi = g[i]
-        cross = np.flatnonzero((gi[:-1] > 0) & (gi[1:] <= 0))
-        if cross.size:
-            k = cross[-1]
-            w = gi[k] / (gi[k] - gi[k + 1])
-            q_op[i] = q[k] + w * (q[k + 1] - q[k])
-        elif gi[-1] > 0:  # pump stronger than the whole grid: inflow-limited at the grid end
-            q_op[i] = q[-1]
+    # the highest crossing of each row (vectorized over frequency: one row per frequency)
+    cross = (g[:, :-1] > 0) & (g[:, 1:] <= 0)
+    has_cross = cross.any(axis=1)
+    k = cross.shape[1] - 1 - np.argmax(cross[:, ::-1], axis=1)
+    rows = np.arange(f.size)
+    gk, gk1 = g[rows, k], g[rows, k + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_cross = q[k] + gk / (gk - gk1) * (q[k + 1] - q[k])
+    # no crossing and the pump stronger than the whole grid: inflow-limited at the grid end
+    q_op = np.where(has_cross, q_cross, np.where(g[:, -1] > 0, q[-1], np.nan))
     qq = np.nan_to_num(q_op)
     p_in = np.interp(qq, q, system.intake_pressure_psi)
     dp = pump_pressure_gain_psi(system, qq, f)
