@@ -234,6 +234,18 @@ class ReactiveRequest(_Body):
                                    "optional) -> values, as a slider writes them")
 
 
+class ReactiveEnvelope(BaseModel):
+    """The envelope the rule chain's REST branch posts to the REST ingress (``tb_bridge.transport.mqtt_envelope``):
+    an ATTRIBUTES_UPDATED of the well ``entityId`` whose ``data`` holds the ``sim_param_*`` values (other keys of
+    ``data`` are not simulation parameters and are left alone)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    msgType: Literal["ATTRIBUTES_UPDATED"]
+    entityId: str = Field(min_length=1, max_length=128)
+    data: dict[str, Any] = Field(max_length=MAX_PARAMS * 4)
+
+
 class SetParams(_Body):
     params: dict[str, Any] = Field(min_length=1, max_length=MAX_PARAMS)
     wait: bool = True

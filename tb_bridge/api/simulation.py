@@ -3,7 +3,9 @@
 
 ``POST /simulation/reactive`` does what a ``sim_param_*`` attribute update does (open the well's session
 when it has none, set the parameters, simulate), for rule chains that post with ThingsBoard's REST API call
-node instead of routing the attribute update to the service."""
+node instead of routing the attribute update to the service. It takes ``{"well_id", "params"}`` (the bundled
+chain's "Simulation request for the API") or the envelope the chain's REST branch posts to the REST ingress
+(``{"msgType": "ATTRIBUTES_UPDATED", "entityId", "data": {"sim_param_<p>": value}, ...}``)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -11,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Path
 
 from tb_bridge.api.context import ApiContext, jsonable
-from tb_bridge.api.models import Closed, CreateSession, ReactiveRequest, ResetParams, SetParams
+from tb_bridge.api.models import Closed, CreateSession, ReactiveEnvelope, ReactiveRequest, ResetParams, SetParams
 
 SessionPath = Annotated[str, Path(alias="id", min_length=1, max_length=128,
                                         description="simulation session id")]
@@ -49,18 +51,22 @@ def build_router(ctx: ApiContext) -> APIRouter:
 
     @router.post("/simulation/reactive", response_model=dict[str, Any],
                  summary="Set sim_param_* values of a well as a slider would (the rule chain's REST branch)")
-    def reactive(request: ReactiveRequest) -> Any:
-        ctx.config(request.well_id)
-        params = {k[len(SIM_PARAM_PREFIX):] if k.startswith(SIM_PARAM_PREFIX) else k: v
-                  for k, v in request.params.items()}
+    def reactive(request: ReactiveRequest | ReactiveEnvelope) -> Any:
+        if isinstance(request, ReactiveEnvelope):  # the REST branch's envelope: its sim_param_* keys
+            well_id = request.entityId
+            given = {k: v for k, v in request.data.items() if k.startswith(SIM_PARAM_PREFIX)}
+            if not given:
+                raise HTTPException(422, "the envelope's data holds no sim_param_* key")
+        else:
+            well_id, given = request.well_id, request.params
+        ctx.config(well_id)
+        params = {k[len(SIM_PARAM_PREFIX):] if k.startswith(SIM_PARAM_PREFIX) else k: v for k, v in given.items()}
         if any(not name for name in params):
             raise HTTPException(422, "a parameter name is empty")
-        open_ = sessions().by_well(request.well_id)
-        if isinstance(open_, list):
-            open_ = open_[0] if open_ else None
-        session = open_ if open_ is not None else call("create", request.well_id)
+        open_ = sessions().by_well(well_id)
+        session = open_ if open_ is not None else call("create", well_id)
         result = call("set_params", session["session_id"], params, wait=True)
-        return {"session_id": session["session_id"], "well_id": request.well_id, "result": result}
+        return {"session_id": session["session_id"], "well_id": well_id, "result": result}
 
     @router.patch("/simulation/{id}/params", response_model=dict[str, Any],
                   summary="Change parameters of a session and simulate")

@@ -349,3 +349,19 @@ def test_reactive_does_what_a_slider_write_does(rig):
     for key in compared:
         assert result[key] == pytest.approx(by_slider[key]), key
     client.delete(f"/simulation/{answer.json()['session_id']}")
+
+
+def test_reactive_takes_the_rest_branch_envelope_too(rig):
+    from tb_bridge.transport.mqtt_envelope import build_envelope
+
+    service, settings, field, client = rig
+    envelope = build_envelope("ATTRIBUTES_UPDATED", "GL-02", {"deviceName": "GL-02", "deviceType": "GasLift",
+                                                              "ts": "1700000000000", "scope": "SERVER_SCOPE"},
+                              {"sim_param_water_cut_pct": 35.0, "comment": "not a parameter"})
+    answer = client.post("/simulation/reactive", json=envelope)
+    assert answer.status_code == 200, answer.text
+    assert service.sessions.by_well("GL-02")["modified"] == {"water_cut_pct": 35.0}
+    client.delete(f"/simulation/{answer.json()['session_id']}")
+    none = client.post("/simulation/reactive", json={**envelope, "data": {"comment": "x"}})
+    assert none.status_code == 422 and "sim_param_" in none.json()["detail"]
+    assert client.post("/simulation/reactive", json={**envelope, "msgType": "POST_TELEMETRY_REQUEST"}).status_code == 422
