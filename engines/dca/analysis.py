@@ -64,7 +64,9 @@ class DcaSettings:
     no_decline_decline_eff_per_year [-]: (low, high) tangent effective annual declines assumed (log-uniform)
     when no decline is identified; max_life_no_decline_years [year]: the forecast life then.
     forecast_uptime_fraction [-]: expected fraction on stream in the forecast (None: the fitted segment's mean).
-    process_noise: add the month-scale scatter about the curve to the rate band (a band for monthly outcomes)."""
+    calibrated_band: inflate the parameter covariance for lag-1 autocorrelated residuals and add the
+    month-scale scatter about the curve to the rate band (a band for monthly outcomes); False gives the
+    parameter-only band (Gauss-Newton covariance as fitted), kept for comparison in the backtest."""
 
     economic_limit_bpd: float = 5.0
     horizon_years: float = 30.0
@@ -86,7 +88,7 @@ class DcaSettings:
     no_decline_decline_eff_per_year: tuple[float, float] = (0.05, 0.40)
     max_life_no_decline_years: float = 10.0
     forecast_uptime_fraction: float | None = None
-    process_noise: bool = True
+    calibrated_band: bool = True
 
     def __post_init__(self) -> None:
         if not (self.economic_limit_bpd >= 0.0 and math.isfinite(self.economic_limit_bpd)):
@@ -274,7 +276,7 @@ def _no_decline(history: DeclineHistory, mask: np.ndarray, reason: str, settings
     rho = _lag1(r)
     se_level = sigma * math.sqrt(ar1_mean_variance_factor(rho, k))
     m = _samples_per_month(history, mask)
-    sigma_p = sigma * math.sqrt(ar1_mean_variance_factor(rho, m)) if settings.process_noise else 0.0
+    sigma_p = sigma * math.sqrt(ar1_mean_variance_factor(rho, m)) if settings.calibrated_band else 0.0
     lo_eff, hi_eff = settings.no_decline_decline_eff_per_year
     d_lo = float(nominal_from_tangent_effective(lo_eff)) / DAYS_PER_YEAR
     d_hi = float(nominal_from_tangent_effective(hi_eff)) / DAYS_PER_YEAR
@@ -385,9 +387,9 @@ def analyze_history(history: DeclineHistory, settings: DcaSettings = DcaSettings
     q_fit = predict_rate(chosen.model, chosen.theta, ts, te, d_lim)
     resid = np.log(q_obs) - np.log(q_fit)
     rho = _lag1(resid)
-    cov_scale = (1.0 + rho) / (1.0 - rho)
+    cov_scale = (1.0 + rho) / (1.0 - rho) if settings.calibrated_band else 1.0
     m = _samples_per_month(history, inliers)
-    sigma_p = chosen.sigma_log * math.sqrt(ar1_mean_variance_factor(rho, m)) if settings.process_noise else 0.0
+    sigma_p = chosen.sigma_log * math.sqrt(ar1_mean_variance_factor(rho, m)) if settings.calibrated_band else 0.0
     if settings.uncertainty == "model_average":
         mc_fits, mc_weights = fits, akaike_weights([f.score(settings.criterion) for f in fits])
     else:

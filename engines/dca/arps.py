@@ -48,22 +48,41 @@ def _f(x: ArrayLike) -> Array:
     return np.asarray(x, dtype=np.float64)
 
 
+def _full(x: Array, shape: tuple[int, ...]) -> Array:
+    return x if x.shape == shape else np.broadcast_to(x, shape).copy()
+
+
 def _hyp_rate(t: Array, qi: Array, d: Array, b: Array) -> Array:
     small = b < B_EXPONENTIAL_EPS
+    if not small.any():
+        return qi * np.exp(-np.log1p(b * d * t) / b)
+    if small.all():
+        return qi * np.exp(-d * t)
     b_safe = np.where(small, 1.0, b)
     hyp = qi * np.exp(-np.log1p(b_safe * d * t) / b_safe)
     return np.where(small, qi * np.exp(-d * t), hyp)
 
 
 def _hyp_cum(t: Array, qi: Array, d: Array, b: Array) -> Array:
+    """Hyperbolic cumulative; each of the exponential / harmonic / hyperbolic closed forms is evaluated
+    only where it applies (the parameters of Monte Carlo trials mix all three)."""
     small = b < B_EXPONENTIAL_EPS
     harmonic = np.abs(1.0 - b) < B_HARMONIC_EPS
-    b_safe = np.where(small | harmonic, 0.5, b)
-    log_term = np.log1p(b_safe * d * t)
-    hyp = qi / ((1.0 - b_safe) * d) * -np.expm1((1.0 - 1.0 / b_safe) * log_term)
-    expo = qi / d * -np.expm1(-d * t)
-    harm = qi / d * np.log1p(d * t)
-    return np.where(small, expo, np.where(harmonic, harm, hyp))
+    if not small.any() and not harmonic.any():
+        return qi / ((1.0 - b) * d) * -np.expm1((1.0 - 1.0 / b) * np.log1p(b * d * t))
+    if small.all():
+        return qi / d * -np.expm1(-d * t)
+    if harmonic.all():
+        return qi / d * np.log1p(d * t)
+    tt, q_, d_, b_ = np.broadcast_arrays(t, qi, d, b)
+    sm, hm = np.broadcast_to(small, tt.shape), np.broadcast_to(harmonic, tt.shape)
+    hy = ~(sm | hm)
+    out = np.empty(tt.shape)
+    out[sm] = q_[sm] / d_[sm] * -np.expm1(-d_[sm] * tt[sm])
+    out[hm] = q_[hm] / d_[hm] * np.log1p(d_[hm] * tt[hm])
+    bh = b_[hy]
+    out[hy] = q_[hy] / ((1.0 - bh) * d_[hy]) * -np.expm1((1.0 - 1.0 / bh) * np.log1p(bh * d_[hy] * tt[hy]))
+    return out
 
 
 def _hyp_time_to_rate(q: Array, qi: Array, d: Array, b: Array) -> Array:
@@ -109,29 +128,39 @@ def _validate(qi: Array, d: Array, b: Array, d_lim: Array) -> None:
         raise ValueError("d_lim_per_day must be >= 0")
 
 
+def _params(qi_bpd: ArrayLike, d_per_day: ArrayLike, b: ArrayLike, d_lim_per_day: ArrayLike) -> tuple[Array, ...]:
+    qi, d, bb, dl = np.broadcast_arrays(_f(qi_bpd), _f(d_per_day), _f(b), _f(d_lim_per_day))
+    _validate(qi, d, bb, dl)
+    return qi, d, bb, dl
+
+
 def rate_bpd(t_days: ArrayLike, qi_bpd: ArrayLike, d_per_day: ArrayLike, b: ArrayLike = 0.0,
              d_lim_per_day: ArrayLike = 0.0) -> Array:
     """Rate (bbl/d) at time ``t_days`` (days since ``qi``) for the Arps family; see module docstring."""
-    t, qi, d, bb, dl = np.broadcast_arrays(_f(t_days), _f(qi_bpd), _f(d_per_day), _f(b), _f(d_lim_per_day))
-    _validate(qi, d, bb, dl)
+    qi, d, bb, dl = _params(qi_bpd, d_per_day, b, d_lim_per_day)  # switch quantities at the parameters' shape
+    t = _f(t_days)
+    shape = np.broadcast_shapes(t.shape, qi.shape)
     t_sw, q_sw, _, d_term = _segments(qi, d, bb, dl, with_cum=False)
     after = t > t_sw
     if not after.any():
-        return _hyp_rate(t, qi, d, bb)
+        return _full(_hyp_rate(t, qi, d, bb), shape)
     tail = q_sw * np.exp(-d_term * np.where(after, t - np.where(np.isfinite(t_sw), t_sw, 0.0), 0.0))
-    return np.where(after, tail, _hyp_rate(t, qi, d, bb))
+    return _full(np.where(after, tail, _hyp_rate(t, qi, d, bb)), shape)
 
 
 def cumulative_bbl(t_days: ArrayLike, qi_bpd: ArrayLike, d_per_day: ArrayLike, b: ArrayLike = 0.0,
                    d_lim_per_day: ArrayLike = 0.0) -> Array:
     """Cumulative volume (bbl) produced from ``t = 0`` to ``t_days``; closed form (Arps 1945)."""
-    t, qi, d, bb, dl = np.broadcast_arrays(_f(t_days), _f(qi_bpd), _f(d_per_day), _f(b), _f(d_lim_per_day))
-    _validate(qi, d, bb, dl)
+    qi, d, bb, dl = _params(qi_bpd, d_per_day, b, d_lim_per_day)
+    t = _f(t_days)
+    shape = np.broadcast_shapes(t.shape, qi.shape)
     t_sw, q_sw, np_sw, d_term = _segments(qi, d, bb, dl)
     after = t > t_sw
+    if not after.any():
+        return _full(_hyp_cum(t, qi, d, bb), shape)
     dt = np.where(after, t - np.where(np.isfinite(t_sw), t_sw, 0.0), 0.0)
     tail = np_sw + q_sw / d_term * -np.expm1(-d_term * dt)
-    return np.where(after, tail, _hyp_cum(t, qi, d, bb))
+    return _full(np.where(after, tail, _hyp_cum(t, qi, d, bb)), shape)
 
 
 def decline_per_day(t_days: ArrayLike, qi_bpd: ArrayLike, d_per_day: ArrayLike, b: ArrayLike = 0.0,

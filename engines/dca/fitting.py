@@ -274,7 +274,7 @@ def _solve(model: str, x0: Array, ts: Array, te: Array, ln_q: Array, d_lim: floa
         sw_new = (1.0 + (r / f_scale) ** 2) ** -0.25
         moved = float(np.max(np.abs(sol.x - x) / (1.0 + np.abs(x))))
         x, sw = sol.x, sw_new
-        if moved < 1e-7:
+        if moved < 1e-6:
             break
     assert sol is not None
     r = sol.fun / np.where(sw > 0, sw, 1.0)
@@ -352,12 +352,18 @@ def robust_inliers(history: DeclineHistory, usable: NDArray[np.bool_], *, b_max:
     start = _start_exponential(t_mid, q)
     resid0 = ln_q - (start[0] - math.exp(start[1]) * t_mid)
     scale = max(1.4826 * float(np.median(np.abs(resid0 - np.median(resid0)))), 1e-3)
-    best = None
-    for x0 in _starts(model, t_mid, q, {}):
-        res = _solve(model, x0[: N_CURVE_PARAMS[model]], ts, te, ln_q, 0.0, b_max, "soft_l1", scale)
-        if best is None or res.cost < best.cost:
-            best = res
-    assert best is not None
+    # one robust solve, from the start with the lower soft_l1 cost (the robust fit only flags outliers and
+    # seeds the hyperbolic candidate, which is refitted from several starts)
+    starts = [x0[: N_CURVE_PARAMS[model]] for x0 in _starts(model, t_mid, q, {})]
+    lo, hi = _bounds(model, 0.0, b_max)
+
+    def soft_l1_cost(x0: Array) -> float:
+        x = np.clip(x0, lo, hi)
+        r0 = ln_q - np.log(np.maximum(predict_rate(model, x, ts, te, 0.0), 1e-300))
+        return float(np.sum(np.sqrt(1.0 + (r0 / scale) ** 2)))
+
+    x_start = min(starts, key=soft_l1_cost)
+    best = _solve(model, x_start, ts, te, ln_q, 0.0, b_max, "soft_l1", scale)
     r = ln_q - np.log(predict_rate(model, best.x, ts, te, 0.0))
     mad = max(float(np.median(np.abs(r - np.median(r)))), 1e-4)
     z = 0.6745 * np.abs(r - np.median(r)) / mad
