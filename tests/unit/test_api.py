@@ -364,4 +364,5 @@ def test_reactive_takes_the_rest_branch_envelope_too(rig):
     client.delete(f"/simulation/{answer.json()['session_id']}")
     none = client.post("/simulation/reactive", json={**envelope, "data": {"comment": "x"}})
     assert none.status_code == 422 and "sim_param_" in none.json()["detail"]
-    assert client.post("/simulation/reactive", json={**envelope, "msgType": "POST_TELEMETRY_REQUEST"}).status_code == 422
+    telemetry = {**envelope, "msgType": "POST_TELEMETRY_REQUEST"}
+    assert client.post("/simulation/reactive", json=telemetry).status_code == 422
