@@ -211,6 +211,8 @@ class DashboardRenderer:
         values = {} if entity is None else self._values(entity, keys)
         if any((k.get("settings") or {}).get("atilaxHeatmap") for k in keys):
             return self._map_card(keys, values)
+        if any((k.get("settings") or {}).get("atilaxTable") for k in keys):
+            return self._json_table_card(keys, values)
         rows = next((v for v in (_json_value(values.get(k["name"])) for k in keys)
                      if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)), None)
         if rows is not None:  # a table card (e.g. sim_compare_data: [{quantity, unit, original, ...}])
@@ -223,6 +225,27 @@ class DashboardRenderer:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode=mode, name=label, marker=dict(size=10)))
             points += len(xs)
         return _fig_html(fig), points
+
+    @staticmethod
+    def _json_table_card(keys: list[dict[str, Any]], values: dict[str, Any]) -> tuple[str, int]:
+        """A JSON attribute the card's function draws as a table (the ``atilaxTable`` key): a list of objects as one
+        row each (columns: their scalar fields), an object as one row per scalar field (nested objects flattened one
+        level, e.g. the alarm KPIs' ``targets``)."""
+        value = next((values.get(k["name"]) for k in keys if (k.get("settings") or {}).get("atilaxTable")), None)
+        if isinstance(value, str) and value[:1] in "[{":
+            value = json.loads(value)
+        if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            columns = list(dict.fromkeys(c for r in value for c, v in r.items() if not isinstance(v, (dict, list))))
+            return _table(columns, [[r.get(c) for c in columns] for r in value])
+        if isinstance(value, dict):
+            rows = []
+            for name, v in value.items():
+                if isinstance(v, dict):
+                    rows.extend([f"{name}.{k}", w] for k, w in v.items() if not isinstance(w, (dict, list)))
+                else:
+                    rows.append([name, v])
+            return _table(["field", "value"], rows, label_columns=1)
+        return _table(["field", "value"], [])
 
     def _map_card(self, keys: list[dict[str, Any]], values: dict[str, Any]) -> tuple[str, int]:
         """A grid map as the field-development card draws it: the ``atilaxHeatmap`` key's ``[row][col]`` values

@@ -88,6 +88,30 @@ def field():
     tb.save_attributes(well, "SERVER_SCOPE", {"opt_anomaly_detected": True, "opt_anomaly_severity": "MAJOR",
                                               "opt_anomaly_type": "gas_interference"}, user=service)
     tb.store.create_alarm(well, "Atilax: gas_lock", "MAJOR", NOW - HOUR, {"score": 0.9})
+    # The weekly review and the monthly model audit (tb_bridge.field_review): the well's opt_weekly_* and the Field
+    # asset's summaries, history and daily series as the asset writeback writes them.
+    tb.save_attributes(well, "SERVER_SCOPE", {
+        "opt_weekly_alarm_count": 1, "opt_weekly_alarm_hours": 1.0, "opt_weekly_anomaly_hours": 0.75,
+        "opt_weekly_oil_bbl": 2900.0, "opt_weekly_uptime_pct": 100.0, "opt_weekly_kwh_per_bbl": 0.95,
+        "opt_weekly_oil_trend_bpd_per_day": -1.2, "opt_weekly_health_trend_per_day": -0.4,
+        "opt_model_max_drift": 0.6, "opt_weekly_source": "history store (7 daily summaries)"}, user=service)
+    field_asset = tb.create_asset("North field", "Field")
+    from engines.alarms.kpi import TARGETS, alarm_kpis
+
+    kpi = alarm_kpis([NOW / 1000 - 3600], ["W-1/gas_lock"], ["ACTIVE"], NOW / 1000 - 7 * 86_400, NOW / 1000)
+    tb.save_attributes(field_asset, "SERVER_SCOPE", {
+        "opt_field_oil_bpd": 414.0, "opt_field_water_bpd": 400.0, "opt_field_gas_mscfd": 120.0,
+        "opt_field_uptime_pct": 100.0, "opt_field_kwh_per_bbl": 0.95, "opt_field_oil_trend_bpd_per_day": -1.2,
+        "opt_field_health_trend_per_day": -0.4, "opt_field_alarms_per_hour": kpi.alarms_per_operator_per_hour,
+        "opt_field_alarm_kpi": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(kpi).items()},
+                                "operators": 1, "targets": TARGETS, "period": [NOW - 7 * 24 * HOUR, NOW]},
+        "opt_field_model_audit": [{"entity": "W-1", "model": "baseline", "age_days": 7.0, "window_days": 8.0,
+                                   "samples": 2304, "source": "buffer", "max_abs_drift": 0.6,
+                                   "max_drift_input": "intake_pressure_psi", "drifted": False}]}, user=service)
+    tb.save_timeseries(field_asset, [(NOW - d * 24 * HOUR, {"opt_field_daily_oil_bpd": 414.0 + d,
+                                                            "opt_field_daily_health": 81.0 + 0.1 * d}) for d in range(7)]
+                       + [(NOW - w * 7 * 24 * HOUR, {"opt_field_oil_bpd": 414.0 + w, "opt_field_uptime_pct": 100.0})
+                          for w in range(4)], user=service)
     assert tb.wait_idle(20)
     with TbClient(server.base_url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
         dashboards = {k: v for k, v in bundled_dashboards().items() if k in SHOWN}

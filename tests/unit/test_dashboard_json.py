@@ -503,3 +503,39 @@ def test_production_profile_card_draws_the_whole_planned_profile():
     assert len(points) == 24 and points[0] == (30.0, 10.0) and points[-1] == (390.0, 220.0)
     assert points[12] == pytest.approx((30 + 360 * (390 - 30) / 690, 220 - 210 * (700 - 425) / 575))
     assert xy_series([("q", profile)])[0][1:] == ([p[0] for p in profile], [p[1] for p in profile])
+
+
+def test_the_preview_draws_the_review_cards_of_the_field_asset():
+    """`atilax preview` renders the overview with a Field asset holding the weekly and monthly summaries: the alarm-KPI
+    and model-audit cards (data keys marked ``atilaxTable``) as tables, the KPI cards with their values."""
+    from tb_bridge.preview.data import Entity
+    from tb_bridge.preview.render import DashboardRenderer
+
+    asset = Entity("f-1", "North field", "Field", "ASSET")
+    attributes = {"opt_field_oil_bpd": 2887.5, "opt_field_alarm_kpi": json.dumps({"n_alarms": 7, "targets": {"alarms_per_hour": 6.0}}),
+                  "opt_field_model_audit": [{"entity": "ESP-02", "model": "baseline", "age_days": 7.03, "drift": {"a": 8.5},
+                                             "max_abs_drift": 8.5}]}
+
+    class Source:
+        def entities(self, alias_filter):
+            return [asset] if alias_filter["type"] == "assetType" else []
+
+        def attributes(self, entity, keys):
+            return {k: attributes[k] for k in keys if k in attributes}
+
+        def latest(self, entity, keys):
+            return {}
+
+        def history(self, entity, keys, start_ms, end_ms):
+            return {k: [] for k in keys}
+
+        def alarms(self, entity):
+            return []
+
+    views = {v.title: v for v in DashboardRenderer(_load(ROOT / "dashboards" / "field_overview.json"), Source(),
+                                                   1_764_570_600_000).render()}
+    kpi = views["Alarm KPIs of the week (ISA-18.2 / EEMUA 191)"]
+    assert "<td>n_alarms</td><td>7</td>" in kpi.body and "<td>targets.alarms_per_hour</td><td>6</td>" in kpi.body
+    audit = views["Model audit (monthly): age, training window and input drift"]
+    assert "<th>entity</th><th>model</th><th>age_days</th><th>max_abs_drift</th>" in audit.body and audit.points == 1
+    assert "2888" in views["Field oil (week)"].body
