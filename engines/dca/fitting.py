@@ -181,6 +181,34 @@ class _Solution:
     success: bool
 
 
+def _solve_small(m: Array, v: Array) -> Array | None:
+    """``m^-1 v`` for a symmetric positive (semi)definite ``m`` of order 1-3 by Cramer's rule in Python
+    floats (NumPy's LAPACK call costs more than the arithmetic at this size); ``None`` if singular."""
+    n = v.size
+    if n == 1:
+        return None if m[0, 0] == 0.0 else np.array([v[0] / m[0, 0]])
+    if n == 2:
+        a, b, c, d = float(m[0, 0]), float(m[0, 1]), float(m[1, 0]), float(m[1, 1])
+        det = a * d - b * c
+        if not det != 0.0 or not math.isfinite(det):
+            return None
+        return np.array([(d * v[0] - b * v[1]) / det, (a * v[1] - c * v[0]) / det])
+    if n == 3:
+        (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+        c0, c1, c2 = e * i - f * h, f * g - d * i, d * h - e * g
+        det = a * c0 + b * c1 + c * c2
+        if not det != 0.0 or not math.isfinite(det):
+            return None
+        x, y, z = (float(w) for w in v)
+        return np.array([(x * c0 + b * (z * f - y * i) + c * (y * h - z * e)) / det,
+                         (a * (y * i - z * f) + x * c1 + c * (z * d - y * g)) / det,
+                         (a * (e * z - h * y) + b * (y * g - d * z) + x * c2) / det])
+    try:
+        return np.linalg.solve(m, v)
+    except np.linalg.LinAlgError:
+        return None
+
+
 def levenberg_marquardt(resid_jac, x0: Array, lo: Array, hi: Array, *, max_iter: int = 200) -> _Solution:
     """Bounded Levenberg-Marquardt for small problems (``p <= 3`` parameters).
 
@@ -201,14 +229,14 @@ def levenberg_marquardt(resid_jac, x0: Array, lo: Array, hi: Array, *, max_iter:
         if not free.any() or float(np.max(np.abs(g[free]))) <= 1e-15 * (1.0 + cost):
             success = True
             break
-        af = a[np.ix_(free, free)]
-        diag = np.maximum(np.diag(af), 1e-12)
+        af = a if free.all() else a[np.ix_(free, free)]
+        m = af + lam * np.diag(np.maximum(np.diag(af), 1e-12))
         step = np.zeros_like(x)
-        try:
-            step[free] = np.linalg.solve(af + lam * np.diag(diag), -g[free])
-        except np.linalg.LinAlgError:
+        sol = _solve_small(m, -(g if free.all() else g[free]))
+        if sol is None:
             lam *= 10.0
             continue
+        step[free] = sol
         x_new = np.clip(x + step, lo, hi)
         r_new, jac_new = resid_jac(x_new)
         cost_new = 0.5 * float(r_new @ r_new)
@@ -229,7 +257,7 @@ def levenberg_marquardt(resid_jac, x0: Array, lo: Array, hi: Array, *, max_iter:
 
 
 def _solve(model: str, x0: Array, ts: Array, te: Array, ln_q: Array, d_lim: float, b_max: float,
-           loss: str, f_scale: float) -> _Solution:
+           loss: str, f_scale: float, max_reweight: int = 30) -> _Solution:
     """Least squares in ``ln q`` (``loss="linear"``) or the ``soft_l1`` robust loss
     ``rho(z) = 2 (sqrt(1 + z) - 1)``, ``z = (r / f_scale)^2``, by iteratively reweighted least squares
     (weights ``rho'(z) = (1 + z)^(-1/2)``, Holland & Welsch 1977, Commun. Stat. A6, 813-827)."""
@@ -264,7 +292,7 @@ def _solve(model: str, x0: Array, ts: Array, te: Array, ln_q: Array, d_lim: floa
     sw = np.ones_like(ln_q)
     x = x0
     sol = None
-    for _ in range(30):
+    for _ in range(max_reweight):
         def weighted(theta: Array, sw: Array = sw) -> tuple[Array, Array]:
             m, j = model_and_jac(theta)
             return sw * (ln_q - m), -sw[:, None] * j
@@ -363,7 +391,9 @@ def robust_inliers(history: DeclineHistory, usable: NDArray[np.bool_], *, b_max:
         return float(np.sum(np.sqrt(1.0 + (r0 / scale) ** 2)))
 
     x_start = min(starts, key=soft_l1_cost)
-    best = _solve(model, x_start, ts, te, ln_q, 0.0, b_max, "soft_l1", scale)
+    # five reweightings: the outlier flags (z > 3.5 on the MAD scale) are settled long before the M-estimate
+    # converges to 1e-6, and the candidates are refitted by least squares on the inliers anyway
+    best = _solve(model, x_start, ts, te, ln_q, 0.0, b_max, "soft_l1", scale, max_reweight=5)
     r = ln_q - np.log(predict_rate(model, best.x, ts, te, 0.0))
     mad = max(float(np.median(np.abs(r - np.median(r)))), 1e-4)
     z = 0.6745 * np.abs(r - np.median(r)) / mad
