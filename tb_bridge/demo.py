@@ -107,9 +107,13 @@ def run_demo(
     tb = StandIn()
     base_url = tb.start_http()
     field_id = tb.create_asset(DEMO_FIELD["name"], DEMO_FIELD["profile"])  # the field of the field-level dashboards
+    if settings.field_asset_id is None:  # the weekly field summary and the monthly model audit go to it
+        settings = settings.model_copy(update={"field_asset_id": field_id})
     password = settings.tb.password.get_secret_value()
     writeback = RestWriteback(base_url, settings.tb.username, password)
-    service = Service(settings, writeback, history_reader=ThingsBoardHistory(base_url, settings.tb.username, password))
+    asset_writeback = RestWriteback(base_url, settings.tb.username, password, entity_type="ASSET")
+    service = Service(settings, writeback, history_reader=ThingsBoardHistory(base_url, settings.tb.username, password),
+                      asset_writeback=asset_writeback)
     step_s = settings.scheduler.fast_interval_s
     n_steps = int(round(hours * 3600 / step_s))
     start = DEMO_END - timedelta(seconds=n_steps * step_s)
@@ -183,6 +187,7 @@ def run_demo(
             service.sessions.wait_idle(60.0)
             result.what_if = {"well": esp.name, "parameters": parameters}
         writeback.flush()
+        asset_writeback.flush()
         for name, device_id in result.wells.items():
             result.attributes[name] = tb.get_attributes(device_id, "SERVER_SCOPE")
         if result.what_if:
