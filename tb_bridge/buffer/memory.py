@@ -16,20 +16,33 @@ from tb_bridge.buffer.base import (
 
 
 class _WellRing:
-    """Ascending timestamps plus ``ts -> {key: value}``; trimmed by count and age after each write."""
+    """Ascending timestamps plus ``ts -> {key: value}``; trimmed by count and age after each write. ``last_value`` /
+    ``last_ts`` keep each key's newest value in the ring and its timestamp (values are finite: NaN is dropped
+    before), so the latest values are read without a pass over the samples."""
 
-    __slots__ = ("ts", "rows")
+    __slots__ = ("ts", "rows", "last_value", "last_ts")
 
     def __init__(self) -> None:
         self.ts: list[int] = []
         self.rows: dict[int, dict[str, float]] = {}
+        self.last_value: dict[str, float] = {}
+        self.last_ts: dict[str, int] = {}
 
     def put(self, ts_ms: int, values: dict[str, float]) -> None:
+        newest = not self.ts or ts_ms >= self.ts[-1]
+        if newest:  # the usual case: every key's newest value (C-level updates)
+            self.last_value.update(values)
+            self.last_ts.update(dict.fromkeys(values, ts_ms))
+        else:
+            for key, value in values.items():
+                if ts_ms >= self.last_ts.get(key, ts_ms):
+                    self.last_value[key] = value
+                    self.last_ts[key] = ts_ms
         row = self.rows.get(ts_ms)
         if row is not None:
             row.update(values)
             return
-        if not self.ts or ts_ms > self.ts[-1]:
+        if newest:
             self.ts.append(ts_ms)
         else:
             bisect.insort(self.ts, ts_ms)
@@ -40,8 +53,15 @@ class _WellRing:
         n_old = bisect.bisect_left(self.ts, cutoff)
         n_drop = max(n_old, len(self.ts) - max_points)
         if n_drop > 0:
+            last_ts = self.last_ts
+            oldest_newest = min(last_ts.values()) if last_ts else None
             for ts in self.ts[:n_drop]:
-                del self.rows[ts]
+                row = self.rows.pop(ts)
+                if oldest_newest is not None and ts >= oldest_newest:  # some key may have its newest sample here
+                    for key in row:
+                        if last_ts.get(key) == ts:  # its newest sample leaves: so did all its others
+                            del last_ts[key]
+                            del self.last_value[key]
             del self.ts[:n_drop]
 
 
@@ -105,15 +125,7 @@ class MemoryBuffer:
             ring = self._wells.get(well_id)
             if ring is None or not ring.ts:
                 return None, 0, {}
-            out: dict[str, float] = {}
-            for ts in reversed(ring.ts):
-                row = ring.rows[ts]
-                if row.keys() <= out.keys():  # nothing new in this row (the usual case): one C-level check
-                    continue
-                for key, value in row.items():
-                    if key not in out and value == value:  # stored values are finite; NaN never wins
-                        out[key] = value
-            return ring.ts[-1], len(ring.ts), out
+            return ring.ts[-1], len(ring.ts), dict(ring.last_value)
 
     def wells(self) -> list[str]:
         with self._lock:

@@ -14,3 +14,16 @@ def test_latest_equals_the_window():
     window = buffer.window("w")
     assert buffer.latest("w") == (int(window.ts_ms[-1]), len(window), window.latest())
     assert buffer.latest("w") == (6_000, 5, {"a": 7.0, "c": 4.0})  # b left with the oldest sample
+
+
+def test_latest_follows_out_of_order_samples_updates_and_trims():
+    import random
+
+    rng = random.Random(5)
+    buffer = MemoryBuffer(max_points=20, window_s=60)
+    for n in range(400):
+        ts = rng.randrange(0, 120_000) + n * 500  # out of order within a drifting range; window 60 s, 20 points
+        keys = rng.sample(["a", "b", "c", "d"], rng.randint(1, 3))
+        buffer.append("w", ts, {k: float(rng.randint(0, 99)) for k in keys})
+        window = buffer.window("w")
+        assert buffer.latest("w") == (int(window.ts_ms[-1]), len(window), window.latest()), n
