@@ -22,6 +22,7 @@ Conventions of the outputs:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -29,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from engines.dca.arps import DeclineParams
+from engines.dca.arps import DeclineParams, switch_time_days
 from engines.dca.conventions import (DAYS_PER_MONTH, DAYS_PER_YEAR, nominal_from_tangent_effective,
                                      secant_effective_from_nominal)
 from engines.dca.fitting import LN_D_BOUNDS, MODEL_NAMES, CandidateFit, fit_candidate, predict_rate, robust_inliers
@@ -205,6 +206,15 @@ def _select(fits: Sequence[CandidateFit], criterion: str) -> CandidateFit:
     return best
 
 
+def _switch_beyond(fit: CandidateFit, d_lim_per_day: float, history: DeclineHistory, mask: np.ndarray) -> bool:
+    """Whether ``fit``'s instantaneous decline stays above ``d_lim`` over the fitted samples (b > 0, D > D_lim)."""
+    p = fit.params
+    if not (p.b > 1e-6 and p.d_per_day > d_lim_per_day > 0.0):
+        return False
+    t_sw = float(switch_time_days(p.d_per_day, p.b, d_lim_per_day))
+    return t_sw > float(np.max(history.t_end_days[mask]))
+
+
 def _lag1(r: np.ndarray) -> float:
     """Lag-1 autocorrelation of time-ordered residuals, clipped to [0, 0.9] (0 for fewer than 4)."""
     if r.size < 4:
@@ -349,7 +359,15 @@ def analyze_history(history: DeclineHistory, settings: DcaSettings = DcaSettings
     for name in MODEL_NAMES:
         if name not in settings.candidates or inliers.sum() < (4 if name in ("hyperbolic", "modified_hyperbolic") else 3):
             continue
-        fit = fit_candidate(history, name, inliers, d_lim_per_day=d_lim, b_max=settings.b_max, seeds=seeds)
+        hyp = next((f for f in fits if f.model == "hyperbolic"), None)
+        if name == "modified_hyperbolic" and hyp is not None and _switch_beyond(hyp, d_lim, history, inliers):
+            # the hyperbolic's switch to D_lim lies beyond the last sample: both curves, residuals and
+            # Jacobians coincide there, so the hyperbolic optimum (from the same starts) is the modified
+            # hyperbolic's; no second solve
+            p_h = hyp.params
+            fit = dataclasses.replace(hyp, model=name, params=DeclineParams(p_h.qi_bpd, p_h.d_per_day, p_h.b, d_lim))
+        else:
+            fit = fit_candidate(history, name, inliers, d_lim_per_day=d_lim, b_max=settings.b_max, seeds=seeds)
         seeds[name] = fit.theta
         fits.append(fit)
     if not fits:

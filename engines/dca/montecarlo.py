@@ -28,7 +28,8 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.dca.arps import cumulative_bbl, rate_bpd, time_to_rate_days
+from engines.dca.arps import B_HARMONIC_EPS, cumulative_bbl, rate_bpd, time_to_rate_days
+from engines.dca.conventions import B_EXPONENTIAL_EPS
 from engines.dca.fitting import LN_D_BOUNDS, LN_QI_BOUNDS, CandidateFit, N_CURVE_PARAMS, curve_arrays
 
 Array = NDArray[np.float64]
@@ -183,11 +184,21 @@ def monthly_rate_paths_bpd(curves: tuple[Array, Array, Array, Array], edges_days
     e = np.asarray(edges_days, dtype=np.float64)
     t_end = np.asarray(t_end_days, dtype=np.float64)[:, None]
     e_eff = np.minimum(e[None, :], np.maximum(t_end, e[0]))
-    cum = cumulative_bbl(e_eff, qi, d, b, dl)
+    # rows grouped by closed form (exponential, harmonic, hyperbolic trials of a model mixture), so each
+    # group is evaluated by its own formula only
+    small = b[:, 0] < B_EXPONENTIAL_EPS
+    harmonic = np.abs(1.0 - b[:, 0]) < B_HARMONIC_EPS
+    cum = np.empty(e_eff.shape)
+    for rows in (small, harmonic, ~(small | harmonic)):
+        if rows.all():
+            cum = cumulative_bbl(e_eff, qi, d, b, dl)
+            break
+        if rows.any():
+            cum[rows] = cumulative_bbl(e_eff[rows], qi[rows], d[rows], b[rows], dl[rows])
     avg = np.diff(cum, axis=1) / np.diff(e)[None, :]
     if sigma_process_log > 0.0:
-        z = np.random.default_rng(seed).standard_normal(avg.shape)
-        avg = avg * np.exp(sigma_process_log * z)
+        z = np.random.default_rng(seed).standard_normal(avg.shape, dtype=np.float32)
+        avg = avg * np.exp(np.float32(sigma_process_log) * z)
     return avg
 
 
