@@ -180,3 +180,14 @@ def test_backtest_band_coverage_on_synthetic_wells():
     bt = backtest_coverage(200, seed=2026)
     assert bt.n_months > 2000
     assert 0.70 <= bt.coverage <= 0.90
+
+
+@pytest.mark.slow
+def test_backtest_band_coverage_on_synthetic_daily_wells():
+    """The service's case: daily rates with hours on stream (120-540 days fitted), AR(1) daily noise, shut-in
+    days, restarts, regime changes; the held-out outcome is each next calendar month's mean on-stream rate."""
+    from engines.dca.backtest import backtest_coverage
+
+    bt = backtest_coverage(200, seed=7, kind="daily")
+    assert bt.n_months > 2000
+    assert 0.70 <= bt.coverage <= 0.90
