@@ -68,7 +68,8 @@ def create_app(service: Any, settings: Settings) -> FastAPI:
     ctx = ApiContext(service, settings)
     keys = ApiKeys(api.key_values())
     limiter = RateLimiter(api.rate_limit_per_minute)
-    app = FastAPI(title="Atilax API", version=_version(),
+    # exactly the contract's routes: no /docs, /redoc or /openapi.json (`atilax api openapi` prints the document)
+    app = FastAPI(title="Atilax API", version=_version(), docs_url=None, redoc_url=None, openapi_url=None,
                   description="Production optimization of artificially lifted wells: wells, optimization, "
                   "forecasts, learned views, field allocation, alarms and what-if simulation.")
     app.state.ctx = ctx

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -50,8 +51,14 @@ class ApiServer:
                                 timeout_keep_alive=api.keep_alive_timeout_s,  # type: ignore[arg-type]
                                 h11_max_incomplete_event_size=api.max_header_bytes, timeout_graceful_shutdown=5,
                                 **tls)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:  # bound here, so a taken port is an error of this call, not of the server thread
+            listener = socket.create_server((self.host, self.port), family=family)
+        except OSError as exc:
+            raise RuntimeError(f"the API could not listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="atilax-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [listener]}, name="atilax-api",
+                                        daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:

@@ -64,6 +64,8 @@ def test_health_and_version_are_open_everything_else_needs_a_key(rig):
     assert bare.get("/wells", headers={"Authorization": "Bearer second-key"}).status_code == 200
     assert bare.get("/wells", headers={"Authorization": "Basic second-key"}).status_code == 401
     assert bare.get("/wells", headers={"X-API-Key": KEY}).status_code == 200
+    for extra in ("/docs", "/redoc", "/openapi.json"):  # exactly the contract's routes
+        assert bare.get(extra, headers={"X-API-Key": KEY}).status_code == 404
 
 
 def test_no_keys_refuses_to_start_unless_allowed(tmp_path):
