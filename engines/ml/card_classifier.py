@@ -291,3 +291,24 @@ def classify_card(position_in, load_lbf, spm: float | None = None, card_type: st
     k = int(np.argmax(p))
     return CardClassification(model.classes[k], float(p[k]), {c: float(v) for c, v in zip(model.classes, p)}, path,
                               f"learned model (seed {model.meta.get('seed')})")
+
+
+def evaluate_card_model(model: CardModel, n_per_class: int = 100, seed: int = 1,
+                        progress: Callable[[int, int], None] | None = None) -> dict:
+    """Confusion matrices (rows true, columns predicted, order ``classes``) on cards of the held-out
+    generator configuration (``split="holdout"``: wells, plungers and rod strings never seen in training)
+    for the surface model, the downhole model (Gibbs transform of the surface card) and, as the baseline,
+    the geometric classifier on the same Gibbs pump cards (no expected fluid load given)."""
+    data = build_dataset(n_per_class, "holdout", seed, progress=progress)
+    names = downhole_feature_names()
+    geo_cols = [names.index(f"geom_is_{c}") for c in CLASSES]
+    out = {"classes": list(CLASSES), "n_per_class": n_per_class, "seed": seed}
+    for name, x, y in (("surface_model", data["xs"], data["ys"]), ("downhole_model", data["xd"], data["yd"]),
+                       ("geometric", None, data["yd"])):
+        pred = (data["xd"][:, geo_cols].argmax(axis=1) if x is None
+                else (model.surface if name == "surface_model" else model.downhole).predict_proba(x).argmax(axis=1))
+        cm = confusion_matrix(y, pred)
+        recall = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
+        out[name] = {"confusion": cm.tolist(), "accuracy": float(cm.trace() / cm.sum()),
+                     "recall": {c: float(r) for c, r in zip(CLASSES, recall)}}
+    return out
