@@ -363,6 +363,30 @@ def fit_candidate(history: DeclineHistory, model: str, mask: NDArray[np.bool_], 
                         aic, aicc, bic, bool(best.success))
 
 
+def fit_exponential(history: DeclineHistory, mask: NDArray[np.bool_]) -> CandidateFit:
+    """Exponential decline ``q = qi exp(-D t)`` (Arps 1945, b = 0) fitted to the ``mask``ed samples of
+    ``history`` (rates [bbl/d], times [day]): :func:`fit_candidate` with ``model="exponential"``."""
+    return fit_candidate(history, "exponential", mask)
+
+
+def fit_harmonic(history: DeclineHistory, mask: NDArray[np.bool_]) -> CandidateFit:
+    """Harmonic decline ``q = qi / (1 + D t)`` (Arps 1945, b = 1): :func:`fit_candidate` with ``model="harmonic"``."""
+    return fit_candidate(history, "harmonic", mask)
+
+
+def fit_hyperbolic(history: DeclineHistory, mask: NDArray[np.bool_], *, b_max: float = 2.0) -> CandidateFit:
+    """Hyperbolic decline ``q = qi (1 + b D t)^(-1/b)`` (Arps 1945), ``0 <= b <= b_max`` [-]:
+    :func:`fit_candidate` with ``model="hyperbolic"``."""
+    return fit_candidate(history, "hyperbolic", mask, b_max=b_max)
+
+
+def fit_modified_hyperbolic(history: DeclineHistory, mask: NDArray[np.bool_], *, d_lim_per_day: float,
+                            b_max: float = 2.0) -> CandidateFit:
+    """Modified hyperbolic (Robertson 1988, SPE-18731-MS): hyperbolic until its decline falls to
+    ``d_lim_per_day`` [1/day], exponential after; :func:`fit_candidate` with ``model="modified_hyperbolic"``."""
+    return fit_candidate(history, "modified_hyperbolic", mask, d_lim_per_day=d_lim_per_day, b_max=b_max)
+
+
 def robust_inliers(history: DeclineHistory, usable: NDArray[np.bool_], *, b_max: float = 2.0,
                    outlier_z: float = 3.5) -> tuple[NDArray[np.bool_], Array]:
     """Inlier mask from a robust (``soft_l1``) hyperbolic fit, and that fit's ``theta``.

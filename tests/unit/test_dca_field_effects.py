@@ -191,3 +191,31 @@ def test_backtest_band_coverage_on_synthetic_daily_wells():
     bt = backtest_coverage(200, seed=7, kind="daily")
     assert bt.n_months > 2000
     assert 0.70 <= bt.coverage <= 0.90
+
+
+def test_fit_model_functions_and_the_modified_hyperbolic_shortcut():
+    """fit_<model> recovers noise-free curves (a modified hyperbolic whose switch lies inside the history);
+    where the switch lies beyond the history the analysis reuses the hyperbolic optimum for the modified
+    hyperbolic, which must equal a direct fit_modified_hyperbolic solve."""
+    from engines.dca import fit_candidate, fit_modified_hyperbolic, history_from_rates, robust_inliers
+
+    d_lim = 0.0008
+    t = np.arange(0.0, 1500.0, 5.0)
+    q = rate_bpd(t, 900.0, 0.01, 1.1, d_lim)  # switch at (1/D_lim - 1/D)/b = 1045 days
+    fit = fit_modified_hyperbolic(history_from_rates(t, q), np.ones(t.size, bool), d_lim_per_day=d_lim)
+    assert (fit.params.qi_bpd, fit.params.d_per_day, fit.params.b) == pytest.approx((900.0, 0.01, 1.1), rel=1e-6)
+    rng = np.random.default_rng(13)
+    t = np.arange(180.0)
+    q = rate_bpd(t, 600.0, 0.006, 0.7) * np.exp(rng.normal(0.0, 0.04, t.size))
+    s = DcaSettings()
+    res = analyze_decline(t, q, settings=s)
+    mh = next(c for c in res.candidates if c.model == "modified_hyperbolic")
+    hyp = next(c for c in res.candidates if c.model == "hyperbolic")
+    h = history_from_rates(t, q)
+    inliers, _ = robust_inliers(h, np.ones(t.size, bool))  # the samples the analysis fitted
+    assert int(inliers.sum()) == res.quality.n_used
+    direct = fit_candidate(h, "modified_hyperbolic", inliers, d_lim_per_day=s.d_lim_per_day,
+                           seeds={"hyperbolic": hyp.theta})  # the seed the analysis used
+    assert mh.rss_log == pytest.approx(direct.rss_log, rel=1e-8)
+    assert mh.params.b == pytest.approx(direct.params.b, rel=1e-5)
+    assert np.allclose(mh.covariance, direct.covariance, rtol=1e-4)
