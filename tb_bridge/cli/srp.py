@@ -4,6 +4,11 @@
     Surface card (uniform in time over one stroke) + rod string -> downhole pump card by the Gibbs
     damped wave equation (:class:`DownholeCardInput`), with fillage, effective stroke, fluid load,
     pump displacement, card class and modified-Goodman rod loading per taper.
+
+``atilax srp classify-card CARD.json``
+    Surface or downhole card of any number of points, rod string optional (:class:`ClassifyCardInput`)
+    -> class, probabilities and the path that gave them (surface model, downhole model after the
+    Gibbs transform, or the geometric classifier when no trained model exists).
 """
 from __future__ import annotations
 
@@ -82,6 +87,52 @@ def _downhole(args) -> int:
     return 0
 
 
+class ClassifyCardInput(BaseModel):
+    """A surface or downhole card of any number of points (time order); the rod string when known."""
+
+    model_config = ConfigDict(extra="forbid")
+    position_in: list[float] = Field(min_length=16, max_length=20_000, description="position, in, in time order over one stroke")
+    load_lbf: list[float] = Field(min_length=16, max_length=20_000, description="load, lbf, same samples")
+    card_type: Literal["surface", "downhole"] = Field("surface", description="polished-rod (surface) or pump (downhole) card")
+    spm: float | None = Field(None, gt=0, le=40, description="pumping speed, strokes/min (needed with rod_string)")
+    rod_string: list[RodInput] | None = Field(None, min_length=1, description="tapers from the surface down: Gibbs transform first")
+    damping_factor: float = Field(0.05, ge=0, le=1, description="dimensionless Gibbs damping factor")
+    fluid_sg: float = Field(1.0, gt=0, le=2, description="produced-liquid specific gravity (buoyancy)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ClassifyCardInput":
+        if len(self.position_in) != len(self.load_lbf):
+            raise ValueError("position_in and load_lbf must have the same number of samples")
+        if self.rod_string is not None and self.spm is None:
+            raise ValueError("spm is needed with rod_string (the Gibbs transform)")
+        return self
+
+
+def _classify(args) -> int:
+    from engines.lift.rod_string import RodString, RodTaper
+    from engines.ml.card_classifier import classify_card, load_model
+
+    data = read_model(args.input, ClassifyCardInput)
+    model = load_model(args.model) if args.model else load_model()
+    if args.model and model is None:
+        raise CliInputError(f"model file not found: {args.model}")
+    try:
+        rods = None if data.rod_string is None or data.card_type == "downhole" else RodString(
+            tuple(RodTaper(r.diameter_in, r.length_ft, r.grade, r.material) for r in data.rod_string))
+        res = classify_card(data.position_in, data.load_lbf, data.spm, data.card_type, rods, data.damping_factor,
+                            data.fluid_sg, model)
+    except ValueError as exc:
+        raise CliInputError(f"{args.input}: {exc}") from exc
+    out = {"card_class": res.card_class, "confidence": res.confidence, "probabilities": res.probabilities,
+           "path": res.path, "detail": res.detail}
+    if args.json:
+        print_json(out)
+        return 0
+    print_key_values([(k, out[k]) for k in ("card_class", "confidence", "path", "detail")], title="card class")
+    print(format_table(["class", "probability"], sorted(res.probabilities.items(), key=lambda kv: -kv[1])))
+    return 0
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("srp", help="sucker-rod pump diagnostics")
     sub = parser.add_subparsers(dest="srp_command", required=True)
@@ -89,3 +140,8 @@ def register(subparsers) -> None:
     p.add_argument("input", help="JSON file, or - for stdin")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_downhole)
+    p = sub.add_parser("classify-card", help="surface or downhole card (any points, rod string optional) -> card class")
+    p.add_argument("input", help="JSON file, or - for stdin")
+    p.add_argument("--model", help="card model file (default: the packaged one; none -> geometric classifier)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_classify)
