@@ -22,6 +22,8 @@ class ApiContext:
     settings: Settings
     #: configuration-only curves (lift scans, GLPCs) reused between requests, bounded LRU
     curves: "CurveCache" = field(default_factory=lambda: CurveCache())
+    #: the lift adapters' curve cache, shared by the API's threads
+    lift_cache: "SharedLiftCache" = field(default_factory=lambda: SharedLiftCache())
 
     async def window(self, well_id: str, since_ms: int | None = None) -> Any:
         """The well's buffered telemetry window, read off the event loop unless the buffer is the in-process
@@ -69,6 +71,29 @@ class CurveCache:
         self._lock = threading.Lock()
 
     def get(self, key: tuple, build: Any) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        return value
+
+
+class SharedLiftCache:
+    """:class:`tb_bridge.adapters.lift.LiftCache`'s interface (``get(well, what, build)``) for the API's threads:
+    lookups and insertions under a lock, builds outside it (two threads may build one curve once each)."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._items: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, well: WellConfig, what: str, build: Any) -> Any:
+        key = (what, well.model_dump_json(exclude={"entity_id", "name"}))
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)

@@ -30,7 +30,8 @@ def allocate(ctx: ApiContext, available: float | None, well_ids: list[str] | Non
     ids, curves, errors = [], [], {}
     for well in wells:
         try:
-            curve = ctx.curves.get(("glpc", well), lambda: gas_lift_glpc(well)[0])
+            curve = ctx.curves.get(("glpc", well.model_dump_json(exclude={"entity_id", "name"})),
+                                   lambda: gas_lift_glpc(well)[0])
         except Exception as exc:
             errors[well.entity_id] = f"GLPC: {type(exc).__name__}: {exc}"
             continue

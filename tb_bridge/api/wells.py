@@ -104,15 +104,13 @@ def build_router(ctx: ApiContext) -> APIRouter:
     @router.post("/what-if", response_model=WhatIfAnswer, tags=["Optimization"],
                  summary="The well's operating point with parameters changed, at the same lift setpoint")
     def what_if(request: WhatIfRequest) -> dict[str, Any]:
-        from tb_bridge.adapters.lift import LiftCache
         from tb_bridge.adapters.whatif import WhatIfError, what_if as simulate
 
         config = ctx.config(request.well_id)
         telemetry: dict[str, Any] = dict(service.buffer.window(request.well_id).latest())
         telemetry.update(service.router.latest_text(request.well_id))
-        cache = ctx.curves.get(("lift-cache",), lambda: LiftCache(max_entries=256))
         try:
-            result = simulate(config, request.params, telemetry, cache=cache)
+            result = simulate(config, request.params, telemetry, cache=ctx.lift_cache)
         except WhatIfError as exc:
             raise HTTPException(422, str(exc)) from None
         point = lambda p: {"liquid_bpd": p.liquid_bpd, "oil_bpd": p.oil_bpd, "pwf_psi": p.pwf_psi}  # noqa: E731
