@@ -245,7 +245,7 @@ class CardClassification:
     ``"geometric"`` (no model file; ``detail`` says why)."""
 
     card_class: str
-    confidence: float
+    confidence: float | None  #: the class's probability; None from the geometric classifier (no probabilities)
     probabilities: dict[str, float]
     path: str
     detail: str
@@ -281,7 +281,7 @@ def classify_card(position_in, load_lbf, spm: float | None = None, card_type: st
         geo = analyze_pump_card(card, plunger_diameter_in, expected_fluid_load_lbf)
         where = "pump card" if pump is not None else "surface card as given (no rod string: approximate)"
         probs = {c: (1.0 if c == geo.card_class else 0.0) for c in CLASSES}
-        return CardClassification(geo.card_class, 1.0, probs, "geometric",
+        return CardClassification(geo.card_class, None, probs, "geometric",
                                   f"no trained card model: geometric classifier on the {where}")
     if path == "surface_model":
         x, ens = card_features(pos, load, spm), model.surface

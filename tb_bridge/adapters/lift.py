@@ -176,6 +176,12 @@ def _rods(well: SrpWellConfig) -> RodString:
     return RodString(tuple(RodTaper(r.diameter_in, r.length_ft, r.grade, r.material) for r in well.rod_string))
 
 
+def srp_card_context(well: SrpWellConfig, cache: LiftCache | None = None) -> tuple[RodString, float, float]:
+    """``(rod string, damping factor, produced-liquid SG)`` of an SRP well: what the Gibbs transform of its cards needs."""
+    _, _, pc = _pump_curves(well, cache)
+    return _rods(well), well.damping_factor, float(pc.liquid_sg)
+
+
 def _surface_card(telemetry: dict, spm: float | None) -> Card | None:
     raw = telemetry.get("surface_card")
     if raw is None or spm is None or spm <= 0:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from tb_bridge.handlers.alarm_steps import alarm_step
 from tb_bridge.handlers.base import LiftHandler
+from tb_bridge.handlers.card_steps import srp_card_step
 from tb_bridge.handlers.engine_steps import (LIFT_OPTIMIZER, baseline_refit_step, baseline_refresh_step, dca_step,
                                             diagnostics_step, nodal_step)
 from tb_bridge.handlers.monitoring import monitoring_step_for
@@ -15,7 +16,7 @@ HANDLER = LiftHandler(
     main_keys=MAIN_KEYS,
     steps_by_tier={
         "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step, alarm_step),
-        "hourly": (nodal_step, LIFT_OPTIMIZER),
+        "hourly": (nodal_step, LIFT_OPTIMIZER, srp_card_step),  # the measured card's class replaces the optimizer's
         "daily": (dca_step, baseline_refresh_step, daily_production_step),
         "weekly": (weekly_review_step,),
         "monthly": (model_audit_step, baseline_refit_step),  # the audit sees the models that served the month

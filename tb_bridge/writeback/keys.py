@@ -92,6 +92,11 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_srp_fillage_pct", "attribute", "number", "%", "pump fillage from the downhole card"),
     _spec("opt_srp_card_class", "attribute", "string", None, "downhole card classification"),
     _spec("opt_srp_downhole_card", "attribute", "json", "[in, lbf]", "computed downhole card"),
+    # --- learned card classifier (issue 22: 4; tb_bridge.handlers.card_steps, hourly after the lift optimizer) ---
+    _spec("opt_srp_card_confidence", "attribute", "number", None,
+          "probability of opt_srp_card_class from the learned card model (0-1); null from the geometric classifier"),
+    _spec("opt_srp_card_classifier", "attribute", "string", None,
+          "which path classified the measured card: downhole_model (Gibbs transform), surface_model or geometric"),
     _spec("opt_pcp_rpm_recommended", "both", "number", "rpm", "recommended PCP rotor speed"),
     _spec("opt_pcp_elastomer_life_days", "attribute", "number", "d", "remaining elastomer life"),
     _spec("opt_gl_injection_recommended_mscfd", "both", "number", "Mscf/d", "recommended gas-lift injection rate"),
@@ -562,6 +567,12 @@ def gas_allocation_attributes(injection_mscfd: float, oil_bpd: float, marginal_b
     """One well's share of a field-wide equal-slope allocation (``engines.lift.gas_allocation.Allocation``)."""
     return {"opt_gl_allocated_mscfd": _num4(injection_mscfd), "opt_gl_allocated_oil_bpd": _num4(oil_bpd),
             "opt_gl_field_marginal_bbl_per_mscf": _num4(marginal_bbl_per_mscf)}
+
+
+def srp_card_attributes(card_class: str, confidence: float | None, path: str) -> dict[str, Any]:
+    """The measured card's class (learned model or geometric fallback) -> ``opt_srp_card_*``."""
+    return {"opt_srp_card_class": card_class, "opt_srp_card_confidence": None if confidence is None else _num4(confidence),
+            "opt_srp_card_classifier": path}
 
 
 # --- what-if simulation sessions (issue 19): SimulationRun -> sim_* ---
