@@ -15,7 +15,8 @@ whose review ran in this tier run:
 - trends: per day of the week (7 bins of 24 h ending at the run) the field oil rate (the sum of the wells' daily
   mean rates, on days every well has one) and the mean of the wells' daily health scores, written as the time
   series ``opt_field_daily_oil_bpd`` / ``opt_field_daily_health`` stamped at each bin's end, and their
-  least-squares slopes (bbl/d per day, health points per day);
+  least-squares slopes (bbl/d per day, health points per day; with fewer than two days of health scores, the
+  slope of the field mean of the wells' 5-minute health scores at each run time);
 - alarm KPIs (ISA-18.2 / EEMUA 191, :func:`engines.alarms.kpi.alarm_kpis`) over every alarm state change in the
   history store in ``[run - 7 d, run)``: what ``atilax alarms kpi --db URL --start --end`` computes, for
   ``alarm_operators`` operators;
@@ -94,6 +95,14 @@ def weekly_field_summary(weeks: Sequence[WellWeek], now_ms: int, kpi: Any, opera
     daily_health = np.where(health_n > 0, health_sum / np.maximum(health_n, 1), np.nan)
     t_days = np.arange(WEEK_DAYS, dtype=float) - (WEEK_DAYS - 1)  # bin ends, days before the run
     oil_trend, health_trend = linear_trend(t_days, daily_oil), linear_trend(t_days, daily_health)
+    if health_trend.n < 2:  # fewer than two days with scores: the field mean of the 5-minute scores per run time
+        by_run: dict[int, list[float]] = {}
+        for w in weeks:
+            for t, h in w.health_samples:
+                by_run.setdefault(t, []).append(h)
+        runs = sorted(by_run)
+        health_trend = linear_trend(np.array([(t - now_ms) / DAY_MS for t in runs]),
+                                    np.array([float(np.mean(by_run[t])) for t in runs]))
     raised_type: dict[str, float] = {}
     raised_sev: dict[str, float] = {}
     hours_type: dict[str, float] = {}

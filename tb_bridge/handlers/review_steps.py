@@ -24,7 +24,8 @@ Weekly (:func:`weekly_review_step`, every Monday at 06:30 by default, after the 
   anomaly, by type and severity, from the ``opt_anomaly_type`` / ``opt_anomaly_severity`` of the fast runs of
   ``(run - 7 d, run]`` (a run belongs to a period by its tier time, ``tb_bridge.history.period_log``);
 - 7-day trends: least-squares slopes of the daily mean oil rate (bbl/d per day) and of the daily health scores the
-  daily baseline refresh logs (``opt_health_daily_score``, health points per day).
+  daily baseline refresh logs (``opt_health_daily_score``, health points per day); while the week holds fewer than
+  two daily scores (a new service or well), of the week's 5-minute health scores (``opt_well_health_score``).
 
 Monthly (:func:`model_audit_step`, on the 1st at 06:45, before the monthly baseline refit renews the baselines):
 every model the well's steps learned or fitted (robust baseline, own-history PCA monitor, decline fit), with its
@@ -56,6 +57,8 @@ WEEK_MS = WEEK_DAYS * DAY_MS
 DAILY_KEY = "opt_daily_production"
 #: Health score the daily baseline refresh logs (tb_bridge.handlers.engine_steps.HEALTH_DAILY_KEY).
 HEALTH_DAILY_KEY = "opt_health_daily_score"
+#: The 5-minute health score (the trend's fallback while a week holds fewer than two daily scores).
+HEALTH_SCORE_KEY = "opt_well_health_score"
 #: Telemetry the production totals read (oilfield units).
 PRODUCTION_KEYS = ("flow_rate_bpd", "oil_rate_bpd", "water_cut_frac", "gas_rate_mscfd", "motor_power_kw")
 #: Prefixes of keys that are not telemetry (the service's own and simulated values).
@@ -187,6 +190,8 @@ class WellWeek:
     oil_trend: Trend
     health_trend: Trend
     health: tuple[tuple[int, float], ...] = field(default_factory=tuple)  #: (daily run ms, health score)
+    #: (5-minute run ms, health score): the trend's points while the week holds fewer than two daily scores
+    health_samples: tuple[tuple[int, float], ...] = field(default_factory=tuple)
 
 
 def _num(x: float) -> float | None:
@@ -214,8 +219,12 @@ def weekly_review_step(context: WellContext) -> StepOutput:
     events, prior = context.history_log.alarm_log([entity], start, end)
     alarms = summarize_alarm_log([e[1:] for e in events if e[0] == entity], start / 1000.0, end / 1000.0,
                                  {t: s for (w, t), s in prior.items() if w == entity})
-    fast = context.history_log.results([entity], "fast", ["opt_anomaly_type", "opt_anomaly_severity"], start, end)
+    fast = context.history_log.results([entity], "fast", ["opt_anomaly_type", "opt_anomaly_severity", HEALTH_SCORE_KEY],
+                                       start, end)
     runs = [v for _, v in fast.get(entity, []) if "opt_anomaly_type" in v]
+    health_samples = tuple(sorted((t, float(v[HEALTH_SCORE_KEY])) for t, v in fast.get(entity, [])
+                                  if isinstance(v.get(HEALTH_SCORE_KEY), (int, float))
+                                  and not isinstance(v.get(HEALTH_SCORE_KEY), bool)))
     diagnoses = summarize_diagnoses([str(v["opt_anomaly_type"]) for v in runs],
                                     [str(v.get("opt_anomaly_severity")) for v in runs], context.interval_s)
     daily = context.history_log.results([entity], "daily", [HEALTH_DAILY_KEY], start, end)
@@ -223,10 +232,13 @@ def weekly_review_step(context: WellContext) -> StepOutput:
                    if isinstance(v.get(HEALTH_DAILY_KEY), (int, float)))
     days = week.days
     oil_trend = linear_trend(np.array([(d.end_ms - end) / DAY_MS for d in days]), np.array([d.oil_bpd for d in days]))
-    health_trend = linear_trend(np.array([(t - end) / DAY_MS for t, _ in health]), np.array([h for _, h in health]))
+    # fewer than two daily scores (a new service or well): the trend of the 5-minute health scores of the week
+    trend_points = health if len(health) >= 2 else health_samples
+    health_trend = linear_trend(np.array([(t - end) / DAY_MS for t, _ in trend_points]),
+                                np.array([h for _, h in trend_points]))
     total = week.total
     result = WellWeek(entity, context.config.name, context.config.lift_type, end, week, alarms, diagnoses, oil_trend,
-                      health_trend, health)
+                      health_trend, health, health_samples)
     context.state["weekly_review"] = result
     attributes = {
         "opt_weekly_period_start_ts": total.start_ms, "opt_weekly_period_end_ts": total.end_ms,

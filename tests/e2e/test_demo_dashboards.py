@@ -14,24 +14,6 @@ import pytest
 from tb_bridge.demo import run_demo
 from tb_bridge.tbsetup.bundle import bundled_dashboards
 
-#: Widgets that may be empty only because work on them has not landed on main yet: (dashboard stem, widget title)
-#: -> the key it lacks. The weekly field summary and the monthly model audit (opt_field_*) reach the demo's field
-#: asset ("Field A", ``field_asset_id``) already; these widgets of field_overview.json are still being added. The
-#: field's 7-day health trend needs two or more daily health points in the week, and a 24 h demo has one daily run.
-AWAITING_KEYS: dict[tuple[str, str], str] = {
-    ("field_overview", "Field oil (week)"): "opt_field_oil_bpd",
-    ("field_overview", "Field water (week)"): "opt_field_water_bpd",
-    ("field_overview", "Field gas (week)"): "opt_field_gas_mscfd",
-    ("field_overview", "Uptime (week)"): "opt_field_uptime_pct",
-    ("field_overview", "Energy per barrel (week)"): "opt_field_kwh_per_bbl",
-    ("field_overview", "Oil trend (7 days)"): "opt_field_oil_trend_bpd_per_day",
-    ("field_overview", "Health trend (7 days)"): "opt_field_health_trend_per_day",
-    ("field_overview", "Alarms per operator hour (week)"): "opt_field_alarms_per_hour",
-    ("field_overview", "Alarm KPIs of the week (ISA-18.2 / EEMUA 191)"): "opt_field_alarm_kpi",
-    ("field_overview", "Field oil rate per day and per week (bbl/d)"): "opt_field_daily_oil_bpd",
-    ("field_overview", "Mean health score per day and field uptime per week"): "opt_field_daily_health",
-    ("field_overview", "Model audit (monthly): age, training window and input drift"): "opt_field_model_audit",
-}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +25,7 @@ def demo(tmp_path_factory):
 
 def _empty(dashboards: dict[str, dict[str, int]]) -> list[tuple[str, str]]:
     return [(stem, title) for stem, widgets in dashboards.items() for title, n in widgets.items()
-            if n == 0 and (stem, title) not in AWAITING_KEYS]
+            if n == 0]
 
 
 def test_every_widget_of_every_bundled_dashboard_has_data(demo):
@@ -106,11 +88,8 @@ def test_headless_chromium_draws_every_widget(demo, tmp_path):
     dom = rendered_dom(page, timeout_s=300.0)
     sections = re.findall(r'<section class="([^"]+)"[^>]*data-fqn="([^"]+)"[^>]*><h3>(.*?)</h3>(.*?)</section>', dom, re.S)
     assert len(sections) == sum(len(w) for w in result.dashboards.values())
-    awaiting = {title for _, title in AWAITING_KEYS}
     for cls, fqn, title, body in sections:
         title = html.unescape(title)
-        if title in awaiting and "empty" in cls:
-            continue
         assert "empty" not in cls, title
         if fqn == "system.time_series_chart" or (fqn == "system.cards.markdown_card" and "<table>" not in body):
             assert 'class="main-svg"' in body and re.search(r'class="(?:js-line|point|hm)', body), title

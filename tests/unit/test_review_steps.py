@@ -7,6 +7,7 @@ hand-built alarm log; the forest's training mean / sd of the raw samples of the 
 mean of their next day; the field PCA monitor's inputs as each well's next-day mean standardized by its baseline."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -170,6 +171,38 @@ def test_weekly_step_on_a_hand_built_alarm_log_and_diagnoses():
     assert out["opt_weekly_health_trend_per_day"] == pytest.approx(np.polyfit(t, health, 1)[0], rel=1e-12)
     assert [d["health"] for d in out["opt_weekly_daily"]] == health
     assert state["weekly_review"].now_ms == now and state["weekly_review"].alarms.raised == 1
+
+
+def test_health_trends_fall_back_to_the_5_minute_scores_below_two_daily_scores(tmp_path):
+    """A new service (one daily score in the week): the well's trend is the least-squares slope of its 5-minute
+    health scores, the field's that of the wells' mean score at each run time (references: numpy.polyfit)."""
+    config, ts, arrays = _week_field()
+    now = int(ts[-1])
+    w = config.entity_id
+    runs = now - DAY_MS + (np.arange(288) + 1) * STEP_MS  # the last day's fast runs
+    scores = 92.0 - 3.0 * (runs - runs[0]) / DAY_MS + 0.5 * np.sin(np.arange(288))
+    fast = [(w, int(t), {"opt_anomaly_type": "none", "opt_anomaly_severity": "NONE", "opt_well_health_score": float(h)})
+            for t, h in zip(runs, scores)]
+    daily = _daily_runs(config, ts, arrays, 1)
+    daily[0][2]["opt_health_daily_score"] = 91.0
+    state: dict = {}
+    out = weekly_review_step(_context(config, ts, arrays, now, log=FakeLog(daily=daily, fast=fast),
+                                      state=state)).attributes
+    t = (runs - now) / DAY_MS
+    assert out["opt_weekly_health_trend_per_day"] == pytest.approx(np.polyfit(t, scores, 1)[0], rel=1e-9)
+    assert out["opt_weekly_health_trend_per_day"] == pytest.approx(-3.0, abs=0.1)
+    # a second well with the same run times and scores 10 points lower: the field trend of the mean per run time
+    other = {"weekly_review": dataclasses.replace(
+        state["weekly_review"], entity_id="w2", health_samples=tuple((int(t), float(h) - 10.0 + 0.01 * i)
+                                                                     for i, (t, h) in enumerate(zip(runs, scores))))}
+    store = HistoryStore(f"sqlite:///{tmp_path / 'h.db'}")
+    store.migrate()
+    try:
+        field = FieldReview(store, field_asset_id=None, asset_writeback=None).run("weekly", now, [state, other], {})
+    finally:
+        store.close()
+    mean = (scores + (scores - 10.0 + 0.01 * np.arange(288))) / 2.0
+    assert field["opt_field_health_trend_per_day"] == pytest.approx(np.polyfit(t, mean, 1)[0], rel=1e-9)
 
 
 def test_field_review_without_a_field_asset_keeps_the_summary_in_the_history_store(tmp_path, caplog):
