@@ -289,7 +289,7 @@ def test_metrics_and_the_501_route(rig):
     assert "atilax_wells_valid 4.0" in text and "atilax_dead_letters" in text
     assert 'atilax_api_request_duration_seconds_count{method="GET",route="/wells",status="2xx"}' in text
     answer = client.post("/train-lstm-ae", json={"epochs": 5})
-    assert answer.status_code == 501 and "learned-models engine" in answer.json()["detail"]
+    assert answer.status_code == 501 and "engines.ml.lstm_ae" in answer.json()["detail"]
 
 
 def test_openapi_names_exactly_the_contract_routes(rig):
