@@ -145,6 +145,12 @@ class WellConfig(_Strict):
 
     # Operation
     economic_limit_bpd: float = Field(default=5.0, ge=0)
+    # Pareto setpoint optimization (issue 21; tb_bridge.handlers.pareto_steps, hourly)
+    pareto_weights: list[float] | None = Field(default=None, min_length=3, max_length=3, description=(
+        "importance of (oil, energy, life) for opt_pareto_choice, non-negative (default equal)"))
+    pareto_method: Literal["grid", "nsga2", "nsga3"] | None = Field(default=None, description=(
+        "hourly Pareto method: grid (default; exact on 201 points per variable), nsga2 or nsga3 (population 100, 200 generations)"))
+    _parse_pareto_weights = field_validator("pareto_weights", mode="before")(_json_list)
 
     _parse_test_points = field_validator("test_points", "deviation_survey", "temperature_survey", mode="before")(_json_list)
 
@@ -222,6 +228,9 @@ class SrpWellConfig(WellConfig):
     spm_min: float = Field(default=4.0, ge=1, le=20)
     spm_max: float = Field(default=14.0, ge=1, le=20)
     damping_factor: float = Field(default=0.05, ge=0, le=1, description="dimensionless Gibbs damping")
+    stroke_lengths_in: list[float] | None = Field(default=None, max_length=12, description=(
+        "the pumping unit's crank-hole stroke lengths, in (the Pareto step's stepped second variable; default: stroke_length_in)"))
+    _parse_strokes = field_validator("stroke_lengths_in", mode="before")(_json_list)
 
     _parse_rods = field_validator("rod_string", mode="before")(_json_list)
 

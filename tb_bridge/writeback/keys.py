@@ -221,6 +221,15 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_placement_profile", "attribute", "json", "d, bbl/d",
           "the same profile as [[days from the run start, field oil rate], ...] (the dashboard draws all of it: "
           "no ThingsBoard time window reaches 24 months ahead)"),
+    # --- three-objective Pareto front of the setpoint (issue 21: 1, 2; tb_bridge.handlers.pareto_steps, hourly) ---
+    _spec("opt_pareto_front", "attribute", "json", None,
+          "{lift_type, algorithm, units, points: [{<setpoint>, oil_bpd, specific_energy, equipment_life}], current, "
+          "knee_index, choice_index, relaxed}: the whole front for the dashboard scatter, today's operating point as current"),
+    _spec("opt_pareto_knee", "attribute", "json", None, "the knee point of the front: setpoint(s) and objectives"),
+    _spec("opt_pareto_choice", "attribute", "json", None,
+          "the front point under the well's preference weights (oil, energy, life), with the safety layer's verdict"),
+    _spec("opt_pareto_hypervolume", "attribute", "number", None,
+          "hypervolume of the front normalized to its ideal/nadir points, reference 1.1 per objective (at most 1.331)"),
     # --- interactive simulation ---
     _spec("sim_status", "attribute", "string", None, "idle | running | done | error"),
     _spec("sim_session_id", "attribute", "string", None, "current simulation session"),
@@ -567,6 +576,18 @@ def gas_allocation_attributes(injection_mscfd: float, oil_bpd: float, marginal_b
     """One well's share of a field-wide equal-slope allocation (``engines.lift.gas_allocation.Allocation``)."""
     return {"opt_gl_allocated_mscfd": _num4(injection_mscfd), "opt_gl_allocated_oil_bpd": _num4(oil_bpd),
             "opt_gl_field_marginal_bbl_per_mscf": _num4(marginal_bbl_per_mscf)}
+
+
+def srp_card_attributes(card_class: str, confidence: float | None, path: str) -> dict[str, Any]:
+    """The measured card's class (learned model or geometric fallback) -> ``opt_srp_card_*``."""
+    return {"opt_srp_card_class": card_class, "opt_srp_card_confidence": None if confidence is None else _num4(confidence),
+            "opt_srp_card_classifier": path}
+
+
+def pareto_attributes(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``tb_bridge.handlers.pareto_steps.pareto_payload`` -> the four ``opt_pareto_*`` keys."""
+    return {"opt_pareto_front": payload["front"], "opt_pareto_knee": payload["knee"], "opt_pareto_choice": payload["choice"],
+            "opt_pareto_hypervolume": _num4(payload["hypervolume"])}
 
 
 def srp_card_attributes(card_class: str, confidence: float | None, path: str) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""Hourly Pareto step (issue 21: 1, 2): opt_pareto_* keys from a well's configuration and latest setpoint, the
+weighted choice reviewed by the safety layer, and today's operating point on the front's objectives."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engines.optimize.safety import SafetyLimits
+from tb_bridge.buffer.base import BufferWindow
+from tb_bridge.handlers.base import WellContext
+from tb_bridge.handlers.pareto_steps import pareto_problem, pareto_step
+from tb_bridge.handlers.registry import handler_for
+from tb_bridge.wells.model import parse_well_config
+from tb_bridge.writeback.keys import check_attributes
+
+NOW_MS = 1_780_000_000_000
+SETPOINT_KEY = {"esp": "frequency_hz", "srp": "spm", "pcp": "rpm", "gas_lift": "injection_rate_mscfd"}
+
+
+def _well(lift_type: str, **extra):
+    with open(f"examples/well_{lift_type}.json", encoding="utf-8") as fh:
+        attrs = json.load(fh)
+    attrs.update(extra)
+    return parse_well_config(f"w-{lift_type}", attrs.pop("name"), attrs)
+
+
+def _context(well, setpoint: float | None):
+    ts = NOW_MS - np.arange(3, 0, -1, dtype=np.int64) * 300_000
+    values = {} if setpoint is None else {SETPOINT_KEY[well.lift_type]: np.full(3, setpoint)}
+    return WellContext(config=well, window=BufferWindow(ts, values), now_ms=NOW_MS, tier="hourly")
+
+
+@pytest.mark.parametrize("lift_type", ["esp", "srp", "pcp", "gas_lift"])
+def test_every_lift_type_runs_the_pareto_step_hourly(lift_type):
+    assert any(getattr(s, "__name__", "") == "pareto_step" for s in handler_for(lift_type).steps_by_tier["hourly"])
+
+
+@pytest.mark.parametrize("lift_type, setpoint", [("esp", 50.0), ("pcp", 120.0), ("gas_lift", 400.0)])
+def test_keys_front_knee_choice_and_the_safety_verdict(lift_type, setpoint):
+    well = _well(lift_type)
+    out = pareto_step(_context(well, setpoint)).attributes
+    check_attributes(out)  # every key is in the writeback table
+    front = out["opt_pareto_front"]
+    points = front["points"]
+    assert len(points) >= 10 and front["algorithm"] == "grid"
+    assert out["opt_pareto_knee"] == points[front["knee_index"]]
+    choice = out["opt_pareto_choice"]
+    assert {k: choice[k] for k in points[0]} == points[front["choice_index"]]
+    assert 0 < out["opt_pareto_hypervolume"] <= 1.331
+    # today's point: the engine at the running setpoint
+    name = pareto_problem(well, {}).variables[0].name
+    assert front["current"][name] == setpoint
+    # the safety layer: a proposal more than one maximum step away is clipped to it (or refused), never passed whole
+    limits = SafetyLimits.from_well(well)
+    verdict = choice["safety"]
+    if verdict["allowed"]:
+        assert abs(verdict["setpoint"] - setpoint) <= limits.max_step + 1e-9
+        assert limits.setpoint_min <= verdict["setpoint"] <= limits.setpoint_max
+    else:
+        assert verdict["setpoint"] == setpoint and verdict["reasons"]
+
+
+def test_weights_move_the_choice_and_no_telemetry_is_not_a_change():
+    oil = pareto_step(_context(_well("pcp", pareto_weights=[1, 0, 0]), None)).attributes
+    life = pareto_step(_context(_well("pcp", pareto_weights="[0, 0, 1]"), None)).attributes
+    pts = oil["opt_pareto_front"]["points"]
+    assert oil["opt_pareto_choice"]["oil_bpd"] == max(p["oil_bpd"] for p in pts)
+    assert life["opt_pareto_choice"]["equipment_life"] == max(p["equipment_life"] for p in pts)
+    assert oil["opt_pareto_front"]["current"] is None
+    assert oil["opt_pareto_choice"]["safety"]["allowed"] is False
+
+
+def test_srp_crank_holes_are_the_second_variable():
+    well = _well("srp", stroke_lengths_in=[64, 86, 100], pareto_method="nsga2")
+    out = pareto_step(_context(well, 8.0)).attributes
+    pts = out["opt_pareto_front"]["points"]
+    assert all(p["stroke_in"] in (64.0, 86.0, 100.0) for p in pts)
+    assert out["opt_pareto_front"]["algorithm"] == "nsga2"
+    assert out["opt_pareto_front"]["current"]["stroke_in"] == 100.0
