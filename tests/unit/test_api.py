@@ -282,6 +282,7 @@ def test_anomaly_patterns_count_the_stored_diagnoses(rig):
 
 def test_metrics_and_the_501_route(rig):
     service, settings, field, client = rig
+    assert client.get("/wells").status_code == 200
     text = client.get("/metrics").text
     events = len(field.wells) + STEPS * len(field.wells)
     assert f'atilax_events_total{{transport="test"}} {float(events)}' in text or \
