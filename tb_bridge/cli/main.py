@@ -36,6 +36,7 @@ COMMAND_FAMILIES: tuple[str, ...] = (
     "tb_cmd",
     "preview_cmd",
     "api_cmd",
+    "optimize",
     "ml",
 )
 
