@@ -64,6 +64,13 @@ FALLBACK_FEATURES: dict[str, dict[str, Callable]] = {
         "cv_tubing": lambda w: _cv(w, "tubing_pressure_psi"),
         "casing_over_injection": lambda w: _ratio(w, "casing_pressure_psi", "injection_pressure_psi"),
     },
+    "natural_flow": {
+        "cv_tubing": lambda w: _cv(w, "tubing_pressure_psi"),
+        "cv_choke_upstream": lambda w: _cv(w, "choke_upstream_pressure_psi"),
+        "choke_dp_over_tubing": lambda w: (_med(w, "choke_upstream_pressure_psi") - _med(w, "choke_downstream_pressure_psi"))
+        / np.maximum(_med(w, "tubing_pressure_psi"), 1e-9),
+        "tubing_over_downhole": lambda w: _ratio(w, "tubing_pressure_psi", "downhole_pressure_psi"),
+    },
 }
 
 

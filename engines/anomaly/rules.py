@@ -11,7 +11,7 @@ vol. 2a, ch. 5; API RP 11V5). Vectorized over wells: every feature is an (n_well
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -19,6 +19,8 @@ import numpy as np
 from engines.anomaly.baseline import RobustBaseline
 
 FIRE_SCORE = 0.5
+#: Newest samples whose median is the level after a fast change (``Features.tail``).
+TAIL_SAMPLES = 6
 SEVERITIES: tuple[str, ...] = ("WARNING", "MINOR", "MAJOR", "CRITICAL")
 
 
@@ -33,10 +35,15 @@ def down(x, onset, full):
 
 
 class Features:
-    """Window statistics per well, computed lazily and cached. ``window[key]`` is (n_wells, n_steps)."""
+    """Window statistics per well, computed lazily and cached. ``window[key]`` is (n_wells, n_steps).
+
+    A key absent from the window or the baseline reads as NaN (the rules that need it are skipped by the
+    diagnosis); every statistic ignores missing samples without NumPy's all-NaN RuntimeWarnings (NaN where a
+    well has no finite sample)."""
 
     def __init__(self, window: dict[str, np.ndarray], baseline: RobustBaseline):
-        self.w, self.b = window, baseline
+        self.b = baseline
+        self.w = _NanWindow(window)
         self._cache: dict = {}
 
     def _get(self, name, fn):
@@ -44,36 +51,77 @@ class Features:
             self._cache[name] = fn()
         return self._cache[name]
 
+    def _base(self, key, attr):
+        if key not in self.b.keys:
+            return np.full(self.b.median.shape[0], np.nan)
+        return getattr(self.b, attr)(key)
+
     def med(self, key):
         """Window median (n_wells,), ignoring missing (NaN) samples."""
         return self._get(("med", key), lambda: _median(self.w[key]))
 
+    def tail(self, key, n=TAIL_SAMPLES):
+        """Median of the newest ``n`` samples (n_wells,): the level after a fast change, before the window
+        median follows it."""
+        return self._get(("tail", key, n), lambda: _median(self.w[key][:, -n:]))
+
     def r(self, key):
         """Window median over baseline median."""
-        return self._get(("r", key), lambda: self.med(key) / _nz(self.b.med(key)))
+        return self._get(("r", key), lambda: self.med(key) / _nz(self._base(key, "med")))
+
+    def rt(self, key, n=TAIL_SAMPLES):
+        """Median of the newest ``n`` samples over the baseline median."""
+        return self.tail(key, n) / _nz(self._base(key, "med"))
 
     def delta(self, key):
         """Window median minus baseline median (key units)."""
-        return self.med(key) - self.b.med(key)
+        return self.med(key) - self._base(key, "med")
+
+    def dtail(self, key, n=TAIL_SAMPLES):
+        """Median of the newest ``n`` samples minus the baseline median (key units)."""
+        return self.tail(key, n) - self._base(key, "med")
 
     def z(self, key):
         """(window median - baseline median) / baseline sigma."""
-        return self.delta(key) / self.b.sd(key)
+        return self.delta(key) / self._base(key, "sd")
+
+    def zt(self, key, n=TAIL_SAMPLES):
+        """(median of the newest ``n`` samples - baseline median) / baseline sigma."""
+        return self.dtail(key, n) / self._base(key, "sd")
+
+    def base(self, key):
+        """Baseline median (n_wells,)."""
+        return self._base(key, "med")
 
     def cv(self, key):
         """Window standard deviation over window mean."""
-        return self._get(("cv", key), lambda: np.nanstd(self.w[key], axis=1) / _nz(np.abs(np.nanmean(self.w[key], axis=1))))
+        return self._get(("cv", key), lambda: _nanstd(self.w[key]) / _nz(np.abs(_nanmean(self.w[key]))))
+
+    def sd_ratio(self, key):
+        """Window standard deviation over the baseline sigma (how much more the key moves than it did)."""
+        return self._get(("sdr", key), lambda: _nanstd(self.w[key]) / _nz(self._base(key, "sd")))
+
+    def roughness(self, key):
+        """Robust standard deviation of the sample-to-sample changes, 1.4826 median |dx - median dx| / sqrt(2), over
+        the baseline sigma: ~1 or less for noise about a level, a ramp or one step (a few large changes do not move
+        the median), >> 1 when the key oscillates faster than the window (slugging, heading)."""
+        def calc():
+            x = np.asarray(self.w[key], dtype=float)
+            d = np.diff(x, axis=1)
+            m = _median(d)
+            return 1.4826 * _median(np.abs(d - m[:, None])) / np.sqrt(2.0) / _nz(self._base(key, "sd"))
+        return self._get(("rough", key), calc)
 
     def peak_ratio(self, key):
         """Window maximum over window median."""
-        return self._get(("pk", key), lambda: np.nanmax(self.w[key], axis=1) / _nz(self.med(key)))
+        return self._get(("pk", key), lambda: _nanmax(self.w[key]) / _nz(self.med(key)))
 
     def trend(self, x_name, x):
         """Least-squares slope of ``x`` (n_wells, n_steps) as (relative change over the window, t statistic)."""
         def calc():
             n = x.shape[1]
             t = np.arange(n) - (n - 1) / 2.0
-            mean = np.nanmean(x, axis=1)
+            mean = _nanmean(x)
             slope = (x - mean[:, None]) @ t / (t @ t)
             resid = x - mean[:, None] - slope[:, None] * t[None, :]
             se = np.sqrt(np.sum(resid**2, axis=1) / max(n - 2, 1) / (t @ t))
@@ -81,20 +129,66 @@ class Features:
         return self._get(("trend", x_name), calc)
 
 
+class _NanWindow(dict):
+    """The window, with an all-NaN array for an absent key."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        first = next(iter(window.values()), None)
+        self._shape = np.shape(first) if first is not None else (0, 0)
+
+    def __missing__(self, key):
+        return np.full(self._shape, np.nan)
+
+
 def _median(x):
+    """Row medians ignoring NaN (numpy's linear interpolation); NaN for a row with no finite sample, no warning."""
     x = np.asarray(x, dtype=float)
-    return np.nanmedian(x, axis=1) if np.isnan(x).any() else np.median(x, axis=1)
+    if not np.isnan(x).any():
+        return np.median(x, axis=1)
+    counts = np.isfinite(x).sum(axis=1)
+    ordered = np.sort(np.where(np.isfinite(x), x, np.nan), axis=1)
+    pos = 0.5 * np.maximum(counts - 1, 0)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, np.maximum(counts - 1, 0))
+    v0 = np.take_along_axis(ordered, i0[:, None], axis=1)[:, 0]
+    v1 = np.take_along_axis(ordered, i1[:, None], axis=1)[:, 0]
+    return np.where(counts > 0, v0 + (pos - i0) * (v1 - v0), np.nan)
+
+
+def _nanmean(x):
+    x = np.asarray(x, dtype=float)
+    ok = np.isfinite(x)
+    n = ok.sum(axis=1)
+    return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
+
+
+def _nanstd(x):
+    x = np.asarray(x, dtype=float)
+    ok = np.isfinite(x)
+    n = ok.sum(axis=1)
+    m = _nanmean(x)
+    var = np.where(ok, (x - m[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(n, 1)
+    return np.where(n > 0, np.sqrt(var), np.nan)
+
+
+def _nanmax(x):
+    x = np.asarray(x, dtype=float)
+    ok = np.isfinite(x)
+    return np.where(ok.any(axis=1), np.where(ok, x, -np.inf).max(axis=1), np.nan)
 
 
 def _nz(x):
+    """``x`` with values within 1e-12 of zero replaced by 1e-12 (NaN stays NaN)."""
     x = np.asarray(x, dtype=float)
-    return np.where(np.abs(x) > 1e-12, x, 1e-12)
+    return np.where(np.abs(x) <= 1e-12, 1e-12, x)
 
 
 @dataclass(frozen=True)
 class Rule:
     """One diagnostic rule: ``evaluate(features) -> score (n_wells,)``; ``evidence`` keys; base severity;
-    ``component`` is the health component it degrades; ``condition`` documents the test."""
+    ``component`` is the health component it degrades; ``condition`` documents the test; ``needs`` the telemetry
+    keys it reads (found by running it once on a recorder): the diagnosis skips it for a well that lacks one."""
 
     name: str
     lift_type: str
@@ -103,6 +197,39 @@ class Rule:
     evidence: tuple[str, ...]
     condition: str
     evaluate: Callable[[Features], np.ndarray]
+    needs: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.needs:
+            object.__setattr__(self, "needs", _keys_read(self.evaluate))
+
+
+class _KeyRecorder:
+    """Stands in for :class:`Features`: records the keys a rule reads, returns ones."""
+
+    def __init__(self):
+        self.keys: dict[str, None] = {}
+        recorder = self
+
+        class _W(dict):
+            def __getitem__(self, key):
+                recorder.keys[key] = None
+                return np.ones((1, 4))
+
+        self.w = _W()
+
+    def __getattr__(self, name):
+        def stat(*args, **kwargs):
+            if args and isinstance(args[0], str) and name != "trend":
+                self.keys[args[0]] = None
+            return (np.ones(1), np.ones(1)) if name == "trend" else np.ones(1)
+        return stat
+
+
+def _keys_read(evaluate) -> tuple[str, ...]:
+    recorder = _KeyRecorder()
+    evaluate(recorder)
+    return tuple(recorder.keys)
 
 
 def _min(*ms):
@@ -203,6 +330,65 @@ RULES: tuple[Rule, ...] = (
          "water cut >= baseline + 0.15",
          lambda f: up(f.delta("water_cut_frac"), 0.10, 0.20)),
 )
+
+
+# Wells with a downhole gauge and no flow meter (natural flow; gas lift with the same gauges) ---------------
+# Signatures: Vargas et al. 2019 (J. Pet. Sci. Eng. 181:106223, the 3W dataset's event classes) and the
+# steady model of engines.fielddata.downhole (which pressure moves, which way, how fast: its EVENT_SPECS).
+_PDH, _TDH, _PWH, _TWH = "downhole_pressure_psi", "downhole_temperature_f", "tubing_pressure_psi", "wellhead_temperature_f"
+_PUP, _PDN = "choke_upstream_pressure_psi", "choke_downstream_pressure_psi"
+
+
+def _choke_dp_ratio(f):
+    """Choke differential (newest samples) over its baseline."""
+    return (f.tail(_PUP) - f.tail(_PDN)) / _nz(f.base(_PUP) - f.base(_PDN))
+
+
+def _tubing_dp_ratio(f):
+    """Gauge-to-tree pressure difference (newest samples) over its baseline: the column's weight plus friction."""
+    return (f.tail(_PDH) - f.tail(_PWH)) / _nz(f.base(_PDH) - f.base(_PWH))
+
+
+def _steady(f):
+    """1 while the tree pressure does not oscillate (roughness <= 2), 0 from 3 (slugging / heading)."""
+    return down(f.roughness(_PWH), 2.0, 3.0)
+
+
+_DOWNHOLE_RULES: tuple[Rule, ...] = (
+    Rule("severe_slugging", "natural_flow", "MAJOR", "hydraulic", (_PWH, _PUP, _PDH),
+         "tree and choke-upstream pressures oscillate fast (roughness(tree) >= 3 sigma) and wide "
+         "(cv(choke upstream) >= 0.115): riser slug cycles of tens of percent",
+         lambda f: _min(up(f.roughness(_PWH), 2.0, 4.0), up(f.cv(_PUP), 0.08, 0.15))),
+    Rule("flow_instability", "natural_flow", "MINOR", "hydraulic", (_PWH, _PUP),
+         "tree and choke-upstream pressures oscillate fast (roughness >= 3 sigma) but narrow (cv(choke upstream) "
+         "<= 0.065): heading without a full slug cycle",
+         lambda f: _min(up(f.roughness(_PWH), 2.0, 4.0), up(f.roughness(_PUP), 2.0, 4.0), down(f.cv(_PUP), 0.05, 0.08))),
+    Rule("dhsv_closure", "natural_flow", "CRITICAL", "mechanical", (_PDH, _PWH, _PUP, _PDN, _TWH),
+         "the choke differential collapses (<= 0.2 of baseline) while the gauge pressure builds up (>= +3 %) and the "
+         "tree pressure falls (<= 0.86): the flow stopped between gauge and tree",
+         lambda f: _min(down(_choke_dp_ratio(f), 0.3, 0.1), up(f.rt(_PDH), 1.01, 1.05), down(f.rt(_PWH), 0.92, 0.80))),
+    Rule("hydrate", "natural_flow", "MAJOR", "hydraulic", (_PWH, _PUP, _PDH, _TWH),
+         "tree pressure up (>= +5.5 %) and gauge pressure up (>= +1.25 %) while the choke-upstream pressure falls "
+         "(<= 0.85): a plug between tree and choke; steady (no oscillation)",
+         lambda f: _min(up(f.rt(_PWH), 1.03, 1.08), down(f.rt(_PUP), 0.90, 0.80), up(f.rt(_PDH), 1.005, 1.02), _steady(f))),
+    Rule("choke_restriction", "natural_flow", "MAJOR", "mechanical", (_PUP, _PDN, _PWH),
+         "choke differential >= 1.55 of baseline with the choke-upstream (>= +20 %) and tree (>= +3.5 %) pressures "
+         "up: restriction or scaling at the production choke (the ramp tells quick from slow)",
+         lambda f: _min(up(_choke_dp_ratio(f), 1.3, 1.8), up(f.rt(_PUP), 1.10, 1.30), up(f.rt(_PWH), 1.02, 1.05), _steady(f))),
+    Rule("productivity_loss", "natural_flow", "MAJOR", "production", (_PDH, _PWH, _PUP, _PDN),
+         "gauge (<= 0.95), tree (<= 0.915) and choke differential (<= 0.775) all fall together: the inflow, not the "
+         "surface, limits the rate",
+         lambda f: _min(down(f.rt(_PDH), 0.97, 0.93), down(f.rt(_PWH), 0.95, 0.88), down(_choke_dp_ratio(f), 0.85, 0.70),
+                        up(_choke_dp_ratio(f), 0.2, 0.35), _steady(f))),
+    Rule("water_increase", "natural_flow", "MINOR", "production", (_PDH, _PWH, _TWH, _PUP),
+         "gauge-to-tree difference >= 1.06 of baseline with the gauge pressure up (>= +0.5 %), the tree temperature not "
+         "down (>= -1 degF) and flow continuing (choke differential >= 0.375): a heavier column",
+         lambda f: _min(up(_tubing_dp_ratio(f), 1.04, 1.08), up(f.rt(_PDH), 1.0, 1.01), up(f.dtail(_TWH), -2.0, 0.0),
+                        up(_choke_dp_ratio(f), 0.3, 0.45), _steady(f))),
+)
+
+#: The downhole-gauge rules also serve gas-lifted wells that have the gauges (skipped where they are absent).
+RULES = RULES + _DOWNHOLE_RULES + tuple(replace(r, lift_type="gas_lift") for r in _DOWNHOLE_RULES)
 
 RULES_BY_LIFT_TYPE: dict[str, tuple[Rule, ...]] = {}
 for _r in RULES:

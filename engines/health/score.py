@@ -7,8 +7,11 @@ Components (each 0-100):
 - production: 100 min(1, oil rate / baseline oil rate), also capped by its rules;
 - efficiency: 100 min(1, (liquid per unit energy) / baseline), energy = motor power (kW) or injection
   gas (Mscf/d) for gas lift, also capped by its rules.
-Score = sum_c w_c C_c + clip(0.5 D7, -10, +5), D7 the least-squares 7-day change of past daily
-scores (points). Bands: Excellent >= 90, Good 70-89, Fair 50-69, Poor < 50.
+Score = min(sum_c w_c C_c, 100 (1 - DEVIATION_WEIGHT x max_k penalty_k)) + clip(0.5 D7, -10, +5), D7 the
+least-squares 7-day change of past daily scores (points), penalty_k the key penalty of every monitored key
+given (whichever component, if any, it feeds): one key far off its baseline caps the score, so a pressure 300
+robust sigma away cannot leave a well without a flow meter "Excellent" (12 sigma or more caps it at 40, Poor;
+6 sigma at 80). Bands: Excellent >= 90, Good 70-89, Fair 50-69, Poor < 50.
 """
 from __future__ import annotations
 
@@ -24,7 +27,11 @@ WEIGHTS: dict[str, dict[str, float]] = {
     "srp": {"mechanical": 0.30, "electrical": 0.10, "hydraulic": 0.25, "production": 0.25, "efficiency": 0.10},
     "pcp": {"mechanical": 0.25, "electrical": 0.15, "hydraulic": 0.25, "production": 0.20, "efficiency": 0.15},
     "gas_lift": {"mechanical": 0.20, "electrical": 0.00, "hydraulic": 0.30, "production": 0.30, "efficiency": 0.20},
+    "natural_flow": {"mechanical": 0.25, "electrical": 0.00, "hydraulic": 0.40, "production": 0.35, "efficiency": 0.00},
 }
+
+#: Weight of the largest key penalty over all monitored keys in the score's cap (see the module docstring).
+DEVIATION_WEIGHT = 0.6
 
 #: Keys whose robust z-scores feed each deviation-based component.
 COMPONENT_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -36,10 +43,12 @@ COMPONENT_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
             "hydraulic": ("intake_pressure_psi", "tubing_pressure_psi")},
     "gas_lift": {"mechanical": ("casing_pressure_psi",), "electrical": (),
                  "hydraulic": ("tubing_pressure_psi", "injection_pressure_psi", "separator_level_pct")},
+    "natural_flow": {"mechanical": ("choke_upstream_pressure_psi", "choke_downstream_pressure_psi"), "electrical": (),
+                     "hydraulic": ("downhole_pressure_psi", "tubing_pressure_psi", "wellhead_temperature_f")},
 }
 
 ENERGY_KEY: dict[str, str] = {"esp": "motor_power_kw", "srp": "motor_power_kw", "pcp": "motor_power_kw",
-                              "gas_lift": "injection_rate_mscfd"}
+                              "gas_lift": "injection_rate_mscfd"}  # natural flow: no lift energy, no efficiency term
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,9 @@ def health_score(lift_type: str, z_by_key: dict[str, np.ndarray], production_rat
         rule = np.asarray(rules.get(comp, np.zeros(n)), dtype=float)
         comps[comp] = 100.0 * np.minimum(base, 1.0 - 0.6 * rule)
     raw = sum(WEIGHTS[lift_type][c] * comps[c] for c in COMPONENTS)
+    if z_by_key:
+        worst = np.max([key_penalty(z) for z in z_by_key.values()], axis=0)
+        raw = np.minimum(raw, 100.0 * (1.0 - DEVIATION_WEIGHT * worst))
     adj, change, labels = trend_adjustment(history_scores, n)
     score = np.clip(raw + adj, 0.0, 100.0)
     return HealthResult(score, tuple(band(s) for s in score), comps, labels, change)

@@ -373,7 +373,7 @@ class DiagnosticsStep:
         ``fit_baseline`` per set of telemetry keys (a row's fit depends on that row only); a group that fails
         is left to the per-well fit in :meth:`_prepare`."""
         from engines.anomaly.baseline import fit_baseline
-        from engines.anomaly.diagnosis import MONITORED_KEYS
+        from engines.anomaly.diagnosis import REQUIRED_KEYS
 
         groups: dict[tuple[str, ...], list[tuple[_DiagnosticsState, dict[str, np.ndarray], WellContext]]] = {}
         for context in contexts:
@@ -381,13 +381,13 @@ class DiagnosticsStep:
             if state.baseline is not None or context.window.ts_ms.size < MIN_BASELINE_SAMPLES:
                 continue
             arrays = _telemetry_arrays(context)
-            if any(key not in arrays for key in MONITORED_KEYS.get(context.config.lift_type, ())):
+            if any(key not in arrays for key in REQUIRED_KEYS.get(context.config.lift_type, ())):
                 continue
             groups.setdefault(tuple(arrays), []).append((state, arrays, context))
         for keys_, members in groups.items():
             try:
                 base = fit_baseline({k: np.concatenate([a[k][:, :MIN_BASELINE_SAMPLES] for _, a, _ in members])
-                                     for k in keys_})
+                                     for k in keys_}, resolution=[_resolution(c) for _, _, c in members])
             except Exception:
                 continue
             for i, (state, arrays, context) in enumerate(members):
@@ -398,13 +398,13 @@ class DiagnosticsStep:
 
     def _prepare(self, context: WellContext) -> _DiagnosisJob:
         from engines.anomaly.baseline import fit_baseline
-        from engines.anomaly.diagnosis import MONITORED_KEYS
+        from engines.anomaly.diagnosis import REQUIRED_KEYS
 
         lift_type = context.config.lift_type
         state = self._state(context)
         ts = context.window.ts_ms
         arrays = _telemetry_arrays(context)
-        missing = [key for key in MONITORED_KEYS[lift_type] if key not in arrays]
+        missing = [key for key in REQUIRED_KEYS[lift_type] if key not in arrays]
         if missing:
             raise InsufficientData(f"no telemetry yet for {missing}")
         forest = None
@@ -414,7 +414,8 @@ class DiagnosticsStep:
                 if forest is None or ts.size < DIAGNOSTIC_WINDOW_SAMPLES:
                     raise InsufficientData(f"{ts.size} of {MIN_BASELINE_SAMPLES} samples needed for a first baseline")
             else:
-                state.baseline = fit_baseline({k: v[:, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
+                state.baseline = fit_baseline({k: v[:, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()},
+                                              resolution=_resolution(context))
                 state.own_pca = _own_pca_or_none(lift_type, {k: v[0, :MIN_BASELINE_SAMPLES] for k, v in arrays.items()})
                 _note_first_fit(context, state)
         window = {k: v[:, -DIAGNOSTIC_WINDOW_SAMPLES:] for k, v in arrays.items()}
@@ -438,14 +439,14 @@ class DiagnosticsStep:
     def _diagnose(jobs: Sequence[_DiagnosisJob]):
         """One ``diagnose_window`` call over the jobs' wells (all of one group)."""
         from engines.anomaly.baseline import RobustBaseline
-        from engines.anomaly.diagnosis import MONITORED_KEYS, TierState, diagnose_window
+        from engines.anomaly.diagnosis import CHARTED_KEYS, TierState, diagnose_window
 
         first = jobs[0]
         lift_type = first.context.config.lift_type
         if len(jobs) == 1:
             window, baseline, tier_state, history = first.window, first.state.baseline, first.state.tier_state, first.history
         else:
-            n_keys = len(MONITORED_KEYS[lift_type])
+            n_keys = len(CHARTED_KEYS[lift_type])
             window = {k: np.concatenate([j.window[k] for j in jobs]) for k in first.window}
             baseline = None if first.state.baseline is None else RobustBaseline.stack([j.state.baseline for j in jobs])
             tier_state = TierState.stack([j.state.tier_state or TierState.zeros(1, n_keys) for j in jobs])
@@ -461,7 +462,9 @@ class DiagnosticsStep:
         state, ts = job.state, job.context.window.ts_ms
         state.tier_state = result.state
         state.last_ts_ms = int(ts[-1])
-        state.last_health = float(result.health_score[0])
+        insufficient = result.insufficient is not None and bool(result.insufficient[0])
+        if not insufficient:  # an unknown health is not a day's score
+            state.last_health = float(result.health_score[0])
         state.anomaly_active = bool(result.anomaly_detected[0])
         state.last_result = result
         if state.anomaly_active:  # the window whose statistics raised it stays out of the baseline
@@ -472,6 +475,12 @@ class DiagnosticsStep:
                 state.anomaly_spans.append([start, end])
         state.anomaly_spans = [s for s in state.anomaly_spans if s[1] >= int(ts[-1]) - ANOMALY_SPAN_KEEP_MS]
         output = StepOutput(attributes=keys.diagnosis_attributes(result, 0))
+        if insufficient:
+            output.waiting.append("diagnostics_step: insufficient_data: no monitored key has a usable baseline history "
+                                  "(empty or shorter than one day)")
+        skipped = result.skipped[0] if result.skipped else ()
+        if skipped:
+            output.notes.append("diagnostics_step: skipped " + "; ".join(skipped))
         if job.monitor:
             output.notes.append(f"diagnostics_step: T^2/SPE from the {job.monitor}")
         if job.forest is not None:  # no baseline yet: the field's Isolation Forest stands in for it
@@ -487,15 +496,18 @@ diagnostics_step = DiagnosticsStep()
 def _own_pca_or_none(lift_type: str, samples: dict[str, np.ndarray]) -> Any:
     """The well's own-history PCA monitor on ``samples`` (its baseline window), or None when they cannot make one
     (a monitored key absent, too few complete samples)."""
-    from engines.anomaly.diagnosis import MONITORED_KEYS, fit_own_pca
+    from engines.anomaly.diagnosis import fit_own_pca
 
-    if any(k not in samples for k in MONITORED_KEYS[lift_type]):
-        return None
     try:
         return fit_own_pca(lift_type, samples, confidence=PCA_CONFIDENCE)
     except ValueError as exc:
         log.info("no own-history PCA monitor: %s", exc)
         return None
+
+
+def _resolution(context: WellContext) -> dict[str, float] | None:
+    """The well's sensor-resolution overrides (``sensor_resolution`` attribute) for the baseline's spread floor."""
+    return getattr(context.config, "sensor_resolution", None)
 
 
 def _note_first_fit(context: WellContext, state: _DiagnosticsState) -> None:
@@ -578,13 +590,15 @@ def baseline_refit_step(context: WellContext) -> StepOutput:
     keys_ = state.baseline.keys
     ts, arrays, source = _refit_history(context, keys_)
     exclude = _in_spans(ts, state.anomaly_spans)
-    usable = int(np.count_nonzero(~exclude & np.all([np.isfinite(arrays[k]) for k in keys_], axis=0)))
+    live = [k for k in keys_ if np.isfinite(arrays[k]).any()] or list(keys_)  # a key never measured counts no sample out
+    usable = int(np.count_nonzero(~exclude & np.all([np.isfinite(arrays[k]) for k in live], axis=0)))
     if usable < MIN_BASELINE_SAMPLES:
         raise InsufficientData(f"{usable} of {MIN_BASELINE_SAMPLES} samples outside anomalies in the {source} "
                                f"for the monthly baseline refit")
-    state.baseline = fit_baseline({k: arrays[k][None, :] for k in keys_}, exclude=exclude[None, :])
+    state.baseline = fit_baseline({k: arrays[k][None, :] for k in keys_}, exclude=exclude[None, :],
+                                  resolution=_resolution(context))
     state.last_refresh_ms = int(ts[-1])
-    used = ts[~exclude & np.all([np.isfinite(arrays[k]) for k in keys_], axis=0)]
+    used = ts[~exclude & np.all([np.isfinite(arrays[k]) for k in live], axis=0)]
     fits = well_fits(context.state)
     note_fit(fits, "baseline", used, context.now_ms, source, samples=int(state.baseline.n_samples[0]))
     own_pca = _own_pca_or_none(context.config.lift_type, {k: v[~exclude] for k, v in arrays.items()})

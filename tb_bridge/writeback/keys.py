@@ -414,6 +414,12 @@ def dca_attributes(result: "DcaResult") -> dict[str, Any]:
     }
 
 
+def _health_or_none(score: Any) -> float | None:
+    """A health score rounded to 0.1, or None when unknown (insufficient data)."""
+    value = float(score)
+    return round(value, 1) if math.isfinite(value) else None
+
+
 def diagnosis_attributes(result: "DiagnosisResult", index: int) -> dict[str, Any]:
     """Anomaly, health and SPC attributes of well ``index`` of a diagnosis (evidence and components as
     plain lists/dicts; T^2 and SPE ``None`` when not computed)."""
@@ -425,7 +431,7 @@ def diagnosis_attributes(result: "DiagnosisResult", index: int) -> dict[str, Any
         "opt_anomaly_type": result.anomaly_type[i],
         "opt_anomaly_severity": result.anomaly_severity[i],
         "opt_anomaly_evidence": [dict(item) for item in result.evidence[i]],
-        "opt_well_health_score": round(float(result.health_score[i]), 1),
+        "opt_well_health_score": _health_or_none(result.health_score[i]),
         "opt_health_status": result.health_status[i],
         "opt_health_components": {c: round(float(v[i]), 1) for c, v in result.health_components.items()},
         "opt_health_trend": round(float(result.health_change_7d[i]), 1),

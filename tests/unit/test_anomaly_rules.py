@@ -41,9 +41,14 @@ def confusion(seed: int):
 
 
 def test_rule_catalogue_is_complete():
-    assert len(RULES) == 24
+    from engines.fielddata.downhole import EVENTS
+
+    # 24 lift rules, the 7 downhole-gauge event rules of natural flow, and the same 7 for gauged gas-lift wells
+    assert len(RULES) == 24 + 2 * 7
+    assert set(RULES_BY_LIFT_TYPE["natural_flow"][i].name for i in range(7)) == set(EVENTS)
     for lift, faults in FAULTS_BY_LIFT_TYPE.items():
-        assert tuple(r.name for r in RULES_BY_LIFT_TYPE[lift]) == faults
+        extra = tuple(r.name for r in RULES_BY_LIFT_TYPE["natural_flow"]) if lift == "gas_lift" else ()
+        assert tuple(r.name for r in RULES_BY_LIFT_TYPE[lift]) == faults + extra
     assert {r.severity for r in RULES if r.name == "rod_part"} == {"CRITICAL"}
 
 

@@ -27,9 +27,11 @@ def test_hand_computed_esp_example():
     for c, v in expected.items():
         assert res.components[c][0] == pytest.approx(v)
     raw = 0.2 * 50 + 0.25 * 200 / 3 + 0.25 * 70 + 0.2 * 80 + 0.1 * 100  # 70.1667
+    # motor temperature at 12 sigma: penalty 1 caps the score at 100 (1 - 0.6) = 40 < raw
     # 7-day slope -2 points/day -> change -14 -> adjustment clip(-7, -10, 5) = -7
-    assert res.score[0] == pytest.approx(raw - 7.0)
-    assert res.status == ("Fair",) and res.trend == ("declining",)
+    assert raw > 40.0
+    assert res.score[0] == pytest.approx(40.0 - 7.0)
+    assert res.status == ("Poor",) and res.trend == ("declining",)
     assert res.change_7d[0] == pytest.approx(-14.0)
 
 
