@@ -20,6 +20,9 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("flow_rate_trend_pct_per_day", "least-squares slope of flow_rate_bpd, % of the mean per day"),
     ("health_score", "newest opt_well_health_score"),
     ("anomaly_score", "newest opt_anomaly_score"),
+    ("on_stream_frac", "share of the buffered samples with flow_rate_bpd > 0"),
+    ("lift_efficiency_pct", "newest opt_lift_efficiency_pct"),
+    ("lift_upside_pct", "newest opt_lift_delta_q_bpd, % of the mean rate"),
 )
 #: Anomaly types that are no anomaly.
 NO_ANOMALY = frozenset({"", "none", "normal"})
@@ -37,6 +40,8 @@ def well_features(ctx: ApiContext) -> tuple[list[str], np.ndarray, list[str]]:
     wells = [c.entity_id for c in service.registry.valid_wells()]
     health = service.history.latest_results(wells, "opt_well_health_score", limit=1) if wells else {}
     anomaly = service.history.latest_results(wells, "opt_anomaly_score", limit=1) if wells else {}
+    efficiency = service.history.latest_results(wells, "opt_lift_efficiency_pct", limit=1) if wells else {}
+    upside = service.history.latest_results(wells, "opt_lift_delta_q_bpd", limit=1) if wells else {}
     for well_id in wells:
         window = service.buffer.window(well_id)
         q = window.values.get("flow_rate_bpd")
@@ -50,34 +55,31 @@ def well_features(ctx: ApiContext) -> tuple[list[str], np.ndarray, list[str]]:
         cv = float(rate.std() / mean) if mean > 0 else 0.0
         trend = float(np.polyfit(t_days, rate, 1)[0] / mean * 100.0) if mean > 0 and np.ptp(t_days) > 0 else 0.0
         ids.append(well_id)
-        rows.append([mean, cv, trend, _newest(health.get(well_id)), _newest(anomaly.get(well_id))])
+        on_stream = float(np.mean(rate > 0))
+        delta = _newest(upside.get(well_id))
+        rows.append([mean, cv, trend, _newest(health.get(well_id)), _newest(anomaly.get(well_id)), on_stream,
+                     _newest(efficiency.get(well_id)), delta / mean * 100.0 if mean > 0 else np.nan])
     return ids, np.asarray(rows, dtype=float).reshape(len(rows), len(FEATURES)), missing
 
 
-def cluster_wells(ids: list[str], x: np.ndarray, k: int) -> tuple[list[str], list[dict[str, Any]]]:
-    """K-means (scikit-learn, standardized features, fixed seed) of the wells; features unknown for every
-    well are left out, other gaps filled with the feature's median. Returns ``(features used, clusters)``."""
-    from sklearn.cluster import KMeans
-    from sklearn.preprocessing import StandardScaler
+#: How long a well clustering stands before the next request recomputes it (``refresh=true`` forces it).
+CLUSTERS_MAX_AGE = timedelta(days=7)
 
-    if not ids:
-        return [], []
-    known = ~np.all(np.isnan(x), axis=0)
-    names = [name for (name, _), keep in zip(FEATURES, known) if keep]
-    x = x[:, known]
-    medians = np.nanmedian(x, axis=0)
-    x = np.where(np.isnan(x), medians, x)
-    n_clusters = min(k, len(ids), len({tuple(row) for row in x.tolist()}))
-    labels = KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(StandardScaler().fit_transform(x))
-    clusters = []
-    for label in range(n_clusters):
-        members = labels == label
-        clusters.append({"cluster": label, "wells": [i for i, m in zip(ids, members) if m],
-                         "centroid": {name: float(v) for name, v in zip(names, x[members].mean(axis=0))}})
-    clusters.sort(key=lambda c: (-len(c["wells"]), c["wells"][0]))
-    for n, cluster in enumerate(clusters):
-        cluster["cluster"] = n
-    return names, clusters
+
+def clusters_answer(ctx: ApiContext, k: int | None, refresh: bool, now: datetime) -> dict[str, Any]:
+    """The ``GET /clusters`` answer: :func:`engines.ml.clustering.cluster_wells` on :func:`well_features`, kept
+    per ``k`` for :data:`CLUSTERS_MAX_AGE` (the clustering is a weekly view of the field)."""
+    from engines.ml.clustering import cluster_wells
+
+    cached = ctx.clusters.get(k)
+    if cached is not None and not refresh and now - cached[0] < CLUSTERS_MAX_AGE:
+        return cached[1]
+    ids, x, missing = well_features(ctx)
+    found = cluster_wells(ids, x, [name for name, _ in FEATURES], k)
+    answer = {"k": found.k, "features": found.features, "clusters": found.clusters, "unclustered": missing,
+              "separation": found.separation, "silhouette": found.silhouette, "computed_at": iso(now)}
+    ctx.clusters[k] = (now, answer)
+    return answer
 
 
 def anomaly_patterns(ctx: ApiContext, days: int, bucket: str, now: datetime) -> dict[str, Any]:
@@ -112,11 +114,11 @@ def build_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(tags=["ML"])
 
     @router.get("/clusters", response_model=Clusters, summary="Wells grouped by operating behaviour (k-means)")
-    def clusters(k: Annotated[int, Query(ge=1, le=12, description="number of clusters (at most the wells)")] = 3
+    def clusters(k: Annotated[int | None, Query(ge=1, le=12, description="number of clusters (at most the wells); "
+                                                   "omitted: chosen by the silhouette score")] = None,
+                 refresh: Annotated[bool, Query(description="recompute now instead of the week's clustering")] = False
                  ) -> dict[str, Any]:
-        ids, x, missing = well_features(ctx)
-        names, found = cluster_wells(ids, x, k)
-        return {"k": len(found), "features": names, "clusters": found, "unclustered": missing}
+        return clusters_answer(ctx, k, refresh, datetime.now(timezone.utc))
 
     @router.get("/anomaly-patterns", response_model=AnomalyPatterns,
                 summary="Diagnosed anomaly types by well, lift type and time")

@@ -24,6 +24,8 @@ class ApiContext:
     curves: "CurveCache" = field(default_factory=lambda: CurveCache())
     #: the lift adapters' curve cache, shared by the API's threads
     lift_cache: "SharedLiftCache" = field(default_factory=lambda: SharedLiftCache())
+    #: the last well clustering per requested k: ``{k: (computed at (UTC datetime), answer)}``, recomputed weekly
+    clusters: dict = field(default_factory=dict)
 
     async def window(self, well_id: str, since_ms: int | None = None) -> Any:
         """The well's buffered telemetry window, read off the event loop unless the buffer is the in-process

@@ -133,10 +133,22 @@ class DcaAnswer(BaseModel):
     forecast: dict[str, Any]
 
 
+class DistinguishingFeature(BaseModel):
+    feature: str
+    z: float = Field(description="cluster mean minus the field mean, in the field's standard deviations")
+
+
+class FeatureSeparation(BaseModel):
+    feature: str
+    f_ratio: float = Field(description="one-way ANOVA F ratio across the clusters (between / within variance)")
+
+
 class Cluster(BaseModel):
     cluster: int
     wells: list[str]
     centroid: dict[str, float] = Field(description="feature means of the cluster's wells (feature units)")
+    distinguishing: list[DistinguishingFeature] = Field(
+        default_factory=list, description="the features whose cluster mean lies furthest from the field's")
 
 
 class Clusters(BaseModel):
@@ -144,6 +156,10 @@ class Clusters(BaseModel):
     features: list[str]
     clusters: list[Cluster]
     unclustered: list[str] = Field(description="wells without recent telemetry")
+    separation: list[FeatureSeparation] = Field(default_factory=list,
+                                                description="features by how well they separate the clusters, best first")
+    silhouette: float | None = Field(None, description="mean silhouette of the partition (-1..1; null for one cluster)")
+    computed_at: str | None = Field(None, description="when the clustering was computed (recomputed weekly or on refresh)")
 
 
 class PatternCount(BaseModel):
