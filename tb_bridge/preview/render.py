@@ -213,6 +213,8 @@ class DashboardRenderer:
             return self._map_card(keys, values)
         if any((k.get("settings") or {}).get("atilaxTable") for k in keys):
             return self._json_table_card(keys, values)
+        if any((k.get("settings") or {}).get("atilaxPareto") for k in keys):
+            return self._pareto_card(keys, values)
         rows = next((v for v in (_json_value(values.get(k["name"])) for k in keys)
                      if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)), None)
         if rows is not None:  # a table card (e.g. sim_compare_data: [{quantity, unit, original, ...}])
@@ -246,6 +248,31 @@ class DashboardRenderer:
                     rows.append([name, v])
             return _table(["field", "value"], rows, label_columns=1)
         return _table(["field", "value"], [])
+
+    @staticmethod
+    def _pareto_card(keys: list[dict[str, Any]], values: dict[str, Any]) -> tuple[str, int]:
+        """The Pareto front (``opt_pareto_front``, the ``atilaxPareto`` key) as the card's function draws it: oil rate
+        against specific energy, coloured by equipment life, the knee ringed and today's operating point a square."""
+        front = next((values.get(k["name"]) for k in keys if (k.get("settings") or {}).get("atilaxPareto")), None)
+        if isinstance(front, str) and front[:1] == "{":
+            front = json.loads(front)
+        if not isinstance(front, dict) or not front.get("points"):
+            return _fig_html(go.Figure()), 0
+        pts, units = front["points"], front.get("units") or {}
+        fig = go.Figure(go.Scatter(x=[p["oil_bpd"] for p in pts], y=[p["specific_energy"] for p in pts], mode="markers",
+                                   name="front", marker=dict(size=7, color=[p["equipment_life"] for p in pts],
+                                                             colorscale="RdBu", showscale=True)))
+        knee = front.get("knee_index")
+        if isinstance(knee, int) and 0 <= knee < len(pts):
+            fig.add_trace(go.Scatter(x=[pts[knee]["oil_bpd"]], y=[pts[knee]["specific_energy"]], mode="markers", name="knee",
+                                     marker=dict(size=14, symbol="circle-open", color="black")))
+        current = front.get("current")
+        if isinstance(current, dict):
+            fig.add_trace(go.Scatter(x=[current["oil_bpd"]], y=[current["specific_energy"]], mode="markers", name="today",
+                                     marker=dict(size=11, symbol="square", color="black")))
+        fig.update_xaxes(title_text="oil, bbl/d")
+        fig.update_yaxes(title_text=f"energy, {units.get('specific_energy', '')}")
+        return _fig_html(fig), len(pts)
 
     def _map_card(self, keys: list[dict[str, Any]], values: dict[str, Any]) -> tuple[str, int]:
         """A grid map as the field-development card draws it: the ``atilaxHeatmap`` key's ``[row][col]`` values
