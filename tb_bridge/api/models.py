@@ -130,6 +130,8 @@ class DcaAnswer(BaseModel):
     di_secant_eff_pct_year: float | None
     b_above_one: bool
     criterion: str
+    no_decline: bool = Field(False, description="no decline identified (flat or rising history, or a recent restart)")
+    no_decline_reason: str = Field("", description="why no decline was identified (empty otherwise)")
     forecast: dict[str, Any]
 
 

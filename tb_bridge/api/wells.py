@@ -144,11 +144,11 @@ def build_router(ctx: ApiContext) -> APIRouter:
         producing = np.isfinite(rate)
         if producing.sum() < 3:
             raise HTTPException(409, f"too few rate samples for a decline fit: {int(producing.sum())} from {source}")
-        t_days = (t_ms[producing] - t_ms[producing][0]) / DAY_MS
+        dates = np.asarray(t_ms[producing], dtype=np.int64).astype("datetime64[ms]")  # calendar months, as the tier
         settings = DcaSettings(economic_limit_bpd=config.economic_limit_bpd,
                                seed=zlib.crc32(well_id.encode("utf-8")))
         try:
-            result = analyze_decline(t_days, rate[producing], kind="rate", settings=settings)
+            result = analyze_decline(dates, rate[producing], kind="rate", settings=settings)
         except ValueError as exc:
             raise HTTPException(409, f"no decline fit on this history: {exc}") from None
         return jsonable({"well_id": well_id, "history_source": source, "points": int(producing.sum()),
@@ -157,6 +157,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
                          "eur_p50_stb": result.eur_p50_stb, "eur_p90_stb": result.eur_p90_stb,
                          "di_secant_eff_pct_year": result.di_secant_eff_pct_year,
                          "b_above_one": result.b_above_one, "criterion": result.criterion,
+                         "no_decline": result.no_decline, "no_decline_reason": result.no_decline_reason,
                          "forecast": result.forecast})
 
     return router

@@ -183,12 +183,15 @@ def test_dca_is_a_direct_fit_on_the_same_history(tmp_path):
         client = TestClient(create_app(service, settings), headers={"Authorization": f"Bearer {KEY}"})
         got = client.get(f"/forecasts/{well.name}/dca").json()
         config = service.registry.config(well.name)
-        direct = analyze_decline(t_days, q, kind="rate", settings=DcaSettings(
+        dates = (start + np.asarray(t_days, dtype=np.int64) * 86_400_000).astype("datetime64[ms]")
+        direct = analyze_decline(dates, q, kind="rate", settings=DcaSettings(
             economic_limit_bpd=config.economic_limit_bpd, seed=zlib.crc32(well.name.encode())))
         assert got["history_source"] == "buffer" and got["points"] == 120 and got["model"] == direct.model
         for name in ("qi_bpd", "di_pct_month", "b_factor", "eur_stb", "eur_p10_stb", "eur_p50_stb", "eur_p90_stb"):
             assert got[name] == pytest.approx(getattr(direct, name), rel=1e-9), name
         assert got["forecast"]["months"][0]["rate_bpd"] == pytest.approx(direct.forecast["months"][0]["rate_bpd"])
+        assert got["forecast"]["months"][0]["date"] == direct.forecast["months"][0]["date"]  # calendar months
+        assert got["no_decline"] == direct.no_decline and got["no_decline_reason"] == direct.no_decline_reason
         # the daily tier stores its decline results: GET /forecasts/{id} shows the newest
         assert client.get(f"/forecasts/{well.name}").json()["dca"] is None
         service.run_tier("daily", now_ms=start + 120 * 86_400_000)
