@@ -101,16 +101,22 @@ class Features:
         """Window standard deviation over the baseline sigma (how much more the key moves than it did)."""
         return self._get(("sdr", key), lambda: _nanstd(self.w[key]) / _nz(self._base(key, "sd")))
 
-    def roughness(self, key):
-        """Robust standard deviation of the sample-to-sample changes, 1.4826 median |dx - median dx| / sqrt(2), over
-        the baseline sigma: ~1 or less for noise about a level, a ramp or one step (a few large changes do not move
-        the median), >> 1 when the key oscillates faster than the window (slugging, heading)."""
+    def swings(self, key, band=3.0):
+        """Alternations of ``key`` between above and below its window median by more than ``band`` baseline sigmas
+        (hysteresis crossings): 0-1 for noise, a step or a ramp; two per cycle of an oscillation wider than the band."""
         def calc():
             x = np.asarray(self.w[key], dtype=float)
-            d = np.diff(x, axis=1)
-            m = _median(d)
-            return 1.4826 * _median(np.abs(d - m[:, None])) / np.sqrt(2.0) / _nz(self._base(key, "sd"))
-        return self._get(("rough", key), calc)
+            m = _median(x)[:, None]
+            s = band * self._base(key, "sd")[:, None]
+            side = np.where(x > m + s, 1, np.where(x < m - s, -1, 0))
+            state = np.zeros(x.shape[0], int)
+            count = np.zeros(x.shape[0])
+            for t in range(x.shape[1]):
+                new = side[:, t]
+                count += (new != 0) & (state != 0) & (new != state)
+                state = np.where(new != 0, new, state)
+            return count
+        return self._get(("swings", key, band), calc)
 
     def peak_ratio(self, key):
         """Window maximum over window median."""
@@ -350,19 +356,20 @@ def _tubing_dp_ratio(f):
 
 
 def _steady(f):
-    """1 while the tree pressure does not oscillate (roughness <= 2), 0 from 3 (slugging / heading)."""
-    return down(f.roughness(_PWH), 2.0, 3.0)
+    """1 while the tree pressure does not oscillate (<= 1 swing of 3 sigma in the window), 0 from 3 (slugging,
+    heading): a step or a ramp swings once at most."""
+    return down(f.swings(_PWH), 3.0, 1.0)
 
 
 _DOWNHOLE_RULES: tuple[Rule, ...] = (
     Rule("severe_slugging", "natural_flow", "MAJOR", "hydraulic", (_PWH, _PUP, _PDH),
-         "tree and choke-upstream pressures oscillate fast (roughness(tree) >= 3 sigma) and wide "
-         "(cv(choke upstream) >= 0.115): riser slug cycles of tens of percent",
-         lambda f: _min(up(f.roughness(_PWH), 2.0, 4.0), up(f.cv(_PUP), 0.08, 0.15))),
+         "the tree pressure swings across +/-3 sigma of its window median >= 3 times (1.5 cycles) and the "
+         "choke-upstream pressure varies widely (cv >= 0.115): riser slug cycles of tens of percent",
+         lambda f: _min(up(f.swings(_PWH), 2.0, 4.0), up(f.cv(_PUP), 0.08, 0.15))),
     Rule("flow_instability", "natural_flow", "MINOR", "hydraulic", (_PWH, _PUP),
-         "tree and choke-upstream pressures oscillate fast (roughness >= 3 sigma) but narrow (cv(choke upstream) "
-         "<= 0.065): heading without a full slug cycle",
-         lambda f: _min(up(f.roughness(_PWH), 2.0, 4.0), up(f.roughness(_PUP), 2.0, 4.0), down(f.cv(_PUP), 0.05, 0.08))),
+         "the tree pressure swings across +/-3 sigma of its window median >= 3 times but the choke-upstream pressure "
+         "varies narrowly (cv <= 0.065): heading without a full slug cycle",
+         lambda f: _min(up(f.swings(_PWH), 2.0, 4.0), down(f.cv(_PUP), 0.08, 0.05))),
     Rule("dhsv_closure", "natural_flow", "CRITICAL", "mechanical", (_PDH, _PWH, _PUP, _PDN, _TWH),
          "the choke differential collapses (<= 0.2 of baseline) while the gauge pressure builds up (>= +3 %) and the "
          "tree pressure falls (<= 0.86): the flow stopped between gauge and tree",

@@ -196,7 +196,7 @@ def make_recording(event: str | None = None, days: float = 3.0, step_s: float = 
     elif event == "flow_instability":
         ph = rng.uniform(0, 2 * np.pi, 2)
         wave = 0.6 * np.sin(2 * np.pi * ts / 1020.0 + ph[0]) + 0.4 * np.sin(2 * np.pi * ts / 1740.0 + ph[1])
-        h_r = h_r * (1.0 + 0.10 * sev * wave)
+        h_r = h_r * (1.0 + 0.15 * sev * wave)
     elif event == "productivity_loss":
         j = j * (1.0 - 0.6 * sev)
     elif event == "choke_restriction":
