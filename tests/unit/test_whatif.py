@@ -219,6 +219,26 @@ def test_the_projection_follows_the_fitted_exponential_decline():
     assert np.all(flat.factors(offsets) == 1.0)
 
 
+def test_the_projection_follows_the_decline_after_a_restart_and_not_a_flat_history():
+    """After a 60-day shut-in the decline is fitted on the restart only (the curve's t = 0 at the restart); a
+    flat history has no decline to project (factor 1, reason given)."""
+    day = 86_400_000
+    n1, n_down, n2 = 200, 60, 90
+    k = np.arange(n1 + n_down + n2)
+    after = np.clip(k - n1 - n_down, 0, None).astype(float)
+    q = np.where(k < n1, 800.0 * np.exp(-0.01 * k), 500.0 * (1.0 + 0.8 * 0.02 * after) ** (-1.0 / 0.8))
+    q[n1:n1 + n_down] = 0.0
+    t = T0 - (k.size - k) * day  # the restart is n2 days before now
+    basis = fit_decline(t, q, T0, "test")
+    offsets = np.arange(144) * 300_000
+    hyperbolic = (1.0 + 0.8 * 0.02 * (n2 + offsets / day)) ** (-1.0 / 0.8) / (1.0 + 0.8 * 0.02 * n2) ** (-1.0 / 0.8)
+    assert basis.factors(offsets) == pytest.approx(hyperbolic, rel=1e-6)  # the restart's curve, at its own time
+    rng = np.random.default_rng(3)
+    flat = fit_decline(t[:120], 300.0 * np.exp(rng.normal(0.0, 0.03, 120)), T0, "test")
+    assert flat.params is None and flat.description.startswith("no decline: flat")
+    assert np.all(flat.factors(offsets) == 1.0)
+
+
 def test_projection_points_use_the_lift_type_keys_of_the_table():
     w = well("srp")
     original = original_parameters(w, {})
