@@ -7,7 +7,8 @@ fit quality and every candidate's AIC/AICc/BIC.
 
 Conventions of the outputs:
 
-* ``qi_bpd``: fitted rate at the first history sample (``t = 0``), bbl/d.
+* ``qi_bpd``: fitted rate at the first sample of the fitted segment (``t = 0``), bbl/d (on-stream
+  rate when on-stream time is given).
 * ``di_pct_month``: initial **nominal** decline ``D`` at ``t = 0`` in percent per month
   (``100 * D_per_day * 30.4375``); the secant effective annual decline (petbox-dca's ``Di``) is
   ``di_secant_eff_pct_year``.
@@ -19,6 +20,30 @@ Conventions of the outputs:
 * selection: lowest AICc (default; AIC or BIC selectable) over candidates fitted to the same
   inliers; exact ties (hyperbolic vs modified hyperbolic whose switch lies beyond the history) go
   to the modified hyperbolic. ``b_above_one`` flags a chosen b > 1 (transient/unconventional).
+
+Field effects (issue 20):
+
+* **segments**: a shut-in of ``segment_shut_in_days`` (45) or more starts a new decline; the last segment
+  is fitted (``fit_all_segments`` fits everything); the observed cumulative still counts the whole history.
+* **no decline identified**: when the log-rate trend of the fitted samples [1] does not decline by more
+  than ``no_decline_z`` (1.645) standard errors, inflated for lag-1 autocorrelation [3], or the last
+  segment is too short (a restart), the result says so (``no_decline``, ``no_decline_reason``) and the
+  forecast starts from the recent level with a decline drawn from an assumed range, bounded by the
+  economic limit and ``max_life_no_decline_years``; the EUR is then the trials' median, inside its own
+  P90-P10 by construction.
+* **band**: Monte Carlo trials over the candidates' parameter covariances (model-averaged by Akaike
+  weights [2]) inflated by ``(1 + rho) / (1 - rho)`` for lag-1 autocorrelated residuals [3], plus the
+  month-scale scatter of ``ln q`` about the curve (the variance of a mean of ``m`` AR(1) residuals [3]);
+  the P90/P50/P10 (SPE-PRMS convention [4]) of each forecast month's average on-stream rate; coverage
+  backtested in :mod:`engines.dca.backtest`.
+
+References
+----------
+[1] Arps, J.J. (1945) "Analysis of Decline Curves", Trans. AIME 160, 228-247.
+[2] Burnham, K.P. & Anderson, D.R. (2002) "Model Selection and Multimodel Inference", 2nd ed., sections 2.2, 4.3.
+[3] Box, G.E.P., Jenkins, G.M. & Reinsel, G.C. (2008) "Time Series Analysis", 4th ed., eq. 2.1.13.
+[4] SPE/WPC/AAPG/SPEE/SEG/SPWLA/EAGE (2018) "Petroleum Resources Management System", section 2.2.2.
+[5] Robertson, S. (1988) "Generalized Hyperbolic Equation", SPE-18731-MS (modified hyperbolic).
 """
 from __future__ import annotations
 
@@ -268,7 +293,7 @@ def _quality(history: DeclineHistory, screening: Screening, used: np.ndarray, us
 def _no_decline(history: DeclineHistory, mask: np.ndarray, reason: str, settings: DcaSettings, *,
                 screening: Screening, usable: np.ndarray, fits: Sequence[CandidateFit], trend_pct_year: float,
                 segment_start_days: float) -> DcaResult:
-    """"No decline identified": the forecast starts from the recent level (the mean ``ln q`` of the last
+    """'No decline identified': the forecast starts from the recent level (the mean ``ln q`` of the last
     three months of ``mask``ed samples) and declines exponentially at a rate drawn log-uniform from the
     settings' range (effective annual), stopping at the economic limit or ``max_life_no_decline_years``;
     the level's standard error and the month-scale scatter enter the trials. The EUR is the trials'
