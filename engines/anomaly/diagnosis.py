@@ -157,8 +157,11 @@ class DiagnosisResult:
 
 
 def _evidence_item(key, feats, baseline, i):
-    return {"key": key, "value": round(float(feats.med(key)[i]), 4), "baseline": round(float(baseline.med(key)[i]), 4),
-            "z": round(float(feats.z(key)[i]), 2), "ratio": round(float(feats.r(key)[i]), 4)}
+    """Window median, baseline median, z and ratio of ``key``, and ``recent``, the median of the newest samples
+    (what the fast downhole-gauge rules read); None where a value is unknown."""
+    num = lambda x, d: round(float(x), d) if np.isfinite(x) else None  # noqa: E731
+    return {"key": key, "value": num(feats.med(key)[i], 4), "baseline": num(baseline.med(key)[i], 4),
+            "z": num(feats.z(key)[i], 2), "ratio": num(feats.r(key)[i], 4), "recent": num(feats.tail(key)[i], 4)}
 
 
 def _frozen_mask(x: np.ndarray, live: np.ndarray, run: int) -> np.ndarray:

@@ -25,7 +25,7 @@ class BaselineStat(BaseModel):
 class DiagnoseInput(BaseModel):
     """A diagnostic request for one well."""
 
-    lift_type: str = Field(description="esp, srp, pcp or gas_lift")
+    lift_type: str = Field(description="esp, srp, pcp, gas_lift or natural_flow")
     params: dict = Field(default_factory=dict, description="flat well attributes (nameplates: ESP motor_current_a A, "
                                                             "PCP rod_torque_limit_ftlbf ft*lbf)")
     window: dict[str, list[float]] = Field(description="telemetry window: key -> samples (oldest first, oilfield units)")
@@ -47,9 +47,13 @@ class DiagnoseInput(BaseModel):
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("diagnose", help="diagnose one well's telemetry window (anomalies, health, SPC)")
-    parser.add_argument("input", help="JSON file, or - for stdin")
+    from tb_bridge.cli import replay_cmd
+
+    parser = subparsers.add_parser("diagnose", help="diagnose one well's telemetry window (anomalies, health, SPC); "
+                                                    "`diagnose replay RECORDING.csv` streams a long recording")
+    parser.add_argument("input", help="JSON file, or - for stdin; or `replay`")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    replay_cmd.add_arguments(parser)
     parser.set_defaults(func=_diagnose)
 
 
@@ -58,13 +62,18 @@ def _diagnose(args) -> int:
     from engines.anomaly.diagnosis import MONITORED_KEYS, diagnose_window, fit_own_pca
     from tb_bridge.writeback.keys import diagnosis_attributes
 
+    if args.input == "replay":
+        from tb_bridge.cli import replay_cmd
+
+        return replay_cmd.run(args)
     req = read_model(args.input, DiagnoseInput)
     lift = req.lift_type.strip().lower().replace("-", "_")
     if lift not in MONITORED_KEYS:
         raise CliInputError(f"unknown lift_type {req.lift_type!r}; expected one of {tuple(MONITORED_KEYS)}")
     window = {k: np.asarray(v, dtype=float)[None, :] for k, v in req.window.items()}
     if req.history is not None:
-        base = fit_baseline({k: np.asarray(v, dtype=float)[None, :] for k, v in req.history.items()})
+        base = fit_baseline({k: np.asarray(v, dtype=float)[None, :] for k, v in req.history.items()},
+                            resolution=req.params.get("sensor_resolution"))
     else:
         keys = tuple(req.baseline)
         med = np.array([[req.baseline[k].median for k in keys]])
