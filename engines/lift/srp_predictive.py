@@ -15,8 +15,13 @@ barrel: load follows p V = const on the downstroke and the clearance gas re-expa
 upstroke; ``gas_lock`` is the limit where the valves barely open), ``tv_leak`` / ``sv_leak``
 (the load is carried only while the plunger outruns the leak: linear in plunger velocity up to Fo,
 with ``leak_speed_frac`` of the peak polished-rod speed giving full load; integrated implicitly),
-``rod_part`` (string parted at ``part_depth_frac`` of its length; no pump load). The cycle is
-repeated until periodic; 360 samples per stroke of both cards are returned.
+``rod_part`` (string parted at ``part_depth_frac`` of its length; no pump load), ``pump_hitting_down`` /
+``pump_hitting_up`` (a full pump whose plunger meets a stop - the standing-valve cage when spaced too low,
+the top of the barrel when spaced too high - ``tag_frac`` of its free travel short of the stroke's end:
+a unilateral constraint, the plunger held at the stop, an inelastic impact, while the rods would push it
+beyond; its load is what holds it there, solved from the plunger node's update, as for the leaks; the
+stop is set from the plunger's free travel after three cycles). The cycle is repeated until periodic;
+360 samples per stroke of both cards are returned.
 """
 from __future__ import annotations
 
@@ -27,7 +32,10 @@ import numpy as np
 from engines.lift.rod_string import RodString, RodTaper
 from engines.lift.srp_wave import Card
 
-PUMP_CONDITIONS = ("normal", "fluid_pound", "gas_interference", "gas_lock", "tv_leak", "sv_leak", "rod_part")
+PUMP_CONDITIONS = ("normal", "fluid_pound", "gas_interference", "gas_lock", "tv_leak", "sv_leak", "rod_part",
+                   "pump_hitting_down", "pump_hitting_up")
+_TAGGING = ("pump_hitting_down", "pump_hitting_up")
+_TAG_WARMUP_CYCLES = 3
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,8 @@ class PumpCondition:
     kind: one of :data:`PUMP_CONDITIONS`; fluid_load_lbf: Fo = (p_discharge - p_intake) * A_plunger;
     fillage: liquid fraction of the barrel (fluid_pound); gas_fraction: gas fraction of the barrel at
     intake pressure (gas cases); pressure_ratio: p_intake / p_discharge; leak_speed_frac: plunger speed
-    below which the leak unloads the valve, as a fraction of peak speed; part_depth_frac: rod part depth.
+    below which the leak unloads the valve, as a fraction of peak speed; part_depth_frac: rod part depth;
+    tag_frac: how far the stop cuts into the plunger's free travel (fraction of it; pump hitting cases).
     """
 
     kind: str = "normal"
@@ -47,6 +56,7 @@ class PumpCondition:
     pressure_ratio: float = 0.1
     leak_speed_frac: float = 0.5
     part_depth_frac: float = 0.5
+    tag_frac: float = 0.05
 
     def __post_init__(self) -> None:
         if self.kind not in PUMP_CONDITIONS:
@@ -63,6 +73,8 @@ class PumpCondition:
             raise ValueError("leak_speed_frac must be in (0, 2]")
         if not (0.05 <= self.part_depth_frac <= 0.95):
             raise ValueError("part_depth_frac must be in [0.05, 0.95]")
+        if not (0 < self.tag_frac <= 0.3):
+            raise ValueError("tag_frac must be in (0, 0.3]")
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,9 @@ def predict_cards(rods: RodString, spm: float, stroke_in: float, condition: Pump
 
     # direction of plunger travel and transfer flags; held = both valves shut, plunger fixed
     going_up = True
-    held = kind in ("normal",)  # start at the bottom, load pickup
+    full = kind in ("normal", *_TAGGING)  # full barrel: load transfer at both ends of the stroke
+    held = full  # start at the bottom, load pickup
+    stop = None  # plunger position of the stop (ft), pump hitting cases, set after the warm-up cycles
     u_bottom, u_top = 0.0, 0.0
     u_ext = 0.0
     stroke_est = 2.0 * half_s
@@ -205,6 +219,11 @@ def predict_cards(rods: RodString, spm: float, stroke_in: float, condition: Pump
                         u_new[-1] = (2.0 * u[-1] - b * u_prev[-1] + dt * dt * (tension[-1] - fp) / m_n) / a
                 if held:
                     u_new[-1] = u[-1]
+                elif stop is not None and (u_new[-1] < stop if kind == "pump_hitting_down" else u_new[-1] > stop):
+                    # the stop holds the plunger: the load on it is what the node's update needs to stay there
+                    m_n = m_inner[-1]
+                    u_new[-1] = stop
+                    fp = tension[-1] - m_n * (a * stop - 2.0 * u[-1] + b * u_prev[-1]) / dt**2
                 u_prev, u = u, u_new
                 # valve events while held: release the plunger when the rod load reaches the target
                 if held:
@@ -220,13 +239,13 @@ def predict_cards(rods: RodString, spm: float, stroke_in: float, condition: Pump
                         going_up, u_top = False, u_ext
                         stroke_est = max(u_top - u_bottom, 0.05 * half_s)
                         u_ext = u[-1]
-                        held = kind == "normal"
+                        held = full
                 else:
                     u_ext = min(u_ext, u[-1])
                     if u[-1] - u_ext > hysteresis and (phase > 1.5 * np.pi or phase < 0.7 * np.pi):
                         going_up, u_bottom = True, u_ext
                         u_ext = u[-1]
-                        held = kind in ("normal", "fluid_pound")
+                        held = full or kind == "fluid_pound"
             tension = k_seg * (u[:-1] - u[1:])
             t_s = (j + 1) * sub * dt
             acc0 = half_s * omega**2 * np.cos(omega * t_s)
@@ -235,6 +254,12 @@ def predict_cards(rods: RodString, spm: float, stroke_in: float, condition: Pump
             surf_load[j] = tension[0] + node_mass[0] * (acc0 + c * vel0)
             pump_pos[j] = u[-1]
             pump_load[j] = tension[-1] if held else fp
+        if kind in _TAGGING and cycles == _TAG_WARMUP_CYCLES:
+            lo, hi = float(pump_pos.min()), float(pump_pos.max())
+            cut = condition.tag_frac * (hi - lo)
+            stop = lo + cut if kind == "pump_hitting_down" else hi - cut
+            prev_surface = None
+            continue
         if prev_surface is not None and np.max(np.abs(surf_load - prev_surface)) <= tol_frac * max(fo, 1000.0):
             break
         prev_surface = surf_load

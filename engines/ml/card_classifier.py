@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from engines.lift.rod_string import RodString
-from engines.lift.srp_card import analyze_pump_card
+from engines.lift.srp_card import CARD_CLASSES, analyze_pump_card
 from engines.lift.srp_wave import Card, downhole_card_fourier
 from engines.ml.card_features import card_features, clean_card, feature_names
 from engines.ml.card_synth import SYNTH_CLASSES, field_variation, generate_card
@@ -301,11 +301,12 @@ def evaluate_card_model(model: CardModel, n_per_class: int = 100, seed: int = 1,
     the geometric classifier on the same Gibbs pump cards (no expected fluid load given)."""
     data = build_dataset(n_per_class, "holdout", seed, progress=progress)
     names = downhole_feature_names()
-    geo_cols = [names.index(f"geom_is_{c}") for c in CLASSES]
+    geo_cols = [names.index(f"geom_is_{c}") for c in CARD_CLASSES]  # the geometric classes are a subset of CLASSES
+    geo_to_class = np.array([CLASSES.index(c) for c in CARD_CLASSES])
     out = {"classes": list(CLASSES), "n_per_class": n_per_class, "seed": seed}
     for name, x, y in (("surface_model", data["xs"], data["ys"]), ("downhole_model", data["xd"], data["yd"]),
                        ("geometric", None, data["yd"])):
-        pred = (data["xd"][:, geo_cols].argmax(axis=1) if x is None
+        pred = (geo_to_class[data["xd"][:, geo_cols].argmax(axis=1)] if x is None
                 else (model.surface if name == "surface_model" else model.downhole).predict_proba(x).argmax(axis=1))
         cm = confusion_matrix(y, pred)
         recall = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)

@@ -5,8 +5,8 @@ damped wave equation time-marched with the pump's valve boundary conditions), so
 the wave equation's answer for the pump card of the labelled condition. Wells are drawn across depth,
 rod taper design (1-3 steel tapers, or a fiberglass top section), plunger size, stroke, SPM, fluid level,
 fluid gravity and damping; the fluid load is ``Fo = (p_discharge - p_intake) A_plunger`` from the fluid
-levels. Conditions are drawn with their severity (fillage, gas fraction, leak speed, part depth), mild
-ones included ("partial faults").
+levels. Conditions are drawn with their severity (fillage, gas fraction, leak speed, part depth, how far a
+mis-spaced plunger's stop cuts into its travel), mild ones included ("partial faults").
 
 Two generator configurations (``split``) share no well: ``"train"`` and ``"holdout"`` draw depths from
 alternating 1,000-ft bands, plungers from disjoint API sizes and rod strings from disjoint taper designs,
@@ -29,7 +29,8 @@ from engines.lift.srp_predictive import PumpCondition, predict_cards
 from engines.lift.srp_wave import Card
 
 #: Classes the generator labels (the predictive model's pump conditions).
-SYNTH_CLASSES = ("normal", "fluid_pound", "gas_interference", "gas_lock", "tv_leak", "sv_leak", "rod_part")
+SYNTH_CLASSES = ("normal", "fluid_pound", "gas_interference", "gas_lock", "tv_leak", "sv_leak", "rod_part",
+                 "pump_hitting_down", "pump_hitting_up")
 SPLITS = ("train", "holdout")
 PSI_PER_FT_WATER = 0.433
 #: Taper designs (diameters from the top, length fractions); disjoint between the splits.
@@ -85,6 +86,8 @@ def _condition(rng: np.random.Generator, label: str, fo: float) -> PumpCondition
         return PumpCondition(label, fo, leak_speed_frac=float(rng.uniform(0.25, 1.6)))
     if label == "rod_part":
         return PumpCondition("rod_part", fo, part_depth_frac=float(rng.uniform(0.08, 0.92)))
+    if label in ("pump_hitting_down", "pump_hitting_up"):
+        return PumpCondition(label, fo, tag_frac=float(rng.uniform(0.02, 0.12)))
     return PumpCondition("normal", fo)
 
 
