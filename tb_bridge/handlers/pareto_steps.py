@@ -3,8 +3,10 @@ its knee, the choice under the well's (or the field's) preference weights and th
 
 The engine is :mod:`engines.optimize.pareto`; this module builds its problem from the well's configuration on the
 lift optimizers' cached curves (:mod:`tb_bridge.adapters.lift`, one nodal build per configuration), runs the
-configured method, passes the weighted choice through the safety layer (:class:`engines.optimize.safety.SafetyLayer`)
-and names the keys through :mod:`tb_bridge.writeback.keys`.
+configured method, passes the weighted choice through the safety layer (:class:`engines.optimize.safety.SafetyLayer`:
+the well's limits and maximum step, the 15-minute rate limit against the last change applied to the device, refusal
+of a choice the engine predicts to violate a constraint; the verdict is written with the choice, nothing is sent to
+the device from here) and names the keys through :mod:`tb_bridge.writeback.keys`.
 
 Method (``pareto_method``: well attribute, else :data:`DEFAULT_HOURLY_METHOD`): ``grid`` enumerates the decision grid
 (:func:`engines.optimize.pareto.solve_grid`, 201 points per continuous variable, every crank hole): exact on that
@@ -131,9 +133,10 @@ def pareto_step(context: WellContext) -> StepOutput:
     result = run_pareto(problem, method)
     weights = getattr(well, "pareto_weights", None) or DEFAULT_WEIGHTS
     now = current_point(problem, well, telemetry)
-    state = context.state.setdefault("pareto", {})
+    # the last change applied to the device: kept by tb_bridge.setpoint_control in the same per-well state
+    last_change_ms = (context.state.get("setpoint_control") or {}).get("last_change_ms")
     verdict = review_choice(well, result, result.choose(weights), None if now is None else now[problem.variables[0].name],
-                            int(context.now_ms), state.get("last_change_ms"))
+                            int(context.now_ms), last_change_ms)
     if not result.size:
         raise InsufficientData("empty Pareto front")
     return StepOutput(attributes=keys.pareto_attributes(pareto_payload(result, weights, now, verdict)))

@@ -79,3 +79,11 @@ def test_srp_crank_holes_are_the_second_variable():
     assert all(p["stroke_in"] in (64.0, 86.0, 100.0) for p in pts)
     assert out["opt_pareto_front"]["algorithm"] == "nsga2"
     assert out["opt_pareto_front"]["current"]["stroke_in"] == 100.0
+
+
+def test_the_safety_layer_sees_the_last_change_applied_to_the_device():
+    well = _well("pcp")
+    context = _context(well, 120.0)
+    context.state["setpoint_control"] = {"pending": None, "last_change_ms": NOW_MS - 5 * 60_000}
+    verdict = pareto_step(context).attributes["opt_pareto_choice"]["safety"]
+    assert verdict["allowed"] is False and verdict["setpoint"] == 120.0 and "rate limit" in verdict["reasons"][0]
