@@ -1,7 +1,8 @@
 """The LSTM autoencoder in the tiers (issue 22: 1, 6): scoring every 5 minutes, the monthly audit and retraining.
 
 - :data:`lstm_ae_score_step` (5-minute tier, a :class:`~tb_bridge.handlers.base.BatchStep`): each well with a
-  registered model gets ``opt_lstm_ae_anomaly_score`` (reconstruction error of its newest 24 h of the lift type's
+  registered model gets, every ``ml.lstm_ae_score_every_ticks`` ticks (default 12: hourly, staggered over the wells,
+  so a tick scores 1/12 of them and the score's newest hour covers every sample once), ``opt_lstm_ae_anomaly_score`` (reconstruction error of its newest 24 h of the lift type's
   main keys over the model's threshold; 1 or more is an anomaly), ``opt_lstm_ae_anomaly`` and
   ``opt_lstm_ae_model_version``. The wells of one chunk are scored in one batched pass (one weight set per well),
   on PyTorch when installed, else on NumPy with the same weights. A well without a model gets nothing (the
@@ -172,7 +173,10 @@ class LstmAeScoreStep:
         except Exception as exc:  # the registry is unreachable: every well says so
             return {c.config.entity_id: RuntimeError(f"model registry: {type(exc).__name__}: {exc}") for c in contexts}
         groups: dict[tuple[int, int], list[tuple[WellContext, Any, Any, np.ndarray]]] = {}
+        every = int(getattr(store.settings, "lstm_ae_score_every_ticks", 1))
         for context in stores:
+            if every > 1 and not _due(context, every):
+                continue
             record = records.get(context.config.entity_id)
             if record is None:
                 continue
@@ -211,6 +215,13 @@ class LstmAeScoreStep:
 
 
 lstm_ae_score_step = LstmAeScoreStep()
+
+
+def _due(context: WellContext, every: int) -> bool:
+    """Whether this tick scores the well: every ``every`` ticks, at a per-well phase (the wells spread over the
+    ticks evenly, so each tick scores about 1/every of them)."""
+    tick = int(context.now_ms) // (int(context.interval_s) * 1000)
+    return (tick + _seed(context.config.entity_id)) % every == 0
 
 
 def lstm_ae_audit_step(context: WellContext) -> StepOutput:

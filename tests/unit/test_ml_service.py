@@ -25,7 +25,7 @@ ONSET = 330
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ml")
-    settings = load_settings(database_url=f"sqlite:///{tmp / 'h.db'}", ml={"model_dir": str(tmp / "models")},
+    settings = load_settings(database_url=f"sqlite:///{tmp / 'h.db'}", ml={"model_dir": str(tmp / "models"), "lstm_ae_score_every_ticks": 1},
                              limits={"buffer_points": 400, "buffer_window_s": 400 * 86_400})
     service = Service(settings, RecordingWriteback())
     field = SyntheticField({"esp": 2}, seed=5, faults={"ESP-01": ("pump_wear", ONSET)})
