@@ -5,10 +5,12 @@ Each well lives through consecutive runs (installation -> failure -> workover sh
 run's time to failure is Weibull (shape 1.6, scale 420 days: ESP mean run lives of 1-2 years, e.g.
 Alhanati et al. 2001, SPE 71554, ESP-RIFTS); its failure mode is drawn with field-typical shares;
 the precursor (the days before failure over which the mode's signature grows, severity
-``s = ((t - t_onset) / L) ** shape`` in [0, 1]) has a lognormal length ``L`` around the mode's median:
+``s = a ((t - t_onset) / L) ** shape``) has a lognormal length ``L`` around the mode's median, and an
+amplitude ``a`` uniform in [0.1, 1] per run (some failures announce themselves loudly, others barely
+rise above the day-to-day noise):
 
 ================  =========  ==========================================================================
-mode              median L   signature (s = 1 at failure)
+mode              median L   signature (at s = 1)
 ================  =========  ==========================================================================
 bearing_wear      25 d       vibration x (1 + 5 s^2) with intermittent spikes, current +4 %, motor +6 degF
 motor_insulation  15 d       motor temperature +45 s^1.5 degF, current +6 % (leakage), current noise +3 %
@@ -24,7 +26,8 @@ its previous level after each workover. The operator raises the frequency 1-2 Hz
 the rate has fallen 8 % since the last change; intake pressure follows the composite IPR at the
 declining reservoir pressure. Current, power and motor temperature follow :mod:`engines.fielddata.esp`
 (power from hydraulic power over pump efficiency, I = P / (sqrt(3) V pf), V/Hz, copper loss over
-cooling flow). Day-to-day process noise is AR(1) (phi 0.7) on every channel plus sensor noise.
+cooling flow). Day-to-day process noise is AR(1) (phi 0.7) on every channel: rate 1.5 %, current and intake pressure 3 %, vibration 10 %,
+motor temperature 3 degF.
 ``anomaly_score`` is a stand-in for the service's detector output (``opt_anomaly_score`` daily mean):
 0.05 + 0.8 x the precursor severity plus noise, clipped to [0, 1].
 
@@ -140,7 +143,8 @@ def run_to_failure(n_wells: int, n_days: int, seed: int = 0) -> RunToFailureHist
                 run_start[w, idx] = day
                 t_run = idx - day
                 inflow_factor[w, idx] = level / (1.0 + b * di * t_run) ** (1.0 / b)
-                s = np.clip((idx - (fail_day - precursor)) / precursor, 0.0, 1.0) ** shape
+                amplitude = rng.uniform(0.1, 1.0)  # how loudly this failure announces itself
+                s = amplitude * np.clip((idx - (fail_day - precursor)) / precursor, 0.0, 1.0) ** shape
                 severity[w, idx] = s
                 s_mode[mode][w, idx] = s
                 mode_of[w, idx[s > 0]] = mode
@@ -166,7 +170,7 @@ def run_to_failure(n_wells: int, n_days: int, seed: int = 0) -> RunToFailureHist
     pr = col(pr0) * (0.80 + 0.20 * inflow_factor)
     pwf = inflow.pwf_psi(np.maximum(q, 1e-6), pr, col(pb), col(j))
     pwf = np.where(s_s > 0, pwf + 0.10 * col(pr0) * s_s, pwf)
-    intake = (pwf - col(grad) * col(depth - pump_depth)) * (1.0 - 0.35 * s_g) * (1.0 + 0.01 * z["p"])
+    intake = (pwf - col(grad) * col(depth - pump_depth)) * (1.0 - 0.35 * s_g) * (1.0 + 0.03 * z["p"])
     intake = np.maximum(intake, 20.0)
     discharge = col(c["wellhead_pressure_psi"]) + col(grad) * col(pump_depth)
     hyd_kw = fluids.hydraulic_power_kw(q, np.maximum(discharge - intake, 0.0))
@@ -175,13 +179,13 @@ def run_to_failure(n_wells: int, n_days: int, seed: int = 0) -> RunToFailureHist
     volts = volts_np * freq / 60.0
     current = power * 1000.0 / (SQRT3 * np.maximum(volts, 1.0) * POWER_FACTOR)
     current = current * (1.0 + 0.04 * s_b + 0.06 * s_m + 0.08 * s_s - 0.12 * s_g)
-    current = current * (1.0 + 0.01 * z["i"] + rng.standard_normal(q.shape) * (0.03 * s_m + 0.06 * s_g))
+    current = current * (1.0 + 0.03 * z["i"] + rng.standard_normal(q.shape) * (0.03 * s_m + 0.06 * s_g))
     i_np = np.nanmax(np.where(running, current, np.nan), axis=1, initial=1.0) * 1.25
     cooling = np.sqrt(np.clip(q_factor, 0.15, None))
     t_motor = col(t_intake) + 35.0 * (current / col(i_np)) ** 2 / cooling
-    t_motor = t_motor + 6.0 * s_b + 45.0 * s_m + 12.0 * s_s + 15.0 * s_g + 1.0 * z["t"]
+    t_motor = t_motor + 6.0 * s_b + 45.0 * s_m + 12.0 * s_s + 15.0 * s_g + 3.0 * z["t"]
     spikes = (rng.random(q.shape) < 0.15 * s_b) * rng.uniform(0.5, 1.5, q.shape)
-    vib = col(vib0) * (1.0 + 5.0 * s_b**2 + spikes * s_b) * (1.0 + 0.04 * z["v"])
+    vib = col(vib0) * (1.0 + 5.0 * s_b**2 + spikes * s_b) * (1.0 + 0.10 * z["v"])
     wc = np.clip(col(c["water_cut_frac"]) + 0.00005 * np.arange(n_days)[None, :], 0.0, 0.98)
     anomaly = np.clip(0.05 + 0.8 * severity + 0.04 * z["a"], 0.0, 1.0)
     off = ~running
