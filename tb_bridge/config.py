@@ -214,33 +214,6 @@ class LimitSettings(BaseModel):
                                       "service clock are refused (one far-future point would empty a well's buffer)")
 
 
-class MlSettings(BaseModel):
-    """Learned models (``engines/ml``): where their files live and how the service trains and scores them. The
-    registry of the trained versions is the history store's ``model_registry`` table (`atilax ml list`)."""
-
-    model_dir: str = Field(default="atilax-models", description="directory of the model files (<kind>/<well id>/"
-                           "v<version>.npz; relative paths from the working directory)")
-    lstm_ae_epochs: int = Field(default=10, ge=1, le=500, description="training epochs of the LSTM autoencoder")
-    lstm_ae_history_days: int = Field(default=30, ge=2, le=365, description="days of telemetry one training reads "
-                                      "(ThingsBoard history; the buffered day without ThingsBoard)")
-    lstm_ae_retrain_days: float = Field(default=30.0, gt=0, le=365, description="the monthly tier retrains a well's "
-                                        "model this old")
-    lstm_ae_psi_retrain: float = Field(default=0.25, gt=0, le=10, description="... or whose largest input population "
-                                       "stability index over the last 7 days reaches this")
-    lstm_ae_score_every_ticks: int = Field(default=12, ge=1, le=288, description="the 5-minute tier scores a well "
-                                           "every this many ticks, staggered over the wells (12: hourly, 1/12 of the "
-                                           "wells per tick; the score's newest hour then covers every sample once)")
-    lstm_ae_backend: Literal["auto", "torch", "numpy"] = Field(default="auto", description="inference: PyTorch when "
-                                                               "installed (auto), or NumPy with the same weights")
-    lstm_ae_auto_train: bool = Field(default=False, description="the monthly tier also trains wells that have no "
-                                     "model yet (off: first models come from `atilax ml train-lstm-ae` or POST "
-                                     "/train-lstm-ae; the monthly tier retrains those when due)")
-    lstm_ae_max_trainings_per_run: int = Field(default=100, ge=0, le=100_000, description="most models one monthly "
-                                               "run (or one training request) trains; the rest wait for the next")
-    torch_threads: int = Field(default=1, ge=1, le=256, description="PyTorch CPU threads while training (1: the "
-                               "fastest on a small shared machine)")
-
-
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -279,6 +252,9 @@ class Settings(BaseSettings):
     dca_history_days: float = Field(default=180.0, gt=0, le=3_650, description="days of flow_rate_bpd history read "
                                     "from ThingsBoard for a decline fit (the buffer when it has fewer than 30 points)")
     dca_tb_limit: int = Field(default=10_000, ge=30, le=1_000_000, description="most history points read per key")
+    rl_policy_dir: str | None = Field(default=None, description="directory of the RL advisor's trained policies "
+                                      "(`atilax rl train --out`: <well name>.zip or <lift type>.zip with its .json); None: "
+                                      "no RL advice, the lift optimizer's recommendation still passes the safety layer")
     sim_projection_points: int = Field(default=144, ge=2, le=2_016, description="points of a what-if projection "
                                        "(144 x 5 min = the next 12 h; at most 2016)")
     sim_projection_interval_ms: int = Field(default=300_000, ge=60_000, le=3_600_000,
@@ -290,7 +266,6 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
-    ml: MlSettings = Field(default_factory=MlSettings)
     service_user_id: str | None = Field(
         default=None, description="ThingsBoard user id of the writeback user (loop protection); learned at login when unset"
     )
@@ -303,10 +278,6 @@ class Settings(BaseSettings):
     lift_gas_available_mscfd: float | None = Field(
         default=None, ge=0, description="lift gas the gas-lift wells share (Mscf/d), split by the hourly equal-slope "
         "allocation; None = unconstrained (each well gets its own optimum)"
-    )
-    pareto_weights: tuple[float, float, float] | None = Field(
-        default=None, description="field-wide preference weights (oil, energy, life) of the hourly Pareto choice "
-        "(opt_pareto_choice) for wells without their own pareto_weights attribute; None = equal weights"
     )
     field_asset_id: str | None = Field(
         default=None, description="ThingsBoard id of the field asset (profile Field) that receives the weekly field "

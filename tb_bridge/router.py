@@ -5,6 +5,8 @@
 - attribute update with ``sim_param_*`` keys -> simulation sessions;
 - attribute update of ``alarm_operator_request`` (shelve / suppress / out of service) and the operator's
   ALARM_ACK / ALARM_CLEAR of a well's alarm -> the alarm hook (the well's ISA-18.2 AlarmBank);
+- attribute update of ``setpoint_approval`` (a dashboard's approve button) -> the setpoint approval hook
+  (:meth:`tb_bridge.setpoint_control.SetpointControl.on_approval`);
 - any other attribute update or snapshot -> well registry (configuration); a live update that does not
   validate leaves the well running on its last valid configuration (``opt_error`` names the problem);
 - events caused by the service's own writes (its user id, or only ``opt_*``/``sim_*`` result keys) are
@@ -31,6 +33,7 @@ from tb_bridge.transport.loop_guard import LoopGuard
 from tb_bridge.wells.model import WellConfigError, well_label
 from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.keys import ALARM_REQUEST_KEY, OWN_PREFIXES, is_own_key
+from tb_bridge.setpoint_control import APPROVAL_KEY
 
 log = logging.getLogger(__name__)
 #: One warning line per dead letter, but never more than 20 per 10 s and source: a sender cannot flood the log.
@@ -157,6 +160,9 @@ class Router:
         #: attribute updates) go here, e.g. the service's AlarmBank handling; ignored when None. The hook
         #: raises :class:`EventError` for a malformed request (dead letter + ``opt_error``).
         self.alarm_hook = alarm_hook
+        #: ``setpoint_approval`` attribute updates of a well go here (the service's SetpointControl); ignored when
+        #: None. The hook raises :class:`EventError` for a malformed approval (dead letter + ``opt_error``).
+        self.approval_hook: Callable[[WellEvent], None] | None = None
         #: Attribute updates of ThingsBoard assets (fields, not wells) go here, e.g.
         #: :meth:`tb_bridge.placement_jobs.PlacementJobs.on_asset_event`; ignored when None.
         self.asset_hook = asset_hook
@@ -256,7 +262,10 @@ class Router:
             self._alarm_action(WellEvent(event.kind, event.well_id, event.ts_ms,
                                          {ALARM_REQUEST_KEY: values[ALARM_REQUEST_KEY]}, event.well_name,
                                          event.device_type, event.scope, event.source, event.metadata))
-        values = {k: v for k, v in values.items() if k != ALARM_REQUEST_KEY}
+        if APPROVAL_KEY in values and event.kind is EventKind.ATTRIBUTES_UPDATED and self.approval_hook is not None:
+            self.approval_hook(WellEvent(event.kind, event.well_id, event.ts_ms, {APPROVAL_KEY: values[APPROVAL_KEY]},
+                                         event.well_name, event.device_type, event.scope, event.source, event.metadata))
+        values = {k: v for k, v in values.items() if k not in (ALARM_REQUEST_KEY, APPROVAL_KEY)}
         sim = {k[len(SIM_PARAM_PREFIX):]: v for k, v in values.items() if k.startswith(SIM_PARAM_PREFIX)}
         config = {k: v for k, v in values.items() if not k.startswith(SIM_PARAM_PREFIX)}
         if sim:

@@ -26,6 +26,7 @@ from tb_bridge.history.store import HistoryStore
 from tb_bridge.router import Router, TimestampWindow
 from tb_bridge.scheduler import TierScheduler
 from tb_bridge.sessions import SimulationSessionManager, rate_history_source, session_state_for
+from tb_bridge.setpoint_control import SetpointControl
 from tb_bridge.tb_history import ThingsBoardHistory
 from tb_bridge.transport.base import Transport
 from tb_bridge.transport.loop_guard import LoopGuard
@@ -116,6 +117,12 @@ class Service:
         self._field_state: dict[str, dict[str, Any]] = {}  # per lift type (WellContext.field_state)
         self._transports: list[Transport] = []
         self.reports: list[TierReport] = []
+        #: every setpoint recommendation through the safety layer, operator approval, target_* to the device
+        self.setpoints = SetpointControl(
+            registry=self.registry, history=self.history, writeback=writeback, write_attributes=self.write_attributes,
+            well_state=lambda well_id: self._well_state.setdefault(well_id, {}),
+            latest_telemetry=lambda well_id: self.buffer.window(well_id).latest(), policy_dir=settings.rl_policy_dir)
+        self.router.approval_hook = self.setpoints.on_approval
 
     # -- inbound --------------------------------------------------------------------------------
     def handle(self, event: WellEvent) -> None:
@@ -338,6 +345,12 @@ class Service:
             log.exception("writeback failed for %s", config.entity_id)
             output.errors.append(f"writeback: {type(exc).__name__}: {exc}")
         self._handle_alarms(config.entity_id, output.alarms)
+        if tier == "hourly":  # the hour's recommendations through the safety layer, then approval or autonomous
+            try:
+                attributes.update(self.setpoints.after_hourly(config, attributes, now_ms))
+            except Exception as exc:
+                log.exception("setpoint decision failed for %s", config.entity_id)
+                output.errors.append(f"setpoint_control: {type(exc).__name__}: {exc}")
         record = {
             "well_id": config.entity_id, "lift_type": config.lift_type, "tier": tier,
             "engine": ",".join(getattr(step, "__name__", "step") for step in handler.steps(tier)),

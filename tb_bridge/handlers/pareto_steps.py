@@ -133,7 +133,6 @@ def pareto_step(context: WellContext) -> StepOutput:
     result = run_pareto(problem, method)
     weights = getattr(well, "pareto_weights", None) or DEFAULT_WEIGHTS
     now = current_point(problem, well, telemetry)
-    context.state["pareto_last"] = (result, now, int(context.now_ms))  # for the field weights (pareto_field_choice_step)
     # the last change applied to the device: kept by tb_bridge.setpoint_control in the same per-well state
     last_change_ms = (context.state.get("setpoint_control") or {}).get("last_change_ms")
     verdict = review_choice(well, result, result.choose(weights), None if now is None else now[problem.variables[0].name],
@@ -142,27 +141,3 @@ def pareto_step(context: WellContext) -> StepOutput:
         raise InsufficientData("empty Pareto front")
     return StepOutput(attributes=keys.pareto_attributes(pareto_payload(result, weights, now, verdict)))
 
-
-def pareto_field_choice_step(contexts: Sequence[WellContext], settings: Any) -> dict[str, StepOutput]:
-    """Hourly field step (after the per-well steps): with field-wide ``settings.pareto_weights`` set, each well of
-    this run without its own ``pareto_weights`` gets ``opt_pareto_choice`` re-picked on this hour's front under the
-    field's weights and reviewed again by the safety layer (the per-well step picked with equal weights)."""
-    from tb_bridge.writeback import keys
-
-    weights = getattr(settings, "pareto_weights", None)
-    outputs: dict[str, StepOutput] = {}
-    if not weights:
-        return outputs
-    for context in contexts:
-        well = context.config
-        last = context.state.get("pareto_last")
-        if getattr(well, "pareto_weights", None) or last is None or last[2] != int(context.now_ms):
-            continue
-        result, now, _ = last
-        choice = result.choose(weights)
-        current = None if now is None else now[result.variables[0].name]
-        last_change_ms = (context.state.get("setpoint_control") or {}).get("last_change_ms")
-        verdict = review_choice(well, result, choice, current, int(context.now_ms), last_change_ms)
-        payload = pareto_payload(result, weights, now, verdict)
-        outputs[well.entity_id] = StepOutput(attributes={"opt_pareto_choice": keys.pareto_attributes(payload)["opt_pareto_choice"]})
-    return outputs

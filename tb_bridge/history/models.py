@@ -190,3 +190,27 @@ class FieldSummary(Base):
     period_end: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     summary: Mapped[Any] = mapped_column(JsonDocument)
+
+
+from sqlalchemy import Double  # noqa: E402  (the setpoint_change block, kept together)
+
+
+class SetpointChange(Base):
+    """A setpoint change sent to a device (issue 21: 5): what, from which recommender, through which mode, who approved
+    it (ThingsBoard user name and id of the approval event; None in autonomous mode), and the safety layer's verdict."""
+
+    __tablename__ = "setpoint_change"
+    __table_args__ = (Index("ix_setpoint_change_well_ts", "well_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    well_id: Mapped[str] = mapped_column(String(128))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    setpoint_name: Mapped[str] = mapped_column(String(64))
+    previous: Mapped[float | None] = mapped_column(Double, nullable=True)
+    setpoint: Mapped[float] = mapped_column(Double)
+    source: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))
+    action_id: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    approved_by_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verdict: Mapped[Any] = mapped_column(JsonDocument, nullable=True)

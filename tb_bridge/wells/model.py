@@ -16,12 +16,11 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-LiftType = Literal["esp", "srp", "pcp", "gas_lift", "natural_flow"]
-LIFT_TYPES: tuple[str, ...] = ("esp", "srp", "pcp", "gas_lift", "natural_flow")
+LiftType = Literal["esp", "srp", "pcp", "gas_lift"]
+LIFT_TYPES: tuple[str, ...] = ("esp", "srp", "pcp", "gas_lift")
 
 #: ThingsBoard device-profile names (what `TbDeviceTypeSwitchNode` routes on) for each lift type.
-DEVICE_PROFILE_BY_LIFT_TYPE: dict[str, str] = {"esp": "ESP", "srp": "SRP", "pcp": "PCP", "gas_lift": "GasLift",
-                                               "natural_flow": "NaturalFlow"}
+DEVICE_PROFILE_BY_LIFT_TYPE: dict[str, str] = {"esp": "ESP", "srp": "SRP", "pcp": "PCP", "gas_lift": "GasLift"}
 LIFT_TYPE_BY_DEVICE_PROFILE: dict[str, str] = {v.lower(): k for k, v in DEVICE_PROFILE_BY_LIFT_TYPE.items()}
 
 IprModelName = Literal["vogel", "darcy", "composite", "fetkovich", "jones"]
@@ -146,17 +145,20 @@ class WellConfig(_Strict):
 
     # Operation
     economic_limit_bpd: float = Field(default=5.0, ge=0)
+    # Setpoint changes (issue 21: 4, 5; engines.optimize.safety, tb_bridge.setpoint_control)
+    setpoint_mode: Literal["approval", "autonomous"] = Field(
+        default="approval", description="approval: a recommended setpoint waits for an operator's approval; autonomous: "
+        "the service sends it itself (still through the safety layer)")
+    setpoint_max_step: float | None = Field(default=None, gt=0, description="largest single setpoint change, in the "
+                                            "setpoint's unit (default per lift type: 2 Hz, 1 1/min, 25 rpm, 150 Mscf/d)")
+    setpoint_min_interval_min: float | None = Field(default=None, ge=15, le=10_080, description="shortest time between "
+                                                    "two setpoint changes, minutes (at least and by default 15)")
     # Pareto setpoint optimization (issue 21; tb_bridge.handlers.pareto_steps, hourly)
     pareto_weights: list[float] | None = Field(default=None, min_length=3, max_length=3, description=(
         "importance of (oil, energy, life) for opt_pareto_choice, non-negative (default equal)"))
     pareto_method: Literal["grid", "nsga2", "nsga3"] | None = Field(default=None, description=(
         "hourly Pareto method: grid (default; exact on 201 points per variable), nsga2 or nsga3 (population 100, 200 generations)"))
     _parse_pareto_weights = field_validator("pareto_weights", mode="before")(_json_list)
-    # Anomaly detection (issue 20: 2): the baseline spread floor per key or key family (engines.anomaly.sensors)
-    sensor_resolution: dict[str, float] | None = Field(default=None, description=(
-        "absolute sensor resolution per telemetry key or unit family, e.g. {\"_psi\": 2, \"tubing_pressure_psi\": 10} "
-        "(key units; default: engines.anomaly.sensors.SENSOR_RESOLUTION)"))
-    _parse_sensor_resolution = field_validator("sensor_resolution", mode="before")(_json_list)
 
     _parse_test_points = field_validator("test_points", "deviation_survey", "temperature_survey", mode="before")(_json_list)
 
@@ -292,17 +294,8 @@ class GasLiftWellConfig(WellConfig):
         return self
 
 
-class NaturalFlowWellConfig(WellConfig):
-    """Naturally flowing well with a permanent downhole gauge, tree and choke pressures and no flow meter (no lift,
-    no setpoint: monitored by the downhole-gauge rules of ``engines.anomaly.rules``)."""
-
-    lift_type: Literal["natural_flow"] = "natural_flow"
-    gauge_depth_ft: float | None = Field(default=None, gt=0, le=30000, description="permanent downhole gauge depth (TVD)")
-
-
 AnyWellConfig = Annotated[
-    Union[EspWellConfig, SrpWellConfig, PcpWellConfig, GasLiftWellConfig, NaturalFlowWellConfig],
-    Field(discriminator="lift_type")
+    Union[EspWellConfig, SrpWellConfig, PcpWellConfig, GasLiftWellConfig], Field(discriminator="lift_type")
 ]
 _ANY_WELL = TypeAdapter(AnyWellConfig)
 

@@ -133,11 +133,6 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_spc_spe", "both", "number", None, "squared prediction error (Q)"),
     _spec("opt_spc_ewma_alarm", "attribute", "boolean", None, "an EWMA chart is out of control"),
     _spec("opt_alarm_active", "attribute", "json", None, "active ISA-18.2 alarms: [{type, severity, state, since_ts}]"),
-    # --- LSTM autoencoder (issue 22: 1; tb_bridge.handlers.ml_steps, 5-minute tier, wells with a registered model) ---
-    _spec("opt_lstm_ae_anomaly_score", "both", "number", "ratio",
-          "reconstruction error of the newest hour of the last 24 h of main keys over the model's threshold (>= 1: anomaly)"),
-    _spec("opt_lstm_ae_anomaly", "attribute", "boolean", None, "the LSTM autoencoder's score is at or above 1"),
-    _spec("opt_lstm_ae_model_version", "attribute", "number", None, "registry version of the well's LSTM-AE model"),
     # --- daily, weekly and monthly reviews (issue 18: 3; tb_bridge.handlers.review_steps, tb_bridge.field_review) ---
     # per well
     _spec("opt_daily_production", "attribute", "json", None,
@@ -235,6 +230,27 @@ _TABLE: tuple[KeySpec, ...] = (
           "the front point under the well's preference weights (oil, energy, life), with the safety layer's verdict"),
     _spec("opt_pareto_hypervolume", "attribute", "number", None,
           "hypervolume of the front normalized to its ideal/nadir points, reference 1.1 per objective (at most 1.331)"),
+    # --- setpoint safety, RL advisor and approval (issue 21: 3-5; tb_bridge.setpoint_control, hourly) ---
+    _spec("opt_lift_safety_verdict", "attribute", "json", None,
+          "the safety layer's verdict on the single-step optimizer's recommended setpoint: {allowed, setpoint, reasons}"),
+    _spec("opt_rl_recommended_action", "attribute", "string", None,
+          "the RL advisor's action in words, e.g. 'frequency_hz 52 -> 54 (up 1 step)', 'hold', or why none"),
+    _spec("opt_rl_confidence", "attribute", "number", None, "the policy's probability of its action (0-1)"),
+    _spec("opt_rl_recommended_setpoint", "attribute", "number", None,
+          "the setpoint the RL advisor's action leads to after the safety layer (unit of the lift type's setpoint)"),
+    _spec("opt_rl_verdict", "attribute", "json", None, "the safety layer's verdict on the RL action: {allowed, setpoint, reasons}"),
+    _spec("opt_setpoint_action_id", "attribute", "string", None,
+          "id of the recommendation awaiting approval (the approve button writes it to setpoint_approval); empty: none"),
+    _spec("opt_setpoint_pending", "attribute", "json", None,
+          "the recommendation awaiting approval: {action_id, source, setpoint_name, current, setpoint, ts}"),
+    _spec("opt_setpoint_status", "attribute", "string", None,
+          "awaiting approval | applied (by whom) | refused (why) | no change: the last setpoint decision"),
+    _spec("opt_setpoint_last_change_ts", "attribute", "number", "ms", "when a setpoint change was last sent to the device"),
+    # shared attributes (SHARED_SCOPE: the device reads them) of an approved or autonomous setpoint change
+    _spec("target_frequency_hz", "attribute", "number", "Hz", "ESP drive frequency the device is to run at"),
+    _spec("target_spm", "attribute", "number", "1/min", "SRP strokes per minute the device is to run at"),
+    _spec("target_rpm", "attribute", "number", "rpm", "PCP rotor speed the device is to run at"),
+    _spec("target_injection_mscfd", "attribute", "number", "Mscf/d", "gas-lift injection rate the device is to run at"),
     # --- interactive simulation ---
     _spec("sim_status", "attribute", "string", None, "idle | running | done | error"),
     _spec("sim_session_id", "attribute", "string", None, "current simulation session"),
@@ -605,13 +621,6 @@ def srp_card_attributes(card_class: str, confidence: float | None, path: str) ->
     """The measured card's class (learned model or geometric fallback) -> ``opt_srp_card_*``."""
     return {"opt_srp_card_class": card_class, "opt_srp_card_confidence": None if confidence is None else _num4(confidence),
             "opt_srp_card_classifier": path}
-
-
-def lstm_ae_attributes(score: float, version: int) -> dict[str, Any]:
-    """One well's LSTM-AE score (``engines.ml.lstm_ae.score_wells``) -> ``opt_lstm_ae_*`` (no score: no anomaly)."""
-    finite = math.isfinite(score)
-    return {"opt_lstm_ae_anomaly_score": round(score, 4) if finite else None,
-            "opt_lstm_ae_anomaly": bool(finite and score >= 1.0), "opt_lstm_ae_model_version": int(version)}
 
 
 # --- what-if simulation sessions (issue 19): SimulationRun -> sim_* ---
