@@ -15,6 +15,9 @@ TELEMETRY_UNITS: dict[str, str] = {
     "polished_rod_load_max_lbf": "lbf", "polished_rod_load_min_lbf": "lbf", "pump_intake_pressure_psi": "psi",
     "rpm": "rpm", "torque_ftlbf": "ft*lbf", "injection_rate_mscfd": "Mscf/d", "injection_pressure_psi": "psi",
     "separator_level_pct": "%",
+    # downhole-gauge wells (issue 20: 3)
+    "downhole_pressure_psi": "psi", "downhole_temperature_f": "degF", "choke_upstream_pressure_psi": "psi",
+    "choke_downstream_pressure_psi": "psi",
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from tb_bridge.buffer.base import BufferWindow
 from tb_bridge.handlers.base import WellContext
 from tb_bridge.handlers.esp import MAIN_KEYS
-from tb_bridge.handlers.monitoring import expected_points, monitoring_step
+from tb_bridge.handlers.monitoring import TELEMETRY_UNITS, expected_points, monitoring_step
 from tb_bridge.handlers.registry import HANDLERS, handler_for
 from tb_bridge.wells.model import parse_well_config
 
@@ -59,11 +59,13 @@ def test_complete_window_stats_equal_the_per_key_reductions():
 
 
 def test_registry_has_one_handler_per_lift_type_with_a_fast_tier():
-    assert set(HANDLERS) == {"esp", "srp", "pcp", "gas_lift"}
+    assert set(HANDLERS) == {"esp", "srp", "pcp", "gas_lift", "natural_flow"}
     for lift_type, handler in HANDLERS.items():
         assert handler.lift_type == lift_type
         assert handler.steps("fast"), lift_type
-        assert "flow_rate_bpd" in handler.main_keys
+        # a naturally flowing well has a downhole gauge and no flow meter (issue 20: 3)
+        main = "downhole_pressure_psi" if lift_type == "natural_flow" else "flow_rate_bpd"
+        assert main in handler.main_keys and all(TELEMETRY_UNITS.get(k) for k in handler.main_keys), lift_type
     assert handler_for("esp").main_keys == MAIN_KEYS
 
 
