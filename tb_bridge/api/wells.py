@@ -27,24 +27,26 @@ def _summary(entry: Any) -> dict[str, Any]:
             "valid": config is not None, "error": str(entry.error) if entry.error is not None else None}
 
 
-def decline_history(ctx: ApiContext, well_id: str, now_ms: int) -> tuple[np.ndarray, np.ndarray, str]:
+def decline_history(ctx: ApiContext, well_id: str, now_ms: int) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
     """``flow_rate_bpd`` history for a decline fit, chosen as the daily tier's DCA step does: ThingsBoard's
-    180 days (daily means) when it has 30 or more entries, else the telemetry buffer's window."""
-    from tb_bridge.handlers.engine_steps import DCA_HISTORY_DAYS, MIN_TB_HISTORY_POINTS, daily_means
+    180 days (daily means, with each day's producing fraction) when it has 30 or more entries, else the
+    telemetry buffer's window (on-stream fraction ``None``)."""
+    from tb_bridge.handlers.engine_steps import DCA_HISTORY_DAYS, MIN_TB_HISTORY_POINTS, daily_means, daily_uptime
 
     window = ctx.service.buffer.window(well_id)
     buffered = window.values.get("flow_rate_bpd", np.full(len(window), np.nan))
     reader = ctx.service.history_reader
     if reader is None:
-        return window.ts_ms, buffered, "buffer"
+        return window.ts_ms, buffered, "buffer", None
     try:
         t_ms, values = reader.series(well_id, "flow_rate_bpd", DCA_HISTORY_DAYS, end_ms=now_ms)
     except Exception as exc:
-        return window.ts_ms, buffered, f"buffer (ThingsBoard history failed: {type(exc).__name__})"
+        return window.ts_ms, buffered, f"buffer (ThingsBoard history failed: {type(exc).__name__})", None
     if len(t_ms) >= MIN_TB_HISTORY_POINTS:
-        day_ms, day_mean = daily_means(np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=float))
-        return day_ms, day_mean, "thingsboard"
-    return window.ts_ms, buffered, f"buffer (ThingsBoard had {len(t_ms)} points)"
+        ts, vals = np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=float)
+        day_ms, day_mean = daily_means(ts, vals)
+        return day_ms, day_mean, "thingsboard", daily_uptime(ts, vals)
+    return window.ts_ms, buffered, f"buffer (ThingsBoard had {len(t_ms)} points)", None
 
 
 def build_router(ctx: ApiContext) -> APIRouter:
@@ -140,7 +142,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         from engines.dca import DcaSettings, analyze_decline
 
         config = ctx.config(well_id)
-        t_ms, rate, source = decline_history(ctx, well_id, int(time.time() * 1000))
+        t_ms, rate, source, uptime = decline_history(ctx, well_id, int(time.time() * 1000))
         producing = np.isfinite(rate)
         if producing.sum() < 3:
             raise HTTPException(409, f"too few rate samples for a decline fit: {int(producing.sum())} from {source}")
@@ -148,7 +150,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         settings = DcaSettings(economic_limit_bpd=config.economic_limit_bpd,
                                seed=zlib.crc32(well_id.encode("utf-8")))
         try:
-            result = analyze_decline(dates, rate[producing], kind="rate", settings=settings)
+            result = analyze_decline(dates, rate[producing], kind="rate", settings=settings,
+                                     on_stream=None if uptime is None else uptime[producing], on_stream_unit="fraction")
         except ValueError as exc:
             raise HTTPException(409, f"no decline fit on this history: {exc}") from None
         return jsonable({"well_id": well_id, "history_source": source, "points": int(producing.sum()),

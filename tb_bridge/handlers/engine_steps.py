@@ -92,16 +92,19 @@ def dca_step(context: WellContext) -> StepOutput:
     least 30 entries, else the buffer window; writes the model, EUR percentiles, the no-decline flag and
     reason, the forecast JSON and the projected calendar-month rates (deterministic, P90/P50/P10) as
     time series stamped at future month ends. Zero-rate days are shut-ins: a long one (45 days) starts
-    a new decline segment and only the last is fitted (opt_dca_segment_start_ts)."""
+    a new decline segment and only the last is fitted (opt_dca_segment_start_ts); a day partly shut in
+    (zero-rate samples in ThingsBoard's sub-daily history) counts by its rate while producing."""
     from engines.dca import DcaSettings, analyze_decline
 
-    t_ms, rate, source = _decline_history(context)
+    t_ms, rate, source, uptime = _decline_history(context)
     producing = np.isfinite(rate)
     if producing.sum() < 3:
         raise InsufficientData(f"{int(producing.sum())} rate samples from {source}")
     dates = np.asarray(t_ms[producing], dtype=np.int64).astype("datetime64[ms]")  # calendar-month forecast
     settings = DcaSettings(economic_limit_bpd=context.config.economic_limit_bpd, seed=_stable_seed(context.config.entity_id))
-    result = analyze_decline(dates, rate[producing], kind="rate", settings=settings)
+    # daily means from sub-daily telemetry: normalized by the day's producing fraction (partial days)
+    result = analyze_decline(dates, rate[producing], kind="rate", settings=settings,
+                             on_stream=None if uptime is None else uptime[producing], on_stream_unit="fraction")
     fitted = t_ms[producing] >= t_ms[producing][0] + round(result.segment_start_days * DAY_MS)  # the fitted segment
     note_fit(well_fits(context.state), "decline", t_ms[producing][fitted], context.now_ms, source,
              train={"flow_rate_bpd": rate[producing][fitted]})  # for the monthly model audit
@@ -119,17 +122,33 @@ def dca_step(context: WellContext) -> StepOutput:
     return StepOutput(attributes=attributes, timeseries=points)
 
 
-def _decline_history(context: WellContext) -> tuple[np.ndarray, np.ndarray, str]:
+def _decline_history(context: WellContext) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+    """(ts_ms, rate_bpd, source, on-stream fraction per sample or None): ThingsBoard history as daily means
+    with each day's producing fraction (:func:`daily_uptime`), else the buffer's raw samples."""
     if context.history_source is not None:
         try:
             t_ms, values = context.history_source(context.config.entity_id, "flow_rate_bpd", DCA_HISTORY_DAYS)
         except Exception as exc:  # ThingsBoard unreachable: fall back, and say so
-            return context.window.ts_ms, context.series("flow_rate_bpd"), f"buffer (ThingsBoard history failed: {type(exc).__name__})"
+            return (context.window.ts_ms, context.series("flow_rate_bpd"),
+                    f"buffer (ThingsBoard history failed: {type(exc).__name__})", None)
         if len(t_ms) >= MIN_TB_HISTORY_POINTS:
-            day_ms, day_mean = daily_means(np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=float))
-            return day_ms, day_mean, "thingsboard"
-        return context.window.ts_ms, context.series("flow_rate_bpd"), f"buffer (ThingsBoard had {len(t_ms)} points)"
-    return context.window.ts_ms, context.series("flow_rate_bpd"), "buffer"
+            ts, vals = np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=float)
+            day_ms, day_mean = daily_means(ts, vals)
+            return day_ms, day_mean, "thingsboard", daily_uptime(ts, vals)
+        return context.window.ts_ms, context.series("flow_rate_bpd"), f"buffer (ThingsBoard had {len(t_ms)} points)", None
+    return context.window.ts_ms, context.series("flow_rate_bpd"), "buffer", None
+
+
+def daily_uptime(ts_ms: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Fraction [-] of each calendar day's (UTC) finite samples with a positive rate, on the days of
+    :func:`daily_means`: a day on stream 6 of 24 hours (5-minute telemetry) has 0.25, and its mean rate
+    divided by it is the rate while producing; daily samples give 1 (producing) or 0 (shut in)."""
+    finite = np.isfinite(values)
+    days = ts_ms[finite] // DAY_MS
+    if days.size == 0:
+        return np.zeros(0)
+    _, inverse = np.unique(days, return_inverse=True)
+    return np.bincount(inverse, weights=(values[finite] > 0.0).astype(float)) / np.bincount(inverse)
 
 
 def daily_means(ts_ms: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

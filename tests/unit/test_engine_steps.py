@@ -8,7 +8,7 @@ import pytest
 from engines.dca import rate_bpd
 from tb_bridge.buffer.base import BufferWindow
 from tb_bridge.handlers.base import WellContext
-from tb_bridge.handlers.engine_steps import DAY_MS, daily_means, dca_step, nodal_step
+from tb_bridge.handlers.engine_steps import DAY_MS, daily_means, daily_uptime, dca_step, nodal_step
 from tb_bridge.wells.model import parse_well_config
 
 WELL = parse_well_config("w", "PCP-01", {"lift_type": "pcp", "reservoir_pressure_psi": 2500, "bubble_point_psi": 1200,
@@ -94,3 +94,24 @@ def test_dca_step_writes_calendar_month_p50_series_and_the_no_decline_flag():
     assert out.attributes["opt_dca_no_decline_reason"].startswith("flat:")
     assert out.attributes["opt_dca_model"] == "no_decline"
     assert out.attributes["opt_dca_eur_p90"] <= out.attributes["opt_dca_eur_stb"] <= out.attributes["opt_dca_eur_p10"]
+
+
+def test_partial_days_in_thingsboard_history_are_normalized_by_their_uptime():
+    """5-minute telemetry with the well down for part of some days (rate 0): the daily mean divided by the
+    day's producing fraction is the rate while producing, so the fit recovers the generating decline."""
+    rng = np.random.default_rng(4)
+    n_days = 120
+    ts = T0 + np.arange(n_days * 288, dtype=np.int64) * 300_000
+    t_days = (ts - T0) / DAY_MS
+    q = rate_bpd(t_days, 500.0, 0.004)
+    # down a growing part of each day (0 to 12 hours, e.g. a pump-off controller): unnormalized daily means
+    # would decline faster than the well
+    hours_down = 12.0 * np.arange(n_days) / n_days + rng.uniform(0.0, 1.0, n_days)
+    down = ((t_days % 1.0) * 24.0) < np.repeat(hours_down, 288)
+    q = np.where(down, 0.0, q)
+    assert daily_uptime(ts, q).min() < 0.55
+    out = dca_step(context(lambda entity, key, days: (ts, q), now_ms=int(ts[-1])))
+    a = out.attributes
+    assert a["opt_dca_model"] == "exponential"
+    assert a["opt_dca_qi_bpd"] == pytest.approx(500.0, rel=1e-2)
+    assert a["opt_dca_di_pct_month"] == pytest.approx(0.4 * 30.4375, rel=1e-2)
