@@ -214,6 +214,33 @@ class LimitSettings(BaseModel):
                                       "service clock are refused (one far-future point would empty a well's buffer)")
 
 
+class MlSettings(BaseModel):
+    """Learned models (``engines/ml``): where their files live and how the service trains and scores them. The
+    registry of the trained versions is the history store's ``model_registry`` table (`atilax ml list`)."""
+
+    model_dir: str = Field(default="atilax-models", description="directory of the model files (<kind>/<well id>/"
+                           "v<version>.npz; relative paths from the working directory)")
+    lstm_ae_epochs: int = Field(default=10, ge=1, le=500, description="training epochs of the LSTM autoencoder")
+    lstm_ae_history_days: int = Field(default=30, ge=2, le=365, description="days of telemetry one training reads "
+                                      "(ThingsBoard history; the buffered day without ThingsBoard)")
+    lstm_ae_retrain_days: float = Field(default=30.0, gt=0, le=365, description="the monthly tier retrains a well's "
+                                        "model this old")
+    lstm_ae_psi_retrain: float = Field(default=0.25, gt=0, le=10, description="... or whose largest input population "
+                                       "stability index over the last 7 days reaches this")
+    lstm_ae_score_every_ticks: int = Field(default=12, ge=1, le=288, description="the 5-minute tier scores a well "
+                                           "every this many ticks, staggered over the wells (12: hourly, 1/12 of the "
+                                           "wells per tick; the score's newest hour then covers every sample once)")
+    lstm_ae_backend: Literal["auto", "torch", "numpy"] = Field(default="auto", description="inference: PyTorch when "
+                                                               "installed (auto), or NumPy with the same weights")
+    lstm_ae_auto_train: bool = Field(default=False, description="the monthly tier also trains wells that have no "
+                                     "model yet (off: first models come from `atilax ml train-lstm-ae` or POST "
+                                     "/train-lstm-ae; the monthly tier retrains those when due)")
+    lstm_ae_max_trainings_per_run: int = Field(default=100, ge=0, le=100_000, description="most models one monthly "
+                                               "run (or one training request) trains; the rest wait for the next")
+    torch_threads: int = Field(default=1, ge=1, le=256, description="PyTorch CPU threads while training (1: the "
+                               "fastest on a small shared machine)")
+
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -266,6 +293,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     placement: PlacementSettings = Field(default_factory=PlacementSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    ml: MlSettings = Field(default_factory=MlSettings)
     service_user_id: str | None = Field(
         default=None, description="ThingsBoard user id of the writeback user (loop protection); learned at login when unset"
     )

@@ -23,6 +23,7 @@ from tb_bridge.handlers.registry import HANDLERS, handler_for
 from tb_bridge.field_review import FieldReview
 from tb_bridge.history.period_log import StorePeriodLog
 from tb_bridge.history.store import HistoryStore
+from tb_bridge.model_store import ModelStore
 from tb_bridge.router import Router, TimestampWindow
 from tb_bridge.scheduler import TierScheduler
 from tb_bridge.sessions import SimulationSessionManager, rate_history_source, session_state_for
@@ -113,6 +114,8 @@ class Service:
         self.scheduler = TierScheduler(settings.scheduler, self.run_tier)
         self._tier_locks = {tier: threading.Lock() for tier in ("fast", "hourly", "daily", "weekly", "monthly")}
         self.history_reader = history_reader
+        #: the learned models (settings.ml.model_dir + the history store's model_registry): WellContext.model_store
+        self.model_store = ModelStore(settings.ml.model_dir, self.history, settings.ml)
         self._well_state: dict[str, dict[str, Any]] = {}
         self._field_state: dict[str, dict[str, Any]] = {}  # per lift type (WellContext.field_state)
         self._transports: list[Transport] = []
@@ -374,6 +377,7 @@ class Service:
             field_state=self._field_state.setdefault(config.lift_type, {}),
             run_history=self._run_history,
             history_log=self._period_log,
+            model_store=self.model_store,
         )
 
     def _run_history(self, entity_ids: Sequence[str], tier: str, key: str, limit: int) -> dict[str, list[Any]]:

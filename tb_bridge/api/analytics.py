@@ -2,7 +2,7 @@
 results), anomaly patterns from the history store, and the LSTM autoencoder's training request."""
 from __future__ import annotations
 
-import importlib.util
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from tb_bridge.api.context import ApiContext, iso
-from tb_bridge.api.models import AnomalyPatterns, Clusters, ErrorAnswer, TrainRequest
+from tb_bridge.api.models import AnomalyPatterns, Clusters, ErrorAnswer, TrainAnswer, TrainRequest
 
 #: Cluster features: (name, description); telemetry over the buffer window, results from the history store.
 FEATURES: tuple[tuple[str, str], ...] = (
@@ -24,6 +24,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("lift_efficiency_pct", "newest opt_lift_efficiency_pct"),
     ("lift_upside_pct", "newest opt_lift_delta_q_bpd, % of the mean rate"),
 )
+_TRAINING_LOCK = threading.Lock()
 #: Anomaly types that are no anomaly.
 NO_ANOMALY = frozenset({"", "none", "normal"})
 
@@ -126,13 +127,40 @@ def build_router(ctx: ApiContext) -> APIRouter:
                  bucket: Annotated[Literal["hour", "day"], Query()] = "day") -> dict[str, Any]:
         return anomaly_patterns(ctx, days, bucket, datetime.now(timezone.utc))
 
-    @router.post("/train-lstm-ae", status_code=202, responses={501: {"model": ErrorAnswer}},
-                 summary="Train the LSTM autoencoder (501 until the learned-models engine is on main)")
-    def train(request: Annotated[TrainRequest | None, Body()] = None) -> JSONResponse:
-        engine = "engines.ml.lstm_ae"
-        present = importlib.util.find_spec(engine) is not None
-        reason = (f"the learned-models engine ({engine}) is not on main yet: there is nothing to train" if not present
-                  else f"{engine} is present but its training entry point is not wired to the API yet")
-        return JSONResponse({"detail": reason}, status_code=501)
+    @router.post("/train-lstm-ae", status_code=202, response_model=TrainAnswer,
+                 responses={404: {"model": ErrorAnswer}, 409: {"model": ErrorAnswer}, 501: {"model": ErrorAnswer}},
+                 summary="Train the wells' LSTM autoencoders from their 30 days of history (a background run)")
+    def train(request: Annotated[TrainRequest | None, Body()] = None) -> Any:
+        from engines.ml.lstm_ae import TorchUnavailableError
+        from tb_bridge.ml_training import LstmAeTraining
+
+        request = request or TrainRequest()
+        with _TRAINING_LOCK:
+            if ctx.training is None:
+                ctx.training = LstmAeTraining(ctx.service)
+        training = ctx.training
+        if request.stop:
+            training.stop()
+            return JSONResponse({"status": "stopping" if training.running else "idle", "wells": [], "epochs": None,
+                                 "detail": "the run stops after its current epoch" if training.running
+                                 else "no training run is under way"}, status_code=202)
+        if request.well_ids is not None:
+            wells = list(dict.fromkeys(request.well_ids))
+            for well_id in wells:
+                ctx.config(well_id)  # 404 unknown, 409 invalid
+        else:
+            wells = [c.entity_id for c in ctx.service.registry.valid_wells()
+                     if request.lift_type is None or c.lift_type == request.lift_type]
+        limit = ctx.settings.ml.lstm_ae_max_trainings_per_run
+        wells = wells[:limit]
+        try:
+            state = training.start(wells, request.epochs)
+        except TorchUnavailableError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=501)
+        except RuntimeError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=409)
+        return {"status": "started", "wells": state["wells"], "epochs": request.epochs or ctx.settings.ml.lstm_ae_epochs,
+                "detail": f"training {len(wells)} wells in the background (at most ml.lstm_ae_max_trainings_per_run = "
+                          f"{limit}); progress in the log, models in `atilax ml list`"}
 
     return router

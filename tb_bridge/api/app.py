@@ -5,7 +5,7 @@ Bearer <key>``, :mod:`tb_bridge.api.security`) and is rate-limited per client (4
 Bodies are validated by the pydantic models of :mod:`tb_bridge.api.models` (422 naming the field); an unknown
 well is 404, a well whose configuration is invalid or a tier already running 409; a body over
 ``api.max_body_bytes`` 413, a streamed body without a length 411; the telemetry buffer unreachable 503.
-``POST /train-lstm-ae`` answers 501 until the learned-models engine is on main."""
+``POST /train-lstm-ae`` starts a background training run of the wells' LSTM autoencoders (501 without PyTorch)."""
 from __future__ import annotations
 
 import importlib.metadata

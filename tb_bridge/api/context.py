@@ -22,6 +22,8 @@ class ApiContext:
     settings: Settings
     #: configuration-only curves (lift scans, GLPCs) reused between requests, bounded LRU
     curves: "CurveCache" = field(default_factory=lambda: CurveCache())
+    #: the LSTM-AE training run of POST /train-lstm-ae (``tb_bridge.ml_training.LstmAeTraining``), made at first use
+    training: Any = None
     #: the lift adapters' curve cache, shared by the API's threads
     lift_cache: "SharedLiftCache" = field(default_factory=lambda: SharedLiftCache())
     #: the last well clustering per requested k: ``{k: (computed at (UTC datetime), answer)}``, recomputed weekly

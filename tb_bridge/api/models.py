@@ -188,8 +188,18 @@ class AnomalyPatterns(BaseModel):
 
 
 class TrainRequest(_Body):
-    lift_type: Literal["esp", "srp", "pcp", "gas_lift"] | None = None
-    epochs: int = Field(default=20, ge=1, le=500)
+    lift_type: Literal["esp", "srp", "pcp", "gas_lift"] | None = Field(default=None, description="train the wells "
+                                                                        "of this lift type (default: every lift type)")
+    well_ids: list[str] | None = Field(default=None, max_length=MAX_WELLS, description="train these wells only")
+    epochs: int | None = Field(default=None, ge=1, le=500, description="default: ml.lstm_ae_epochs")
+    stop: bool = Field(default=False, description="stop the run under way after its current epoch (nothing starts)")
+
+
+class TrainAnswer(BaseModel):
+    status: str = Field(description="started | stopping | idle")
+    wells: list[str] = Field(default_factory=list, description="wells the run trains, in order")
+    epochs: int | None = None
+    detail: str
 
 
 class AllocationWell(BaseModel):

@@ -77,3 +77,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="model file (default: the packaged engines/ml/models/card_classifier.npz)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_train_cards)
+    from tb_bridge.cli.ml_lstm_ae import add_commands  # train-lstm-ae, list (issue 22: 1, 6)
+
+    add_commands(sub)

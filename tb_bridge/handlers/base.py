@@ -59,6 +59,9 @@ class WellContext:
     #: the shell's reader of the history store over a period (the weekly review and the monthly model audit):
     #: results of past runs and the ISA-18.2 alarm log (:class:`HistoryLog`); None without a history store
     history_log: "HistoryLog | None" = None
+    #: the learned models' files and registry (``tb_bridge.model_store.ModelStore``; the LSTM autoencoder's steps,
+    #: ``tb_bridge.handlers.ml_steps``); None: no learned models
+    model_store: Any = None
 
     def series(self, key: str) -> np.ndarray:
         """Buffered values of telemetry ``key`` aligned with ``window.ts_ms`` (all NaN when absent)."""

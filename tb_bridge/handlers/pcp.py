@@ -6,6 +6,7 @@ from tb_bridge.handlers.base import LiftHandler
 from tb_bridge.handlers.engine_steps import (LIFT_OPTIMIZER, baseline_refit_step, baseline_refresh_step, dca_step,
                                             diagnostics_step, nodal_step)
 from tb_bridge.handlers.lift_steps import pcp_elastomer_history_step
+from tb_bridge.handlers.ml_steps import lstm_ae_audit_step, lstm_ae_score_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
 from tb_bridge.handlers.pareto_steps import pareto_step
 from tb_bridge.handlers.review_steps import daily_production_step, model_audit_step, weekly_review_step
@@ -16,11 +17,11 @@ HANDLER = LiftHandler(
     lift_type="pcp",
     main_keys=MAIN_KEYS,
     steps_by_tier={
-        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step, alarm_step),
+        "fast": (monitoring_step_for(MAIN_KEYS), diagnostics_step, lstm_ae_score_step, alarm_step),
         "hourly": (nodal_step, LIFT_OPTIMIZER, pcp_elastomer_history_step, pareto_step),  # its history-based life replaces the optimizer's
         "daily": (dca_step, baseline_refresh_step, daily_production_step),
         "weekly": (weekly_review_step,),
-        "monthly": (model_audit_step, baseline_refit_step),  # the audit sees the models that served the month
+        "monthly": (lstm_ae_audit_step, model_audit_step, baseline_refit_step),  # audit: the models that served
     },
     field_steps_by_tier={"daily": (diagnostics_step.train_field_models,)},  # Isolation-Forest fallback, PCA monitor
 )

@@ -330,6 +330,9 @@ def model_audit_step(context: WellContext) -> StepOutput:
     if decline is not None:
         rows.append(audit_row("decline", decline, now, decline.inputs, decline.train_mean, decline.train_sd, recent,
                               drift_source, **common))
+    lstm_ae = context.state.pop("lstm_ae_audit", None)  # tb_bridge.handlers.ml_steps.lstm_ae_audit_step, run before
+    if lstm_ae is not None:  # the LSTM autoencoder: registry version, age, input drift (mean shift and PSI)
+        rows.append(lstm_ae)
     if not rows:
         raise InsufficientData("no learned or fitted model yet")
     context.state["model_audit"] = WellAudit(context.config.entity_id, context.config.name, context.config.lift_type,

@@ -214,3 +214,23 @@ class SetpointChange(Base):
     approved_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
     approved_by_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     verdict: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
+
+
+class ModelRegistryEntry(Base):
+    """A learned model in the registry (issue 22: 6): its ``kind`` (``lstm_ae``, ...), the ``well_id`` it belongs to,
+    its ``version`` (1, 2, ... per kind and well), when it was trained and on which window, its training ``metrics``,
+    and the file on disk (``path`` under the configured model directory, ``file_hash`` its SHA-256)."""
+
+    __tablename__ = "model_registry"
+    __table_args__ = (UniqueConstraint("kind", "well_id", "version", name="uq_model_registry_kind_well_version"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    well_id: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    trained_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    metrics: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
+    path: Mapped[str] = mapped_column(Text)
+    file_hash: Mapped[str] = mapped_column(String(64))

@@ -133,6 +133,11 @@ _TABLE: tuple[KeySpec, ...] = (
     _spec("opt_spc_spe", "both", "number", None, "squared prediction error (Q)"),
     _spec("opt_spc_ewma_alarm", "attribute", "boolean", None, "an EWMA chart is out of control"),
     _spec("opt_alarm_active", "attribute", "json", None, "active ISA-18.2 alarms: [{type, severity, state, since_ts}]"),
+    # --- LSTM autoencoder (issue 22: 1; tb_bridge.handlers.ml_steps, 5-minute tier, wells with a registered model) ---
+    _spec("opt_lstm_ae_anomaly_score", "both", "number", "ratio",
+          "reconstruction error of the newest hour of the last 24 h of main keys over the model's threshold (>= 1: anomaly)"),
+    _spec("opt_lstm_ae_anomaly", "attribute", "boolean", None, "the LSTM autoencoder's score is at or above 1"),
+    _spec("opt_lstm_ae_model_version", "attribute", "number", None, "registry version of the well's LSTM-AE model"),
     # --- daily, weekly and monthly reviews (issue 18: 3; tb_bridge.handlers.review_steps, tb_bridge.field_review) ---
     # per well
     _spec("opt_daily_production", "attribute", "json", None,
@@ -621,6 +626,13 @@ def srp_card_attributes(card_class: str, confidence: float | None, path: str) ->
     """The measured card's class (learned model or geometric fallback) -> ``opt_srp_card_*``."""
     return {"opt_srp_card_class": card_class, "opt_srp_card_confidence": None if confidence is None else _num4(confidence),
             "opt_srp_card_classifier": path}
+
+
+def lstm_ae_attributes(score: float, version: int) -> dict[str, Any]:
+    """One well's LSTM-AE score (``engines.ml.lstm_ae.score_wells``) -> ``opt_lstm_ae_*`` (no score: no anomaly)."""
+    finite = math.isfinite(score)
+    return {"opt_lstm_ae_anomaly_score": round(score, 4) if finite else None,
+            "opt_lstm_ae_anomaly": bool(finite and score >= 1.0), "opt_lstm_ae_model_version": int(version)}
 
 
 # --- what-if simulation sessions (issue 19): SimulationRun -> sim_* ---
