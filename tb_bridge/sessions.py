@@ -167,9 +167,10 @@ RateHistory = Callable[[str, int], tuple[Any, Any, str]]
 
 def rate_history_source(buffer: Any, reader: Any = None, days: float = 180.0, limit: int = 10_000) -> RateHistory:
     """``(well_id, now_ms) -> (ts_ms, flow_rate_bpd, source)``: ``days`` of ThingsBoard history through ``reader``
-    (``ThingsBoardHistory``; its newest ``limit`` points) as daily means when it has at least 30 points, else the
-    buffer window."""
-    from tb_bridge.handlers.engine_steps import daily_means
+    (``ThingsBoardHistory``; its newest ``limit`` points) as daily means when it has at least 30 points (each
+    divided by the day's producing fraction: the rate while on stream, so partly shut-in days do not bend the
+    decline), else the buffer window."""
+    from tb_bridge.handlers.engine_steps import daily_means, daily_uptime
 
     def history(well_id: str, now_ms: int) -> tuple[Any, Any, str]:
         why = "buffer"
@@ -181,8 +182,11 @@ def rate_history_source(buffer: Any, reader: Any = None, days: float = 180.0, li
                 why = f"buffer (ThingsBoard history failed: {type(exc).__name__})"
             else:
                 if len(t_ms) >= MIN_TB_HISTORY_POINTS:
-                    day_ms, day_mean = daily_means(np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=float))
-                    return day_ms, day_mean, f"ThingsBoard ({len(t_ms)} points over {days:g} days)"
+                    ts, vals = np.asarray(t_ms, dtype=np.int64), np.asarray(values, dtype=float)
+                    day_ms, day_mean = daily_means(ts, vals)
+                    up = daily_uptime(ts, vals)
+                    on_stream = np.where(up > 0.0, day_mean / np.where(up > 0.0, up, 1.0), 0.0)
+                    return day_ms, on_stream, f"ThingsBoard ({len(t_ms)} points over {days:g} days)"
                 why = f"buffer (ThingsBoard had {len(t_ms)} points)"
         window = buffer.window(well_id)
         return window.ts_ms, window.values.get("flow_rate_bpd", np.full(window.ts_ms.shape, np.nan)), why

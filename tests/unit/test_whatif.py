@@ -358,3 +358,23 @@ def test_the_manager_interface_queues_runs_and_refuses_clearly(sessions):
         "session_id": opened["session_id"], "restored": ["freq_hz"], "not_found": ["nope"], "remaining_modified": {}}
     assert rig.expire(T0 + 7_200_000 - 1) == [] and rig.expire(T0 + 7_200_000) == [opened["session_id"]]
     assert rig.get(opened["session_id"]) is None and rig.close(opened["session_id"]) is False
+
+
+def test_thingsboard_rate_history_is_the_rate_while_producing():
+    """The what-if decline reads ThingsBoard's 5-minute history as daily means divided by each day's producing
+    fraction: a well at 300 bbl/d down 0-12 hours a day reads 300 bbl/d every day (not 150-300 bbl/d)."""
+    from tb_bridge.sessions import rate_history_source
+
+    day = 86_400_000
+    ts = (T0 // day - 30) * day + np.arange(30 * 288, dtype=np.int64) * 300_000  # 30 UTC days, 5-minute samples
+    hours = (ts % day) / 3_600_000
+    down_hours = np.repeat(np.linspace(0.0, 12.0, 30), 288)
+    q = np.where(hours < down_hours, 0.0, 300.0)
+
+    class Reader:
+        def series(self, well_id, key, days, end_ms):
+            return ts, q
+
+    t_ms, values, source = rate_history_source(buffer=None, reader=Reader())("w", T0)
+    assert source.startswith("ThingsBoard") and len(t_ms) == 30
+    assert np.allclose(values, 300.0, rtol=1e-12)
