@@ -144,11 +144,18 @@ def test_numpy_inference_equals_xgboost_and_the_file_round_trips(small_model):
     assert cc.load_model(path.with_name("absent.npz")) is None
 
 
-def test_training_is_deterministic_given_the_seed():
+def test_training_is_deterministic_given_the_seed(tmp_path):
+    pytest.importorskip("xgboost")
     a = cc.build_dataset(1, "train", seed=21)
     b = cc.build_dataset(1, "train", seed=21)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+    for name in ("a", "b"):
+        cc.save_model(cc.train_card_model(seed=21, n_per_class=2, n_trees=8), tmp_path / f"{name}.npz")
+    with np.load(tmp_path / "a.npz") as za, np.load(tmp_path / "b.npz") as zb:
+        assert sorted(za.files) == sorted(zb.files)
+        for key in za.files:
+            np.testing.assert_array_equal(za[key], zb[key])
 
 
 def test_classify_card_paths(small_model):
