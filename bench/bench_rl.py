@@ -5,7 +5,7 @@ Per lift type: train one PPO policy (MLP [256, 128]) on the synthetic field's we
 held-out month (720 hourly steps; noise and drift from ``--month-seed``, never seen in training) for each
 well under three policies, all through the same safety layer and on the same random numbers:
 
-* agent: the trained policy's most probable action;
+* agent: the trained policy's most probable action (the NumPy actor the service uses);
 * fixed: hold the well's initial setpoint;
 * single-step optimizer: every hour, ``tb_bridge.adapters.lift.optimize_well`` on the well's configuration
   and the hour's telemetry (the service's hourly lift step), moved toward through the safety layer.
@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from engines.fielddata.field import SyntheticField  # noqa: E402
 from engines.optimize.rl.env import HOLD_ACTION, WellEnv, WellModel, run_episode, toward  # noqa: E402
-from engines.optimize.rl.ppo import MAX_TIMESTEPS, greedy_action, train_ppo  # noqa: E402
+from engines.optimize.rl.ppo import MAX_TIMESTEPS, NumpyPolicy, greedy_action, train_ppo  # noqa: E402
 from engines.optimize.safety import SafetyLayer  # noqa: E402
 
 
@@ -47,17 +47,32 @@ def optimizer_policy(well: WellModel):
     return choose
 
 
-def latency_ms(model, env: WellEnv, n: int = 500) -> float:
-    """Median time of one recommendation: observation, policy, safety verdict (ms)."""
-    obs, _ = env.reset(seed=0)
-    layer = SafetyLayer(env.limits)
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        action, _conf = greedy_action(model, obs)
-        layer.review(env.setpoint, env.proposal(action), 0, None, [])
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times))
+def latency_ms(model, env: WellEnv, n: int = 500) -> dict:
+    """Median time of one well's recommendation (ms): observation from telemetry, policy, safety verdict; with the
+    NumPy actor (the service's path) and with the PyTorch policy (one thread)."""
+    import torch
+
+    from engines.optimize.rl.env import observe
+    from engines.optimize.rl.ppo import NumpyPolicy
+
+    env.reset(seed=0)
+    layer, actor = SafetyLayer(env.limits), NumpyPolicy(model)
+    out = {}
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name, act in (("numpy", actor.act), ("torch", lambda o: greedy_action(model, o))):
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                obs = observe(env.lift_type, env.telemetry, env.setpoint, env.limits, env.well.attributes, env.norms)
+                action, _conf = act(obs)
+                layer.review(env.setpoint, env.proposal(action), 0, None, [])
+                times.append(time.perf_counter() - t)
+            out[name] = 1e3 * float(np.median(times))
+    finally:
+        torch.set_num_threads(before)
+    return out
 
 
 def run(lift_types, timesteps, wells_per_lift_type, seed, month_seed, save_dir=None, log=print) -> dict:
@@ -80,11 +95,12 @@ def run(lift_types, timesteps, wells_per_lift_type, seed, month_seed, save_dir=N
             save_policy(model, record, save_dir, lift, {"source": "synthetic field", "seed": seed,
                                                         "episode_hours": record.episode_hours})
         env = WellEnv(wells, episode_hours=720)
+        actor = NumpyPolicy(model)
         rows = []
         for i, well in enumerate(wells):
             opts = {"well_index": i}
             s = month_seed + i
-            agent = run_episode(env, lambda e, o: greedy_action(model, o)[0], s, opts)
+            agent = run_episode(env, lambda e, o: actor.act(o)[0], s, opts)
             fixed = run_episode(env, lambda e, o: HOLD_ACTION, s, opts)
             opt = run_episode(env, optimizer_policy(well), s, opts)
             rows.append({"well": well.name, "agent": agent, "fixed": fixed, "optimizer": opt})
@@ -93,8 +109,9 @@ def run(lift_types, timesteps, wells_per_lift_type, seed, month_seed, save_dir=N
         scaled = {k: float(sum(r[k]["reward"] for r in rows)) for k in ("agent", "fixed", "optimizer")}
         report["lift_types"][lift] = {"train_s": train_s, "timesteps": record.timesteps, "usd": total, "reward": scaled,
                                       "latency_ms": latency_ms(model, env), "wells": rows}
+        lat = report["lift_types"][lift]["latency_ms"]
         log(f"{lift}: train {train_s:.1f} s; month USD agent {total['agent']:,.0f} fixed {total['fixed']:,.0f} "
-            f"optimizer {total['optimizer']:,.0f}; latency {report['lift_types'][lift]['latency_ms']:.2f} ms")
+            f"optimizer {total['optimizer']:,.0f}; latency {lat['numpy']:.3f} ms (NumPy actor), {lat['torch']:.3f} ms (PyTorch)")
     return report
 
 

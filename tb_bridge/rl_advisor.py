@@ -112,14 +112,15 @@ def review(well: Any, current: float, proposed: float, now_ms: int, last_change_
 
 def recommend(model: Any, attributes: Mapping[str, Any], telemetry: Mapping[str, float], current_setpoint: float,
               ) -> dict[str, Any]:
-    """The policy's action at the latest telemetry: action index and move, proposed setpoint, confidence."""
+    """The policy's action at the latest telemetry: action index and move, proposed setpoint, confidence.
+    ``model``: a :class:`engines.optimize.rl.ppo.NumpyPolicy` (the service's path) or the PPO model."""
     from engines.optimize.rl.ppo import greedy_action
 
     lift = str(attributes["lift_type"])
     limits = limits_of(attributes)
     norms = Normalizers.from_attributes(attributes)
     obs = observe(lift, telemetry, current_setpoint, limits, attributes, norms)
-    action, confidence = greedy_action(model, obs)
+    action, confidence = model.act(obs) if hasattr(model, "act") else greedy_action(model, obs)
     proposed = float(current_setpoint + ACTION_STEPS[action] * limits.max_step)
     return {"action": action, "move": ACTION_STEPS[action], "proposed_setpoint": proposed,
             "confidence": round(confidence, 4), "setpoint_name": limits.setpoint_name, "limits": asdict(limits)}

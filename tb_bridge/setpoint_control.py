@@ -127,7 +127,10 @@ class SetpointControl:
         with self._lock:
             cached = self._policies.get(str(path))
             if cached is None or cached[0] != mtime:
-                cached = (mtime, load_policy(path))
+                from engines.optimize.rl.ppo import NumpyPolicy
+
+                model, meta = load_policy(path)
+                cached = (mtime, (NumpyPolicy(model), meta))
                 self._policies[str(path)] = cached
         return cached[1]
 

@@ -38,6 +38,7 @@ COMMAND_FAMILIES: tuple[str, ...] = (
     "api_cmd",
     "optimize",
     "ml",
+    "rl",
 )
 
 

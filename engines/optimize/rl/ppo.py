@@ -106,6 +106,37 @@ def train_ppo(wells: Sequence[WellModel], timesteps: int, seed: int = 0, episode
     return model, record
 
 
+class NumpyPolicy:
+    """The trained actor as NumPy (the [256, 128] tanh MLP and the action head, weights copied from the PPO
+    policy): the service's inference path, tens of microseconds per well, no PyTorch threads, CPU only.
+    ``probabilities`` equals the PyTorch policy's action distribution to float32 round-off."""
+
+    def __init__(self, model):
+        import torch
+
+        layers = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+        self.hidden = [(m.weight.detach().cpu().numpy().astype(np.float64), m.bias.detach().cpu().numpy().astype(np.float64))
+                       for m in layers]
+        head = model.policy.action_net
+        self.head = (head.weight.detach().cpu().numpy().astype(np.float64), head.bias.detach().cpu().numpy().astype(np.float64))
+
+    def probabilities(self, observation: np.ndarray) -> np.ndarray:
+        x = np.asarray(observation, dtype=np.float64).reshape(-1, N_FEATURES)
+        for w, b in self.hidden:
+            x = np.tanh(x @ w.T + b)
+        logits = x @ self.head[0].T + self.head[1]
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        return p[0] if p.shape[0] == 1 else p
+
+    def act(self, observation: np.ndarray) -> tuple[int, float]:
+        """The most probable action and its probability (the advisor's confidence)."""
+        p = self.probabilities(observation)
+        a = int(np.argmax(p))
+        return a, float(p[a])
+
+
 def action_probabilities(model, observation: np.ndarray) -> np.ndarray:
     """The policy's probability of each action at one observation (``N_FEATURES``), as NumPy."""
     import torch
