@@ -38,16 +38,17 @@ def pareto_problem(well: Any, telemetry: dict | None = None, cache: Any = None):
 
     telemetry = dict(telemetry or {})
     wc = float(well.water_cut_frac)
+    step = getattr(well, "pareto_setpoint_step", None)
     if well.lift_type == "esp":
         _, _, pc = adapters._pump_curves(well, cache)
-        return EspPareto(adapters._esp_system(well, pc), wc, EspLifeModel(fluid_temperature_f=float(pc.pump_temperature_f)))
+        return EspPareto(adapters._esp_system(well, pc), wc, EspLifeModel(fluid_temperature_f=float(pc.pump_temperature_f)), step)
     if well.lift_type == "srp":
         _, _, pc = adapters._pump_curves(well, cache)
         strokes = tuple(getattr(well, "stroke_lengths_in", None) or (well.stroke_length_in,))
-        return SrpPareto(adapters._srp_system(well, pc), wc, strokes)
+        return SrpPareto(adapters._srp_system(well, pc), wc, strokes, spm_step=step)
     if well.lift_type == "pcp":
         _, _, pc = adapters._pump_curves(well, cache)
-        return PcpPareto(adapters._pcp_system(well, pc, telemetry), wc)
+        return PcpPareto(adapters._pcp_system(well, pc, telemetry), wc, step)
     if well.lift_type == "gas_lift":
         def build():
             glpc, fluid, wellbore, inj_md = adapters.gas_lift_glpc(well)
@@ -61,7 +62,8 @@ def pareto_problem(well: Any, telemetry: dict | None = None, cache: Any = None):
             return glpc, np.asarray(tubing), casing
         glpc, tubing, casing = adapters._cached(cache, well, "pareto_gas_lift", build)
         return GasLiftPareto(glpc, tubing, casing, well.injection_pressure_psi + ATMOSPHERIC_PSIA, well.injection_min_mscfd,
-                             well.injection_max_mscfd, gas_cost_usd_per_mscf=well.gas_cost_usd_per_mscf)
+                             well.injection_max_mscfd, energy_basis=well.pareto_energy_basis,
+                             gas_cost_usd_per_mscf=well.gas_cost_usd_per_mscf, injection_step_mscfd=step)
     raise ValueError(f"no Pareto problem for lift type {well.lift_type!r}")
 
 
@@ -133,6 +135,7 @@ def pareto_step(context: WellContext) -> StepOutput:
     result = run_pareto(problem, method)
     weights = getattr(well, "pareto_weights", None) or DEFAULT_WEIGHTS
     now = current_point(problem, well, telemetry)
+    context.state["pareto_last"] = (result, now, int(context.now_ms))  # for the field weights (pareto_field_choice_step)
     # the last change applied to the device: kept by tb_bridge.setpoint_control in the same per-well state
     last_change_ms = (context.state.get("setpoint_control") or {}).get("last_change_ms")
     verdict = review_choice(well, result, result.choose(weights), None if now is None else now[problem.variables[0].name],
@@ -141,3 +144,27 @@ def pareto_step(context: WellContext) -> StepOutput:
         raise InsufficientData("empty Pareto front")
     return StepOutput(attributes=keys.pareto_attributes(pareto_payload(result, weights, now, verdict)))
 
+
+def pareto_field_choice_step(contexts: Sequence[WellContext], settings: Any) -> dict[str, StepOutput]:
+    """Hourly field step (after the per-well steps): with field-wide ``settings.pareto_weights`` set, each well of
+    this run without its own ``pareto_weights`` gets ``opt_pareto_choice`` re-picked on this hour's front under the
+    field's weights and reviewed again by the safety layer (the per-well step picked with equal weights)."""
+    from tb_bridge.writeback import keys
+
+    weights = getattr(settings, "pareto_weights", None)
+    outputs: dict[str, StepOutput] = {}
+    if not weights:
+        return outputs
+    for context in contexts:
+        well = context.config
+        last = context.state.get("pareto_last")
+        if getattr(well, "pareto_weights", None) or last is None or last[2] != int(context.now_ms):
+            continue
+        result, now, _ = last
+        choice = result.choose(weights)
+        current = None if now is None else now[result.variables[0].name]
+        last_change_ms = (context.state.get("setpoint_control") or {}).get("last_change_ms")
+        verdict = review_choice(well, result, choice, current, int(context.now_ms), last_change_ms)
+        payload = pareto_payload(result, weights, now, verdict)
+        outputs[well.entity_id] = StepOutput(attributes={"opt_pareto_choice": keys.pareto_attributes(payload)["opt_pareto_choice"]})
+    return outputs

@@ -158,6 +158,9 @@ class WellConfig(_Strict):
         "importance of (oil, energy, life) for opt_pareto_choice, non-negative (default equal)"))
     pareto_method: Literal["grid", "nsga2", "nsga3"] | None = Field(default=None, description=(
         "hourly Pareto method: grid (default; exact on 201 points per variable), nsga2 or nsga3 (population 100, 200 generations)"))
+    pareto_setpoint_step: float | None = Field(default=None, gt=0, description=(
+        "step of the setpoint where the equipment is stepped (sheaves, a coarse drive), in the setpoint's unit: the "
+        "Pareto search takes it as an integer variable; default continuous"))
     _parse_pareto_weights = field_validator("pareto_weights", mode="before")(_json_list)
 
     _parse_test_points = field_validator("test_points", "deviation_survey", "temperature_survey", mode="before")(_json_list)
@@ -284,6 +287,8 @@ class GasLiftWellConfig(WellConfig):
     injection_max_mscfd: float = Field(default=2000.0, gt=0, le=50000)
     gas_cost_usd_per_mscf: float = Field(default=1.5, ge=0)
     oil_price_usd_per_bbl: float = Field(default=70.0, ge=0)
+    pareto_energy_basis: Literal["compression", "gas_cost"] = Field(default="compression", description=(
+        "the Pareto energy objective: isothermal compression kWh per bbl of oil, or the injection gas cost USD per bbl of oil"))
 
     @model_validator(mode="after")
     def _check_gl(self) -> "GasLiftWellConfig":

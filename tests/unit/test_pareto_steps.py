@@ -19,11 +19,11 @@ NOW_MS = 1_780_000_000_000
 SETPOINT_KEY = {"esp": "frequency_hz", "srp": "spm", "pcp": "rpm", "gas_lift": "injection_rate_mscfd"}
 
 
-def _well(lift_type: str, **extra):
+def _well(lift_type: str, entity_id: str | None = None, **extra):
     with open(f"examples/well_{lift_type}.json", encoding="utf-8") as fh:
         attrs = json.load(fh)
     attrs.update(extra)
-    return parse_well_config(f"w-{lift_type}", attrs.pop("name"), attrs)
+    return parse_well_config(entity_id or f"w-{lift_type}", attrs.pop("name"), attrs)
 
 
 def _context(well, setpoint: float | None):
@@ -87,3 +87,34 @@ def test_the_safety_layer_sees_the_last_change_applied_to_the_device():
     context.state["setpoint_control"] = {"pending": None, "last_change_ms": NOW_MS - 5 * 60_000}
     verdict = pareto_step(context).attributes["opt_pareto_choice"]["safety"]
     assert verdict["allowed"] is False and verdict["setpoint"] == 120.0 and "rate limit" in verdict["reasons"][0]
+
+
+def test_field_weights_repick_the_choice_of_wells_without_their_own():
+    from types import SimpleNamespace
+
+    from tb_bridge.config import Settings
+    from tb_bridge.handlers.pareto_steps import pareto_field_choice_step
+
+    assert Settings.model_fields["pareto_weights"].default is None
+    own, plain = _context(_well("pcp", "own", pareto_weights=[0, 0, 1]), 120.0), _context(_well("pcp", "plain"), 120.0)
+    per_well = {c.config.entity_id: pareto_step(c).attributes for c in (own, plain)}
+    assert pareto_field_choice_step([own, plain], SimpleNamespace(pareto_weights=None)) == {}
+    out = pareto_field_choice_step([own, plain], SimpleNamespace(pareto_weights=(1.0, 0.0, 0.0)))
+    assert list(out) == ["plain"]  # the well with its own weights keeps its choice
+    choice = out[plain.config.entity_id].attributes["opt_pareto_choice"]
+    pts = per_well["plain"]["opt_pareto_front"]["points"]
+    assert choice["oil_bpd"] == max(p["oil_bpd"] for p in pts) and choice["weights"] == [1.0, 0.0, 0.0]
+    assert "allowed" in choice["safety"]
+    handler = handler_for("pcp")
+    assert pareto_field_choice_step in handler.field_steps("hourly")
+
+
+def test_stepped_setpoint_and_the_gas_cost_basis():
+    out = pareto_step(_context(_well("esp", pareto_setpoint_step=0.5), 50.0)).attributes
+    freqs = [p["frequency_hz"] for p in out["opt_pareto_front"]["points"]]
+    assert all(abs((f - 35.0) / 0.5 - round((f - 35.0) / 0.5)) < 1e-9 for f in freqs)
+    well = _well("gas_lift", pareto_energy_basis="gas_cost")
+    front = pareto_step(_context(well, 400.0)).attributes["opt_pareto_front"]
+    assert front["units"]["specific_energy"] == "USD/bbl"
+    for p in front["points"]:  # gas cost per barrel of oil
+        assert p["specific_energy"] == pytest.approx(well.gas_cost_usd_per_mscf * p["injection_mscfd"] / p["oil_bpd"], rel=1e-9)
