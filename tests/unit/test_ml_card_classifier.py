@@ -219,3 +219,22 @@ def test_service_card_step_writes_class_confidence_and_says_which_path(small_mod
     assert out.attributes["opt_srp_card_classifier"] == "downhole_model"
     assert out.attributes["opt_srp_card_class"] in cc.CLASSES and 0 < out.attributes["opt_srp_card_confidence"] <= 1
     assert card_steps.srp_card_step(WellContext(config, window, 300_000, "hourly")).attributes == {}
+
+
+def test_packaged_model_records_its_command_and_reads_held_out_cards():
+    """The shipped model (MODEL_CARD.md): its seed and command, under 2 MB, and right on most fresh held-out cards."""
+    model = cc.load_model()
+    assert model is not None and model.classes == cc.CLASSES
+    assert model.meta["seed"] == 0 and model.meta["command"].startswith("atilax ml train-card-classifier --seed 0")
+    assert cc.DEFAULT_MODEL_PATH.stat().st_size < 2_000_000
+    rng = np.random.default_rng(2026)
+    right_surface = right_downhole = 0
+    for label in cc.CLASSES:
+        for _ in range(3):
+            card = generate_card(rng, label, "holdout")
+            p, f = field_variation(card.surface, rng)
+            right_surface += cc.classify_card(p, f, card.surface.spm, model=model).card_class == label
+            right_downhole += cc.classify_card(card.surface.position_in, card.surface.load_lbf, card.surface.spm,
+                                               rods=card.rods, damping_factor=card.damping_factor, fluid_sg=card.fluid_sg,
+                                               model=model).card_class == label
+    assert right_surface >= 21 and right_downhole >= 21  # 24 and 23 of 27
