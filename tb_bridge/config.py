@@ -307,6 +307,10 @@ class Settings(BaseSettings):
         default=None, ge=0, description="lift gas the gas-lift wells share (Mscf/d), split by the hourly equal-slope "
         "allocation; None = unconstrained (each well gets its own optimum)"
     )
+    pareto_weights: tuple[float, float, float] | None = Field(
+        default=None, description="field-wide preference weights (oil, energy, life) of the hourly Pareto choice "
+        "(opt_pareto_choice) for wells without their own pareto_weights attribute; None = equal weights"
+    )
     field_asset_id: str | None = Field(
         default=None, description="ThingsBoard id of the field asset (profile Field) that receives the weekly field "
         "summary and the monthly model audit (opt_field_*); None = the history store only (table field_summary)"

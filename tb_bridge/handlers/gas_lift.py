@@ -8,7 +8,7 @@ from tb_bridge.handlers.engine_steps import (LIFT_OPTIMIZER, baseline_refit_step
 from tb_bridge.handlers.lift_steps import gas_allocation_field_step, gas_lift_heading_step, gas_lift_valve_step
 from tb_bridge.handlers.ml_steps import lstm_ae_audit_step, lstm_ae_score_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
-from tb_bridge.handlers.pareto_steps import pareto_step
+from tb_bridge.handlers.pareto_steps import pareto_field_choice_step, pareto_step
 from tb_bridge.handlers.review_steps import daily_production_step, model_audit_step, weekly_review_step
 
 MAIN_KEYS: tuple[str, ...] = ("flow_rate_bpd", "injection_rate_mscfd", "injection_pressure_psi", "casing_pressure_psi", "separator_level_pct", "tubing_pressure_psi")
@@ -23,6 +23,6 @@ HANDLER = LiftHandler(
         "weekly": (weekly_review_step,),
         "monthly": (lstm_ae_audit_step, model_audit_step, baseline_refit_step),  # audit: the models that served
     },
-    field_steps_by_tier={"hourly": (gas_allocation_field_step,),
+    field_steps_by_tier={"hourly": (gas_allocation_field_step, pareto_field_choice_step),
                          "daily": (diagnostics_step.train_field_models,)},  # Isolation-Forest fallback, PCA monitor
 )

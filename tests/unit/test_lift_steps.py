@@ -23,7 +23,8 @@ from tb_bridge.buffer.base import BufferWindow
 from tb_bridge.config import load_settings
 from tb_bridge.events import EventKind, WellEvent
 from tb_bridge.handlers.base import InsufficientData, WellContext
-from tb_bridge.handlers.lift_steps import gas_lift_heading_step, gas_lift_valve_step, pcp_elastomer_history_step
+from tb_bridge.handlers.lift_steps import (gas_allocation_field_step, gas_lift_heading_step, gas_lift_valve_step,
+                                          pcp_elastomer_history_step)
 from tb_bridge.handlers.registry import handler_for
 from tb_bridge.service import Service
 from tb_bridge.wells.model import parse_well_config
@@ -168,7 +169,8 @@ def test_service_allocates_the_field_gas_by_equal_slope(tmp_path, monkeypatch, a
         for w in field.wells:
             service.handle(WellEvent(EventKind.ATTRIBUTES_SNAPSHOT, w.name, 0, w.attributes, well_name=w.name, source="test"))
         report = service.run_tier("hourly", now_ms=field.start_ms)
-        assert handler_for("gas_lift").field_steps("hourly") and not handler_for("pcp").field_steps("hourly")
+        assert gas_allocation_field_step in handler_for("gas_lift").field_steps("hourly")
+        assert gas_allocation_field_step not in handler_for("pcp").field_steps("hourly")
         wells = [parse_well_config(w.name, w.name, w.attributes) for w in field.wells_of("gas_lift")]
         curves = [gas_lift_glpc(w)[0] for w in wells]
         offered = available if available is not None else sum(c.injection_mscfd[-1] for c in curves)
