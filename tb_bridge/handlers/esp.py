@@ -6,6 +6,7 @@ from tb_bridge.handlers.base import LiftHandler
 from tb_bridge.handlers.engine_steps import (LIFT_OPTIMIZER, baseline_refit_step, baseline_refresh_step, dca_step,
                                             diagnostics_step, nodal_step)
 from tb_bridge.handlers.ml_steps import lstm_ae_audit_step, lstm_ae_score_step
+from tb_bridge.handlers.ml_forecast_steps import ml_forecast_field_step, esp_failure_field_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
 from tb_bridge.handlers.pareto_steps import pareto_field_choice_step, pareto_step
 from tb_bridge.handlers.review_steps import daily_production_step, model_audit_step, weekly_review_step
@@ -22,5 +23,5 @@ HANDLER = LiftHandler(
         "weekly": (weekly_review_step,),
         "monthly": (lstm_ae_audit_step, model_audit_step, baseline_refit_step),  # audit: the models that served
     },
-    field_steps_by_tier={"hourly": (pareto_field_choice_step,), "daily": (diagnostics_step.train_field_models,)},  # Isolation-Forest fallback, PCA monitor
+    field_steps_by_tier={"hourly": (pareto_field_choice_step,), "daily": (diagnostics_step.train_field_models, ml_forecast_field_step, esp_failure_field_step)},  # Isolation-Forest fallback, PCA monitor
 )

@@ -7,6 +7,7 @@ from tb_bridge.handlers.engine_steps import (LIFT_OPTIMIZER, baseline_refit_step
                                             diagnostics_step, nodal_step)
 from tb_bridge.handlers.lift_steps import gas_allocation_field_step, gas_lift_heading_step, gas_lift_valve_step
 from tb_bridge.handlers.ml_steps import lstm_ae_audit_step, lstm_ae_score_step
+from tb_bridge.handlers.ml_forecast_steps import ml_forecast_field_step
 from tb_bridge.handlers.monitoring import monitoring_step_for
 from tb_bridge.handlers.pareto_steps import pareto_field_choice_step, pareto_step
 from tb_bridge.handlers.review_steps import daily_production_step, model_audit_step, weekly_review_step
@@ -24,5 +25,5 @@ HANDLER = LiftHandler(
         "monthly": (lstm_ae_audit_step, model_audit_step, baseline_refit_step),  # audit: the models that served
     },
     field_steps_by_tier={"hourly": (gas_allocation_field_step, pareto_field_choice_step),
-                         "daily": (diagnostics_step.train_field_models,)},  # Isolation-Forest fallback, PCA monitor
+                         "daily": (diagnostics_step.train_field_models, ml_forecast_field_step)},  # Isolation-Forest fallback, PCA monitor
 )
