@@ -238,3 +238,14 @@ def test_packaged_model_records_its_command_and_reads_held_out_cards():
                                                rods=card.rods, damping_factor=card.damping_factor, fluid_sg=card.fluid_sg,
                                                model=model).card_class == label
     assert right_surface >= 21 and right_downhole >= 21  # 24 and 23 of 27
+
+
+def test_example_card_is_read_as_fluid_pound_by_the_packaged_model(capsys):
+    from pathlib import Path
+
+    from tb_bridge.cli.main import main
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "card_surface.json"
+    assert main(["srp", "classify-card", str(example), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["card_class"] == "fluid_pound" and out["path"] == "surface_model" and out["confidence"] > 0.8
