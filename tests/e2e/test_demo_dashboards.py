@@ -23,6 +23,12 @@ def demo(tmp_path_factory):
     return run_demo(progress=False, preview=page), page
 
 
+#: Dashboards of a device profile the default demo has no well of (its well set stays as it is), drawn empty: the
+#: naturally flowing well with a downhole gauge (issue 20: 3), whose keys and diagnoses tests/unit/test_dashboard_json.py
+#: and tests/unit/test_downhole_events.py cover.
+NO_DEMO_WELL: dict[str, str] = {"well_detail_naturalflow": "NaturalFlow"}
+
+
 def _empty(dashboards: dict[str, dict[str, int]]) -> list[tuple[str, str]]:
     return [(stem, title) for stem, widgets in dashboards.items() for title, n in widgets.items()
             if n == 0]
@@ -35,7 +41,8 @@ def test_every_widget_of_every_bundled_dashboard_has_data(demo):
     for stem, dashboard in bundled.items():
         titles = {w["config"].get("title") or wid for wid, w in dashboard["configuration"]["widgets"].items()}
         assert set(result.dashboards[stem]) == titles, stem
-    assert _empty(result.dashboards) == []
+    assert _empty({s: w for s, w in result.dashboards.items() if s not in NO_DEMO_WELL}) == []
+    assert all(n == 0 for s in NO_DEMO_WELL for n in result.dashboards[s].values())  # else the exemption is stale
     assert result.placement == {"field": "Field A", "status": "done"}
     assert result.tier_runs == {"fast": 288, "hourly": 24, "daily": 1, "weekly": 1, "monthly": 1}
 
@@ -88,9 +95,12 @@ def test_headless_chromium_draws_every_widget(demo, tmp_path):
     dom = rendered_dom(page, timeout_s=300.0)
     sections = re.findall(r'<section class="([^"]+)"[^>]*data-fqn="([^"]+)"[^>]*><h3>(.*?)</h3>(.*?)</section>', dom, re.S)
     assert len(sections) == sum(len(w) for w in result.dashboards.values())
+    exempt = sorted(t for s in NO_DEMO_WELL for t in result.dashboards[s])
+    assert sorted(html.unescape(t) for cls, _, t, _ in sections if "empty" in cls) == exempt
     for cls, fqn, title, body in sections:
         title = html.unescape(title)
-        assert "empty" not in cls, title
+        if "empty" in cls:
+            continue
         if fqn == "system.time_series_chart" or (fqn == "system.cards.markdown_card" and "<table>" not in body):
             assert 'class="main-svg"' in body and re.search(r'class="(?:js-line|point|hm)', body), title
     png = screenshot(page, tmp_path / "demo.png", width=1600, height=6000, timeout_s=300.0)
