@@ -3,8 +3,9 @@ model (Gibbs transform with the well's rod string, then the downhole model), or 
 when no trained model file exists yet (``opt_status_detail`` says which).
 
 It runs after the lift optimizer in the hourly tier, so its ``opt_srp_card_class`` (from the measured card)
-replaces the optimizer's (geometric, on the measured or the predicted pump card). Without a measured card it
-writes nothing.
+replaces the optimizer's (geometric, on the measured or the predicted pump card). Without a measured card the
+optimizer's class stands (the predicted card's) and the step says so: ``opt_srp_card_classifier`` is
+``geometric``, ``opt_srp_card_confidence`` null.
 """
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ def srp_card_step(context: WellContext) -> StepOutput:
     from tb_bridge.handlers.engine_steps import LIFT_OPTIMIZER
 
     raw = context.latest_text.get("surface_card")
-    if raw is None:
-        return StepOutput()
+    if raw is None:  # the lift optimizer's class stands: geometric, on the predicted pump card
+        attrs = keys.srp_card_attributes("", None, "geometric")
+        del attrs["opt_srp_card_class"]
+        return StepOutput(attributes=attrs)
     spm = context.window.latest().get("spm")
     try:
         data = json.loads(raw) if isinstance(raw, str) else raw

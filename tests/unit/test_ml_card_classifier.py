@@ -218,7 +218,8 @@ def test_service_card_step_writes_class_confidence_and_says_which_path(small_mod
     out = card_steps.srp_card_step(ctx)
     assert out.attributes["opt_srp_card_classifier"] == "downhole_model"
     assert out.attributes["opt_srp_card_class"] in cc.CLASSES and 0 < out.attributes["opt_srp_card_confidence"] <= 1
-    assert card_steps.srp_card_step(WellContext(config, window, 300_000, "hourly")).attributes == {}
+    assert card_steps.srp_card_step(WellContext(config, window, 300_000, "hourly")).attributes == {
+        "opt_srp_card_confidence": None, "opt_srp_card_classifier": "geometric"}  # the optimizer's class stands
 
 
 def test_packaged_model_records_its_command_and_reads_held_out_cards():
