@@ -208,5 +208,72 @@ def main() -> None:
             json.dump(figures, fh, indent=1, default=float)
 
 
+# -- learned production forecast and ESP failure prediction (issue 22: 2, 3) -------------------------------------
+# Run: python bench/bench_ml.py forecast-failure [--wells 30] [--days 1460] [--failure-wells 100]
+#      [--failure-days 2190] [--trees 300] [--seed 0] [--json OUT]
+def forecast_figures(wells: int = 30, days: int = 1460, folds: int = 3, trees: int = 300, seed: int = 0) -> dict:
+    """Time-series CV of the XGBoost 30-day forecast on the run-to-failure field (``engines.fielddata.degradation``)
+    against the decline forecast and persistence: MAE, MAPE and the P10/P90 band's coverage."""
+    from engines.fielddata.degradation import run_to_failure
+    from engines.ml.forecasting import WellSeries, evaluate_forecast
+
+    h = run_to_failure(wells, days, seed=seed)
+    v = h.values
+    series = [WellSeries(v["flow_rate_bpd"][w], v["intake_pressure_psi"][w], v["frequency_hz"][w],
+                         v["anomaly_score"][w]) for w in range(wells)]
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = evaluate_forecast(series, folds=folds, trees=trees, seed=seed, origin_step=2, test_origin_step=5)
+    out["wall_s"], out["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
+    return out
+
+
+def failure_figures(wells: int = 100, days: int = 2190, trees: int = 300, seed: int = 0) -> dict:
+    """ESP failure within 30 days on the run-to-failure field, time-based split: ROC-AUC, PR-AUC, Brier
+    (calibrated, uncalibrated), recall at 1 false alarm per well-year."""
+    from engines.fielddata.degradation import run_to_failure
+    from engines.ml.esp_failure import evaluate_failure_model, labelled_days
+
+    h = run_to_failure(wells, days, seed=seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = evaluate_failure_model(labelled_days(h), trees=trees, seed=seed)
+    out.pop("model")
+    out["failures"], out["well_years"] = len(h.failures), wells * days / 365.0
+    out["wall_s"], out["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
+    return out
+
+
+def main_forecast_failure(argv) -> None:
+    parser = argparse.ArgumentParser(description="learned forecast and ESP failure figures (issue 22: 2, 3)")
+    parser.add_argument("--wells", type=int, default=30)
+    parser.add_argument("--days", type=int, default=1460)
+    parser.add_argument("--failure-wells", type=int, default=100)
+    parser.add_argument("--failure-days", type=int, default=2190)
+    parser.add_argument("--trees", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args(argv)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    f = forecast_figures(args.wells, args.days, trees=args.trees, seed=args.seed)
+    print(f"forecast ({args.wells} wells x {args.days} d, 30-day horizon, {len(f['folds'])}-fold time-series CV, "
+          f"{f['ml']['n']} (origin, day) pairs):")
+    for name in ("ml", "decline", "persistence"):
+        print(f"  {name:12s} MAE {f[name]['mae_bpd']:7.1f} bbl/d   MAPE {f[name]['mape_pct']:5.2f} %")
+    print(f"  P10/P90 band coverage {100 * f['band']['coverage']:.1f} % (nominal 80 %)")
+    r = failure_figures(args.failure_wells, args.failure_days, trees=args.trees, seed=args.seed)
+    print(f"ESP failure within 30 d ({args.failure_wells} wells x {args.failure_days} d, {r['failures']} failures; "
+          f"test days {r['split_days']['test']}):")
+    print(f"  ROC-AUC {r['roc_auc']:.3f}  PR-AUC {r['pr_auc']:.3f} (prevalence {r['prevalence']:.3f})  Brier "
+          f"{r['brier']:.4f} (uncalibrated {r['brier_uncalibrated']:.4f})  recall at 1 false alarm per well-year "
+          f"{100 * r['recall_at_1_false_alarm_per_well_year']:.0f} % of {r['alarm']['failures']}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"forecast": f, "esp_failure": r}, fh, indent=1, default=float)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:2] == ["forecast-failure"]:
+        main_forecast_failure(sys.argv[2:])
+    else:
+        main()

@@ -80,3 +80,6 @@ def register(subparsers) -> None:
     from tb_bridge.cli.ml_lstm_ae import add_commands  # train-lstm-ae, list (issue 22: 1, 6)
 
     add_commands(sub)
+    from tb_bridge.cli.ml_forecast import add_commands as add_forecast_commands  # issue 22: 2, 3
+
+    add_forecast_commands(sub)
