@@ -239,6 +239,12 @@ class MlSettings(BaseModel):
                                                "run (or one training request) trains; the rest wait for the next")
     torch_threads: int = Field(default=1, ge=1, le=256, description="PyTorch CPU threads while training (1: the "
                                "fastest on a small shared machine)")
+    forecast_retrain_days: float = Field(default=7.0, gt=0, le=365, description="the daily tier retrains a lift type's "
+                                         "learned production forecast (opt_ml_forecast) when its model is this old")
+    forecast_trees: int = Field(default=300, ge=1, le=2_000, description="boosting rounds of the learned forecast")
+    esp_failure_train_wells: int = Field(default=30, ge=5, le=2_000, description="synthetic run-to-failure ESP wells "
+                                         "the failure model is trained on when the registry has none")
+    esp_failure_train_days: int = Field(default=1095, ge=365, le=20_000, description="days of each of those wells")
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
