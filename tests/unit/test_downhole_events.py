@@ -156,3 +156,17 @@ def test_a_gauged_gas_lift_well_without_flow_meter_gets_the_same_diagnoses(event
     assert "rule gas_leak (needs injection_rate_mscfd, flow_rate_bpd)" in res.skipped[0]
     quiet = diagnose_window("gas_lift", None, {k: v[None, 400:472] for k, v in values.items()}, base)
     assert quiet.anomaly_type == ("none",)
+
+
+def test_choke_scaling_over_days_is_found_before_the_baseline_absorbs_it():
+    """Scaling: the choke restriction's signature over two days. The daily baseline refresh leaves out the spans
+    diagnosed as anomalous, so the CUSUM's early statistical deviations keep the creeping change out of the
+    baseline until the rule's thresholds are crossed (about half-way through the ramp: 23 h)."""
+    r = make_recording("choke_restriction", days=5, step_s=300, seed=5, ramp_s=2 * 86400)
+    well = ReplayWell(parse_well_config("scaling", "scaling", ATTRS), T0 + (r.ts_s * 1000).astype(np.int64), r.values)
+    runs, _ = replay([well])
+    onset = T0 + int(r.onset_s * 1000)
+    assert not [x for x in runs if x.ts_ms < onset and x.anomaly_type not in ("none", "insufficient_data")]
+    first = next(x for x in runs if x.anomaly_type == "choke_restriction")
+    assert 0 < (first.ts_ms - onset) / 3.6e6 <= 30
+    assert all(x.anomaly_type == "choke_restriction" for x in runs if x.ts_ms >= first.ts_ms + 6 * 3_600_000)
