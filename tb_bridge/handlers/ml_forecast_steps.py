@@ -220,9 +220,15 @@ def _failure_model(context: WellContext, settings: Any):
     from engines.ml.esp_failure import FailureModel
 
     cached = context.field_state.get(ESP_FAILURE)
-    if cached is not None:
-        return cached
     store = getattr(context, "model_store", None)
+    if store is None and cached is not None:
+        return cached
+    if store is not None:  # the newest registered version (one registered by the CLI since is taken up)
+        from tb_bridge.history import model_registry
+
+        record = model_registry.latest_model(store.history, ESP_FAILURE, "field:esp")
+        if cached is not None and record is not None and cached[1] is not None and cached[1].file_hash == record.file_hash:
+            return cached
     loaded = _load_registered(store, ESP_FAILURE, "field:esp", FailureModel.from_bytes)
     if loaded is None:
         size = (_setting(settings, "esp_failure_train_wells", 30), _setting(settings, "esp_failure_train_days", 1095))
