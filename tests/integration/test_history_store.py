@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 TABLES = {"optimization_run", "optimization_result", "forecast", "alarm_event", "simulation_session", "dead_letter",
-          "field_summary", "setpoint_change"}
+          "field_summary", "setpoint_change", "model_registry"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -51,7 +51,7 @@ def test_migrate_builds_exactly_the_models(db_url):
         assert store.schema_revision() is None
         store.migrate()
         store.migrate()  # idempotent
-        assert store.schema_revision() == head_revision() == "0003"
+        assert store.schema_revision() == head_revision() == "0004"
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
             diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
