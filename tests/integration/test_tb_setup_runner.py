@@ -102,7 +102,7 @@ def test_profile_default_chains_route_messages_without_a_root_chain():
             profile_chains = profile_rule_chains(client)
         assert not any(chain.root for chain in chains.values())
         (bundle_root,) = [cid for cid, chain in chains.items() if chain.name == "Atilax Root Rule Chain"]
-        assert profile_chains == {("DEVICE", p): bundle_root for p in ("ESP", "SRP", "PCP", "GasLift")} | {
+        assert profile_chains == {("DEVICE", p): bundle_root for p in ("ESP", "SRP", "PCP", "GasLift", "NaturalFlow")} | {
             ("ASSET", "Field"): bundle_root}
         pushed = []
         bridge = StandInRuleEngine(tb, RuleEngine(chains, StandInOutputs(tb, edge_sink=pushed.append)),
