@@ -160,7 +160,7 @@ def _evidence_item(key, feats, baseline, i):
     """Window median, baseline median, z and ratio of ``key``, and ``recent``, the median of the newest samples
     (what the fast downhole-gauge rules read); None where a value is unknown."""
     num = lambda x, d: round(float(x), d) if np.isfinite(x) else None  # noqa: E731
-    return {"key": key, "value": num(feats.med(key)[i], 4), "baseline": num(baseline.med(key)[i], 4),
+    return {"key": key, "value": num(feats.med(key)[i], 4), "baseline": num(feats.base(key)[i], 4),
             "z": num(feats.z(key)[i], 2), "ratio": num(feats.r(key)[i], 4), "recent": num(feats.tail(key)[i], 4)}
 
 
