@@ -36,6 +36,10 @@ def test_every_valid_well_got_its_attributes(demo_result):
             assert key in attributes, (name, key)
         assert attributes["opt_dca_history_source"] == "thingsboard"  # 180 days backfilled in the stand-in
         assert attributes["opt_dca_eur_p90"] <= attributes["opt_dca_eur_p50"] <= attributes["opt_dca_eur_p10"]
+        # the learned forecast, trained on the 180 backfilled days (issue 22: 2); the ESP failure probability (3)
+        assert attributes["opt_ml_forecast_model"]["version"] == 1 and len(attributes["opt_ml_forecast_model"]["sha256"]) == 64
+        if name.startswith("ESP"):
+            assert 0.0 <= attributes["opt_esp_failure_prob_30d"] <= 1.0
 
 
 def test_injected_faults_are_diagnosed_and_healthy_wells_stay_clean(demo_result):
