@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-LiftType = Literal["esp", "srp", "pcp", "gas_lift"]
-LIFT_TYPES: tuple[str, ...] = ("esp", "srp", "pcp", "gas_lift")
+LiftType = Literal["esp", "srp", "pcp", "gas_lift", "natural_flow"]
+LIFT_TYPES: tuple[str, ...] = ("esp", "srp", "pcp", "gas_lift", "natural_flow")
 
 #: ThingsBoard device-profile names (what `TbDeviceTypeSwitchNode` routes on) for each lift type.
-DEVICE_PROFILE_BY_LIFT_TYPE: dict[str, str] = {"esp": "ESP", "srp": "SRP", "pcp": "PCP", "gas_lift": "GasLift"}
+DEVICE_PROFILE_BY_LIFT_TYPE: dict[str, str] = {"esp": "ESP", "srp": "SRP", "pcp": "PCP", "gas_lift": "GasLift",
+                                               "natural_flow": "NaturalFlow"}
 LIFT_TYPE_BY_DEVICE_PROFILE: dict[str, str] = {v.lower(): k for k, v in DEVICE_PROFILE_BY_LIFT_TYPE.items()}
 
 IprModelName = Literal["vogel", "darcy", "composite", "fetkovich", "jones"]
@@ -162,6 +163,11 @@ class WellConfig(_Strict):
         "step of the setpoint where the equipment is stepped (sheaves, a coarse drive), in the setpoint's unit: the "
         "Pareto search takes it as an integer variable; default continuous"))
     _parse_pareto_weights = field_validator("pareto_weights", mode="before")(_json_list)
+    # Anomaly detection (issue 20: 2): the baseline spread floor per key or key family (engines.anomaly.sensors)
+    sensor_resolution: dict[str, float] | None = Field(default=None, description=(
+        "absolute sensor resolution per telemetry key or unit family, e.g. {\"_psi\": 2, \"tubing_pressure_psi\": 10} "
+        "(key units; default: engines.anomaly.sensors.SENSOR_RESOLUTION)"))
+    _parse_sensor_resolution = field_validator("sensor_resolution", mode="before")(_json_list)
 
     _parse_test_points = field_validator("test_points", "deviation_survey", "temperature_survey", mode="before")(_json_list)
 
@@ -299,8 +305,17 @@ class GasLiftWellConfig(WellConfig):
         return self
 
 
+class NaturalFlowWellConfig(WellConfig):
+    """Naturally flowing well with a permanent downhole gauge, tree and choke pressures and no flow meter (no lift,
+    no setpoint: monitored by the downhole-gauge rules of ``engines.anomaly.rules``)."""
+
+    lift_type: Literal["natural_flow"] = "natural_flow"
+    gauge_depth_ft: float | None = Field(default=None, gt=0, le=30000, description="permanent downhole gauge depth (TVD)")
+
+
 AnyWellConfig = Annotated[
-    Union[EspWellConfig, SrpWellConfig, PcpWellConfig, GasLiftWellConfig], Field(discriminator="lift_type")
+    Union[EspWellConfig, SrpWellConfig, PcpWellConfig, GasLiftWellConfig, NaturalFlowWellConfig],
+    Field(discriminator="lift_type")
 ]
 _ANY_WELL = TypeAdapter(AnyWellConfig)
 
