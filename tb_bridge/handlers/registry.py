@@ -1,7 +1,7 @@
 """Lift type -> handler. Adding a lift type: write its handler module, add one line here."""
 from __future__ import annotations
 
-from tb_bridge.handlers import esp, gas_lift, pcp, srp
+from tb_bridge.handlers import esp, gas_lift, natural_flow, pcp, srp
 from tb_bridge.handlers.base import LiftHandler
 
 HANDLERS: dict[str, LiftHandler] = {
@@ -9,6 +9,7 @@ HANDLERS: dict[str, LiftHandler] = {
     "srp": srp.HANDLER,
     "pcp": pcp.HANDLER,
     "gas_lift": gas_lift.HANDLER,
+    "natural_flow": natural_flow.HANDLER,
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULECHAIN_DIR = REPO_ROOT / "rulechains"
 DASHBOARD_DIR = REPO_ROOT / "dashboards"
-LIFT_PROFILES: tuple[str, ...] = ("ESP", "SRP", "PCP", "GasLift")
+LIFT_PROFILES: tuple[str, ...] = ("ESP", "SRP", "PCP", "GasLift", "NaturalFlow")
 #: Asset profile of oil fields (placement runs; the chain's "Field asset" switch).
 FIELD_PROFILE = "Field"
 #: The REST node's header that carries the service's bearer token (a secret: export leaves it out).

@@ -44,7 +44,7 @@ def test_dry_run_plans_everything_and_changes_nothing(standin):
     _tb, url, res, _ = standin
     with client(url) as c:
         actions = run_setup(c, SetupOptions(make_root=True), dry_run=True)
-    assert counts(actions) == {("device_profile", "create"): 4, ("asset_profile", "create"): 1,
+    assert counts(actions) == {("device_profile", "create"): 5, ("asset_profile", "create"): 1,
                                ("rule_chain", "create"): 2, ("root_rule_chain", "update"): 1,
                                ("dashboard", "create"): len(bundled_dashboards()), ("edge", "create"): 1,
                                ("edge_assignment", "create"): 4, ("service_user", "create"): 1}
@@ -59,7 +59,7 @@ def test_setup_installs_then_reports_no_change(standin):
         second = run_setup(c, SetupOptions(make_root=True, edge_routing_key="rk-1", edge_secret="s-1"))
     assert all(a.change != "unchanged" for a in first)
     assert {a.change for a in second} == {"unchanged"} and len(second) == len(first) - 4  # assignments are done
-    assert sorted(p["name"] for p in res.device_profiles.values()) == ["ESP", "GasLift", "PCP", "SRP"]
+    assert sorted(p["name"] for p in res.device_profiles.values()) == ["ESP", "GasLift", "NaturalFlow", "PCP", "SRP"]
     chains = {c["name"]: cid for cid, c in res.rule_chains.items()}
     assert set(chains) == {"Atilax Well Optimization", "Atilax Root Rule Chain"}
     assert res.rule_chains[chains["Atilax Root Rule Chain"]]["root"] is True
@@ -170,8 +170,8 @@ def test_field_asset_profile_and_field_assets_on_the_edge(standin):
         # every profile of ours routes to the bundled root chain (save + optimization chain)
         profiles = {p["name"]: p for p in [*res.device_profiles.values(), *res.asset_profiles.values()]}
         assert {n: (profiles[n].get("defaultRuleChainId") or {}).get("id") for n in profiles} == {
-            "ESP": root_chain, "SRP": root_chain, "PCP": root_chain, "GasLift": root_chain, "Field": root_chain,
-            "Tank": None}
+            "ESP": root_chain, "SRP": root_chain, "PCP": root_chain, "GasLift": root_chain, "NaturalFlow": root_chain,
+            "Field": root_chain, "Tank": None}
         (edge_id,) = res.edges
         assert tb.store.asset(north).edge_ids == {edge_id} and tb.store.asset(tank).edge_ids == set()
         assert [a["name"] for a in c.pages(f"/api/edge/{edge_id}/assets")] == ["North field"]

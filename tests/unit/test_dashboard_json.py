@@ -47,6 +47,8 @@ LIFT_TS = {
     "PCP": {"rpm", "torque_ftlbf", "motor_power_kw", "motor_current_a", "intake_pressure_psi", "motor_temperature_f"},
     "GasLift": {"injection_rate_mscfd", "injection_pressure_psi", "casing_pressure_psi", "tubing_pressure_psi",
                 "separator_level_pct"},
+    "NaturalFlow": {"downhole_pressure_psi", "downhole_temperature_f", "tubing_pressure_psi", "wellhead_temperature_f",
+                    "choke_upstream_pressure_psi", "choke_downstream_pressure_psi"},
 }
 LIFTS = set(LIFT_TS)
 FUTURE_QUICK_INTERVALS = {"CURRENT_DAY", "CURRENT_WEEK", "CURRENT_WEEK_ISO", "CURRENT_MONTH", "CURRENT_QUARTER",
@@ -73,7 +75,8 @@ def _lifts_of(path):
 
 def test_the_bundle_has_every_dashboard_the_issue_asks_for():
     assert {p.stem for p in DASHBOARDS} == {"field_overview", "simulation", "field_development", "well_detail_esp",
-                                            "well_detail_srp", "well_detail_pcp", "well_detail_gaslift"}
+                                            "well_detail_srp", "well_detail_pcp", "well_detail_gaslift",
+                                            "well_detail_naturalflow"}
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -146,7 +149,7 @@ def test_every_data_key_is_a_telemetry_key_or_in_the_writeback_table(path):
 
 
 #: ThingsBoard device profile (dashboard alias ``deviceTypes``) -> our lift type.
-LIFT_OF_PROFILE = {"ESP": "esp", "SRP": "srp", "PCP": "pcp", "GasLift": "gas_lift"}
+LIFT_OF_PROFILE = {"ESP": "esp", "SRP": "srp", "PCP": "pcp", "GasLift": "gas_lift", "NaturalFlow": "natural_flow"}
 
 
 def _charted(path, alias_type="deviceType"):
@@ -170,9 +173,15 @@ def tier_timeseries(tmp_path_factory):
     from tb_bridge.service import Service
     from tests.doubles import RecordingWriteback
 
+    from engines.fielddata.downhole import make_recording
+
     field = SyntheticField(1, seed=4)
     n = 289
     arrays = {lift: field.arrays(lift, n) for lift in LIFT_TYPES}
+    # one naturally flowing well with a downhole gauge (engines.fielddata.downhole; not a SyntheticField lift type)
+    natural = make_recording(None, days=n * 300 / 86400, step_s=300, artifacts=False, seed=4).values
+    natural_attrs = {"lift_type": "natural_flow", "reservoir_pressure_psi": 4580, "bubble_point_psi": 2000,
+                     "perforation_depth_ft": 12000, "productivity_index_bpd_psi": 8}
     writeback = RecordingWriteback()
     service = Service(load_settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('tiers')}/h.db"), writeback,
                       buffer=MemoryBuffer())
@@ -180,19 +189,22 @@ def tier_timeseries(tmp_path_factory):
     try:
         for w in field.wells:
             service.registry.update(w.name, w.attributes, name=w.name)
+        service.registry.update("NF-01", natural_attrs, name="NF-01")
         for t in range(n):
             service.buffer.append_many((w.name, at(t), {k: float(v[w.index, t]) for k, v in arrays[w.lift_type].items()})
                                        for w in field.wells)
+            service.buffer.append("NF-01", at(t), {k: float(v[t]) for k, v in natural.items()})
         for tier in TIERS:
             service.run_tier(tier, at(n - 1))
     finally:
         service.close()
-    series: dict[str, dict[str, list]] = {w.lift_type: {} for w in field.wells}
+    lift_of = {w.name: w.lift_type for w in field.wells} | {"NF-01": "natural_flow"}
+    series: dict[str, dict[str, list]] = {lift: {} for lift in lift_of.values()}
     for entity_id, points in writeback.timeseries:
         for ts, values in points:
             for key, value in values.items():
-                series[field.well(entity_id).lift_type].setdefault(key, []).append((ts, value))
-    return series, {w.lift_type: writeback.latest[w.name] for w in field.wells}, at(n - 1)
+                series[lift_of[entity_id]].setdefault(key, []).append((ts, value))
+    return series, {lift: writeback.latest[name] for name, lift in lift_of.items()}, at(n - 1)
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
