@@ -66,7 +66,7 @@ MSG_TYPE_LABELS = {"Post attributes", "Post telemetry", "RPC Request from Device
                    "Attributes Deleted", "Timeseries Updated", "RPC Request to Device", "Alarm", "Other",
                    "Connect Event", "Disconnect Event", "Activity Event", "Inactivity Event", "Entity Created",
                    "Alarm Acknowledged", "Alarm Cleared"}
-LIFT_PROFILES = {"ESP", "SRP", "PCP", "GasLift"}
+LIFT_PROFILES = {"ESP", "SRP", "PCP", "GasLift", "NaturalFlow"}
 FIELD_PROFILES = {"Field"}
 TRANSPORT_RELATIONS = {"gRPC Edge", "MQTT", "REST"}
 # JavaScript-only constructs TBEL rejects, and TBEL-only constructs JavaScript rejects.
