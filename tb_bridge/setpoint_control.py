@@ -15,8 +15,9 @@ After each well's hourly run (:meth:`SetpointControl.after_hourly`):
    action (``opt_setpoint_action_id``, ``opt_setpoint_pending``, ``opt_setpoint_status`` = awaiting approval).
    A well with ``setpoint_mode = "autonomous"`` applies it at once instead.
 
-Approval (:meth:`SetpointControl.on_approval`, the router's hook for the ``setpoint_approval`` attribute a
-dashboard button writes, value: the action id or ``{"action_id": ...}``): the pending action is reviewed
+Approval (:meth:`SetpointControl.on_approval`, the router's hook for the ``setpoint_approval`` attribute, value:
+the action id or ``{"action_id": ...}``, or ``"approve"`` / ``true`` for the action pending now, which the
+well-detail dashboards' "Approve recommended setpoint" button writes): the pending action is reviewed
 again at the time of approval (the rate limit and the current setpoint may have changed) and, if allowed,
 ``target_<setpoint>`` (``target_frequency_hz``, ``target_spm``, ``target_rpm``, ``target_injection_mscfd``)
 is written to the device as a SHARED attribute and a ``setpoint_change`` row records it with who approved
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: The attribute a dashboard's approve button writes (shared or server scope): the pending action's id.
 APPROVAL_KEY = "setpoint_approval"
+#: ``setpoint_approval`` = this (or ``true``) approves the action pending when the approval arrives: what the
+#: dashboard's button writes (a ThingsBoard command button writes a constant; scripts name the id).
+APPROVE_PENDING = "approve"
 TARGET_PREFIX = "target_"
 
 
@@ -198,14 +202,18 @@ class SetpointControl:
         """Router hook for ``setpoint_approval``: apply the pending action the id names (see the module doc)."""
         from tb_bridge.events import EventError
 
+        value = event.values[APPROVAL_KEY]
+        pending = self._state(event.well_id)["pending"]
         try:
-            action_id = _action_id_of(event.values[APPROVAL_KEY])
+            if value is True or (isinstance(value, str) and value.strip().lower() == APPROVE_PENDING):
+                action_id = pending["action_id"] if pending is not None else APPROVE_PENDING  # the dashboard button
+            else:
+                action_id = _action_id_of(value)
         except ValueError as exc:
             raise EventError(str(exc)) from None
         config = self.registry.config(event.well_id)
         if config is None or config.lift_type not in SETPOINTS:
             raise EventError(f"{APPROVAL_KEY} for a well without a valid lift configuration")
-        pending = self._state(event.well_id)["pending"]
         metadata = dict(event.metadata or {})
         user_name, user_id = metadata.get("userName"), metadata.get("userId")
         if pending is None or pending["action_id"] != action_id:

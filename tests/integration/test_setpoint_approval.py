@@ -1,11 +1,13 @@
 """Human in the loop through the ThingsBoard stand-in (issue 21: 5): the hourly tier's recommendation passes
-the safety layer and waits (approval mode); the dashboard's approve button (``setpoint_approval`` carrying the
-action id, saved by an operator) -> router -> SetpointControl -> ``target_frequency_hz`` as a SHARED attribute
+the safety layer and waits (approval mode); the dashboard's approve button (``setpoint_approval`` = "approve",
+the action pending now, saved by an operator; a script names the action id) -> router -> SetpointControl -> ``target_frequency_hz`` as a SHARED attribute
 on the device and a ``setpoint_change`` row naming the operator; a second change within 15 minutes is refused;
 an approval of an unknown id changes nothing; autonomous mode applies the change itself."""
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ from tb_bridge.writeback.rest import RestWriteback
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 SERVICE_EMAIL, SERVICE_PASSWORD = "atilax@svc.local", "svc-secret"
 OPERATOR = "operator@field.local"
@@ -57,6 +60,22 @@ def _well(tb, service, name, extra=None):
     return device
 
 
+def _approve_button(stem):
+    """(key, scope, constant) the well-detail dashboard's approve button writes; it is disabled without a pending id."""
+    config = json.loads((ROOT / "dashboards" / f"well_detail_{stem}.json").read_text())["configuration"]
+    (button,) = [w for w in config["widgets"].values() if w["typeFullFqn"] == "system.command_button"
+                 and w["config"]["settings"]["onClickState"]["setAttribute"]["key"] == "setpoint_approval"]
+    settings = button["config"]["settings"]
+    assert settings["disabledState"]["getAttribute"]["key"] == "opt_setpoint_action_id"
+    click = settings["onClickState"]
+    return click["setAttribute"]["key"], click["setAttribute"]["scope"], click["valueToData"]["constantValue"]
+
+
+@pytest.mark.parametrize("stem", ["esp", "srp", "pcp", "gaslift"])
+def test_every_well_detail_dashboard_has_the_approve_button(stem):
+    assert _approve_button(stem) == ("setpoint_approval", "SHARED_SCOPE", "approve")
+
+
 def _server(tb, service, device):
     assert service.writeback.flush(10) and tb.wait_idle(10)
     return tb.get_attributes(device, "SERVER_SCOPE")
@@ -82,15 +101,16 @@ def test_recommendation_approval_target_and_history(rig):
     assert wait_for(lambda: _server(tb, service, device)["opt_setpoint_status"].startswith("refused"))
     assert "target_frequency_hz" not in tb.get_attributes(device, "SHARED_SCOPE")
 
-    # the approve button: the action id, saved by the operator
-    tb.save_attributes(device, "SHARED_SCOPE", {"setpoint_approval": attrs["opt_setpoint_action_id"]}, user=operator)
+    # the dashboard's approve button (what well_detail_esp.json's command button writes), saved by the operator
+    key, scope, value = _approve_button("esp")
+    tb.save_attributes(device, scope, {key: value}, user=operator)
     assert wait_for(lambda: "target_frequency_hz" in tb.get_attributes(device, "SHARED_SCOPE"), 15)
     assert tb.get_attributes(device, "SHARED_SCOPE")["target_frequency_hz"] == pytest.approx(pending["setpoint"])
     rows = service.setpoints.changes(device)
     assert len(rows) == 1
     row = rows[0]
     assert (row.setpoint_name, row.previous, row.source, row.mode) == ("frequency_hz", FREQ, "optimizer", "approval")
-    assert row.setpoint == pytest.approx(pending["setpoint"]) and row.action_id == pending["action_id"]
+    assert row.setpoint == pytest.approx(pending["setpoint"]) and row.action_id == attrs["opt_setpoint_action_id"]
     assert (row.approved_by, row.approved_by_id) == (OPERATOR, operator.id)
     after = _server(tb, service, device)
     assert after["opt_setpoint_status"] == f"applied: target_frequency_hz = {pending['setpoint']:g} (approved by {OPERATOR})"
