@@ -51,11 +51,7 @@ class ApiServer:
                                 timeout_keep_alive=api.keep_alive_timeout_s,  # type: ignore[arg-type]
                                 h11_max_incomplete_event_size=api.max_header_bytes, timeout_graceful_shutdown=5,
                                 **tls)
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        try:  # bound here, so a taken port is an error of this call, not of the server thread
-            listener = socket.create_server((self.host, self.port), family=family)
-        except OSError as exc:
-            raise RuntimeError(f"the API could not listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
+        listener = self._listen()
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [listener]}, name="atilax-api",
                                         daemon=True)
@@ -68,6 +64,21 @@ class ApiServer:
             time.sleep(0.01)
         self.port = next(s for srv in self._server.servers for s in srv.sockets).getsockname()[1]
         log.info("API listening on %s", self.base_url)
+
+    def _listen(self) -> socket.socket:
+        """The listening socket, bound here so a taken port is an error of :meth:`start`, not of the server thread.
+        Made with ``IPPROTO_TCP`` as asyncio makes its own: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+        of that protocol, and with Nagle on, an answer's head and body wait for the client's delayed ACK (~40 ms)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.port))
+            listener.listen(2048)
+        except OSError as exc:
+            listener.close()
+            raise RuntimeError(f"the API could not listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
+        return listener
 
     def stop(self) -> None:
         server, thread = self._server, self._thread

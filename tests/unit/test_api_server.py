@@ -99,3 +99,14 @@ def test_a_taken_port_is_a_clear_error(served, tmp_path):
             start_api(service, settings)
     finally:
         service.close()
+
+
+def test_connections_have_nagle_off(served):
+    """An answer's head and body are two writes: with Nagle on, the body waits for the client's delayed ACK."""
+    with httpx.Client(base_url=served.base_url) as client:
+        assert client.get("/health").status_code == 200
+        connections = list(served._server.server_state.connections)
+        assert connections
+        for protocol in connections:
+            sock = protocol.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
