@@ -3,8 +3,8 @@ to every operation, no 5xx and every documented answer conforms to its schema.
 
 The app runs over an in-process service (SQLite history, in-process buffer) with a small synthetic field:
 generated ids mostly miss (404), so a second test sends cases with the field's real ids through the same checks,
-reaching the engines. Left out: ``POST /train-lstm-ae``, whose 501 (the learned-models engine is not on main) is
-the one 5xx by design."""
+reaching the engines. Left out: ``POST /train-lstm-ae``, which starts background training runs (and answers 501,
+the one 5xx by design, where PyTorch is not installed)."""
 from __future__ import annotations
 
 import pytest
