@@ -312,7 +312,7 @@ SIM_PROJECTION_KEYS: dict[str, tuple[str, str, str]] = {
     "pcp": ("sim_drive_rpm", "sim_flow_rate_bpd", "sim_motor_power_kw"),
     "gas_lift": ("sim_gas_injection_rate_mscfd", "sim_flow_rate_bpd", "sim_injection_pressure_psi"),
 }
-#: Every projection key (11): what closing a session deletes.
+#: Every projection key (9: the rate key is shared by the lift types; the issue counts 11): what closing deletes.
 ALL_SIM_PROJECTION_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for ks in SIM_PROJECTION_KEYS.values() for k in ks))
 
 KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _TABLE}
@@ -623,12 +623,6 @@ def gas_allocation_attributes(injection_mscfd: float, oil_bpd: float, marginal_b
     """One well's share of a field-wide equal-slope allocation (``engines.lift.gas_allocation.Allocation``)."""
     return {"opt_gl_allocated_mscfd": _num4(injection_mscfd), "opt_gl_allocated_oil_bpd": _num4(oil_bpd),
             "opt_gl_field_marginal_bbl_per_mscf": _num4(marginal_bbl_per_mscf)}
-
-
-def srp_card_attributes(card_class: str, confidence: float | None, path: str) -> dict[str, Any]:
-    """The measured card's class (learned model or geometric fallback) -> ``opt_srp_card_*``."""
-    return {"opt_srp_card_class": card_class, "opt_srp_card_confidence": None if confidence is None else _num4(confidence),
-            "opt_srp_card_classifier": path}
 
 
 def pareto_attributes(payload: Mapping[str, Any]) -> dict[str, Any]:
