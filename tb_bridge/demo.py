@@ -4,9 +4,10 @@ synthetic wells -> ThingsBoard stand-in (device telemetry API) -> transport -> r
 scheduled tiers (simulated clock) -> handlers/engines -> writeback (REST, tb-rest-client) -> stand-in
 store; then the attributes are read back from the stand-in and printed per well. A field asset runs the
 field-development planner (``placement_run_requested`` on the shipped ``thesis_5x5`` case), and a dashboard slider
-move (``sim_param_water_cut_pct`` on the first ESP well) shows the what-if simulation's answer. Last, every
-bundled dashboard is rendered from the stand-in's data at the demo's end (the preview renderer): the data points
-of each widget, and optionally the HTML page. No ThingsBoard, Redis or PostgreSQL is needed.
+move (``sim_param_water_cut_pct`` on the first ESP well) shows the what-if simulation's answer, after a simulation
+session on the first well of each lift type (setpoint move, water-cut move, reset, close: nothing ``sim_*`` is left).
+Last, every bundled dashboard is rendered from the stand-in's data at the demo's end (the preview renderer): the data
+points of each widget, and optionally the HTML page. No ThingsBoard, Redis or PostgreSQL is needed.
 """
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ WHAT_IF_KEYS: tuple[str, ...] = ("sim_status", "sim_basis", "sim_original_freq_h
                                  "sim_compare_production_delta_pct", "sim_compare_efficiency_delta_pct",
                                  "sim_opt_recommended_action", "sim_error")
 
+#: The demo's simulation session on the first well of each lift type: the setpoint parameter, its move, and the
+#: well-configuration fields of its range (the move is clipped to it, or made downwards at the top of the range).
+SIM_SETPOINT_MOVES: dict[str, tuple[str, float, str, str]] = {
+    "esp": ("freq_hz", 2.0, "frequency_min_hz", "frequency_max_hz"),
+    "srp": ("spm", 1.0, "spm_min", "spm_max"),
+    "pcp": ("rpm", 25.0, "rpm_min", "rpm_max"),
+    "gas_lift": ("gas_injection_rate", 100.0, "injection_min_mscfd", "injection_max_mscfd"),
+}
+#: The well-parameter move of each session (then reset): the water cut, this many percentage points higher.
+SIM_WATER_CUT_STEP_PCT = 20.0
+#: The end of the time range read back for projection points (year 2100: every future point included).
+_FAR_FUTURE_MS = 4_102_444_800_000
+
 #: The demo's field asset (profile ``Field``) and the shipped reservoir case its planner run optimizes.
 DEMO_FIELD = {"name": "Field A", "profile": "Field", "attributes": {"placement_case": "thesis_5x5", "placement_seed": 0}}
 #: Longest wait for the field's planner run (seconds; the first run in a fresh cache compiles its kernels).
@@ -73,6 +87,8 @@ class DemoResult:
     simulated_hours: float = 0.0
     #: the what-if of the slider move: well name, parameters, the ``sim_*`` attributes read back
     what_if: dict[str, Any] = field(default_factory=dict)
+    #: the simulation session on the first well of each lift type, by well name (see :func:`_simulation_session`)
+    simulation: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the field asset's name and its planner run's status (``done``, ``stopped``, ``error``, or ``none``)
     placement: dict[str, Any] = field(default_factory=dict)
     #: every bundled dashboard at the demo's end: ``{dashboard stem: {widget title: data points drawn}}``
@@ -177,6 +193,12 @@ def run_demo(
         tb.save_attributes(field_id, "SERVER_SCOPE", {"placement_run_requested": True})
         tb.wait_idle()
         result.placement = {"field": DEMO_FIELD["name"], "status": _wait_placement(placement, field_id)}
+        # An operator's simulation session on one well of each lift type: setpoint move, water-cut move, reset, close
+        # (before the slider move below, whose session stays open for the simulation dashboard).
+        for lift_type in SIM_SETPOINT_MOVES:
+            well = next((w for w in synthetic.wells if w.lift_type == lift_type), None)
+            if well is not None:
+                result.simulation[well.name] = _simulation_session(tb, service, writeback, result.wells[well.name])
         esp = next((w for w in synthetic.wells if w.lift_type == "esp"), None)
         if esp is not None:  # a dashboard slider's write; the stand-in delivers sim_param_* to the service
             parameters = {"water_cut_pct": round(min(99.0, 100.0 * esp.attributes.get("water_cut_frac", 0.3)
@@ -202,6 +224,72 @@ def run_demo(
         if tmp:
             tmp.cleanup()
     return result
+
+
+def _simulation_session(tb: Any, service: Any, writeback: Any, device_id: str) -> dict[str, Any]:
+    """One operator's what-if session on a well: open it (``sessions.create``, what ``POST /simulation/create``
+    calls), a setpoint move and a water-cut move (``sim_param_<p>`` slider writes through the stand-in, which the service
+    receives as ATTRIBUTES_UPDATED and simulates), a reset of the water cut (``sessions.reset_params``, what
+    ``PATCH /simulation/{id}/reset-params`` calls), then ``sessions.close``; what the stand-in holds at each step:
+    ``{"lift_type", "session_id", "written": [{attribute: value}, ...], "moves": [...], "projection_points",
+    "reset", "closed", "remaining_after_close": {"attributes", "projection_points", "session_open"}}``."""
+    from tb_bridge.adapters.whatif import SIM_PARAMETERS
+    from tb_bridge.writeback.keys import ALL_SIM_PROJECTION_KEYS, SIM_PROJECTION_KEYS
+
+    sessions = service.sessions
+    config = service.registry.config(device_id)
+    lift_type = config.lift_type
+    setpoint, step, low_field, high_field = SIM_SETPOINT_MOVES[lift_type]
+
+    def settle() -> None:  # the slider events, the service's writes and their echoes, all done
+        for _ in range(2):
+            tb.wait_idle()
+            sessions.wait_idle(60.0)
+            writeback.flush()
+            tb.wait_idle()
+            sessions.wait_idle(60.0)
+
+    def attributes() -> dict[str, Any]:
+        return {k: v for k, v in tb.get_attributes(device_id, "SERVER_SCOPE").items() if k.startswith("sim_")}
+
+    def projection() -> dict[str, int]:
+        series = tb.get_timeseries(device_id, ALL_SIM_PROJECTION_KEYS, 0, _FAR_FUTURE_MS)
+        return {k: len(v) for k, v in series.items() if v}
+
+    out: dict[str, Any] = {"lift_type": lift_type, "written": [], "moves": []}
+    session = sessions.create(device_id)
+    settle()
+    out["session_id"] = session["session_id"]
+    original = session["original"]
+    low, high = float(getattr(config, low_field)), float(getattr(config, high_field))
+    spec = SIM_PARAMETERS[setpoint]
+    low, high = max(low, spec.low), min(high, spec.high)
+    now = float(original[setpoint])
+    target = now + step if now + step <= high else now - step
+    target = round(min(high, max(low, target)), 4)
+    water_cut = round(min(SIM_PARAMETERS["water_cut_pct"].high,
+                          float(original["water_cut_pct"]) + SIM_WATER_CUT_STEP_PCT), 4)
+    for name, value in ((setpoint, target), ("water_cut_pct", water_cut)):
+        key = f"sim_param_{name}"
+        tb.save_attributes(device_id, "SERVER_SCOPE", {key: value})  # the dashboard slider's write
+        settle()
+        after = attributes()
+        liquid = next((r for r in after.get("sim_compare_data") or [] if r.get("quantity") == "liquid rate"), {})
+        out["written"].append({key: value})
+        out["moves"].append({"parameter": name, "unit": SIM_PARAMETERS[name].unit, "from": original[name], "to": value,
+                             "status": after.get("sim_status"), "error": after.get("sim_error", ""),
+                             "original_production_bpd": liquid.get("original"),
+                             "production_bpd": after.get("sim_opt_production_bpd"),
+                             "production_delta_bpd": after.get("sim_compare_production_delta_bpd")})
+    out["reset"] = sessions.reset_params(session["session_id"], ["water_cut_pct"])
+    settle()
+    out["production_after_reset_bpd"] = attributes().get("sim_opt_production_bpd")
+    out["projection_points"] = {k: n for k, n in projection().items() if k in SIM_PROJECTION_KEYS[lift_type]}
+    out["closed"] = sessions.close(session["session_id"])
+    settle()
+    out["remaining_after_close"] = {"attributes": sorted(attributes()), "projection_points": projection(),
+                                    "session_open": sessions.by_well(device_id) is not None}
+    return out
 
 
 def _backfill_production_history(tb: Any, device_id: str, synthetic: Any, well: Any, demo_start: datetime,
@@ -319,6 +407,8 @@ def format_result(result: DemoResult, out: TextIO = sys.stdout) -> None:
         out.write(f"\nWhat-if on {w['well']} (a simulation-dashboard slider: {changes})\n")
         rows = [(k, _display(k, v)) for k, v in w.get("attributes", {}).items() if v not in ("", None)]
         out.write(format_table(["attribute", "value"], rows) + "\n")
+    for name, sim in result.simulation.items():
+        _format_simulation(name, sim, out)
     if result.placement:
         out.write(f"\nField-development planner on {result.placement['field']}: {result.placement['status']}\n")
     if result.dashboards:
@@ -327,6 +417,31 @@ def format_result(result: DemoResult, out: TextIO = sys.stdout) -> None:
                 for stem, widgets in result.dashboards.items()]
         out.write("\nDashboards at the end of the demo\n"
                   + format_table(["dashboard", "widgets with data", "empty widgets"], rows) + "\n")
+
+
+def _format_simulation(name: str, sim: dict[str, Any], out: TextIO) -> None:
+    """A few lines per simulation session: each move's production answer, the reset, the projection, the close."""
+    def bpd(value: Any) -> str:
+        return "-" if value is None else f"{_number(float(value))} bbl/d"
+
+    out.write(f"\nSimulation session on {name} ({sim.get('lift_type')})\n")
+    for i, m in enumerate(sim.get("moves", [])):
+        unit = m.get("unit", "")
+        delta = m.get("production_delta_bpd")
+        out.write(f"  {'then ' if i else ''}{m['parameter']} {_number(float(m['from']))} -> {_number(float(m['to']))} {unit}: production "
+                  f"{bpd(m.get('original_production_bpd'))} -> {bpd(m.get('production_bpd'))}"
+                  + (f" ({float(delta):+,.1f} bbl/d vs the original)" if delta is not None else "")
+                  + (f"  error: {m['error']}" if m.get("error") else "") + "\n")
+    reset = sim.get("reset") or {}
+    if reset:
+        modified = ", ".join(f"{k} = {_number(float(v))}" for k, v in reset.get("remaining_modified", {}).items())
+        out.write(f"  reset {', '.join(reset.get('restored', [])) or '(nothing)'}: production "
+                  f"{bpd(sim.get('production_after_reset_bpd'))}; still modified: {modified or '-'}\n")
+    points = ", ".join(f"{k} {n}" for k, n in sim.get("projection_points", {}).items())
+    out.write(f"  projection points per key: {points or 'none'}\n")
+    left = sim.get("remaining_after_close", {})
+    out.write(f"  closed: {len(left.get('attributes', []))} sim_* attributes and "
+              f"{sum(left.get('projection_points', {}).values())} projection points remain\n")
 
 
 #: Units of printed values by key-name suffix, for keys the writeback table gives none (e.g. ``sim_param_*``).

@@ -33,7 +33,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"wells": result.wells, "attributes": result.attributes, "tier_runs": result.tier_runs,
                     "telemetry_events": result.telemetry_events, "dead_letters": result.dead_letters,
-                    "what_if": result.what_if, "placement": result.placement, "dashboards": result.dashboards})
+                    "what_if": result.what_if, "simulation": result.simulation, "placement": result.placement,
+                    "dashboards": result.dashboards})
     else:
         format_result(result)
     return 0

@@ -89,3 +89,48 @@ def test_the_slider_move_is_simulated_through_the_service(demo_result):
     assert expected.modified.liquid_bpd == lift_point(modified, frequency).liquid_bpd
     assert sim["sim_opt_production_bpd"] == pytest.approx(expected.modified.liquid_bpd, abs=1e-4)
     assert sim["sim_compare_production_delta_bpd"] == pytest.approx(expected.delta_bpd, abs=2e-4)
+
+
+def test_a_simulation_session_on_each_lift_type_leaves_nothing_after_close(demo_result):
+    """Issue 19: 3. On the first well of each lift type the demo moves the setpoint and the water cut (slider writes),
+    resets the water cut (reset_params) and closes: the setpoint move changes the production; each run projects 144
+    points per key of the lift type; the reset restores the water cut alone; after close no ``sim_*`` attribute, no
+    projection point and no session is left."""
+    from tb_bridge.demo import SIM_SETPOINT_MOVES
+    from tb_bridge.writeback.keys import SIM_PROJECTION_KEYS
+
+    sim = demo_result.simulation
+    assert sorted(sim) == ["ESP-01", "GL-01", "PCP-01", "SRP-01"]
+    for name, s in sim.items():
+        lift_type = s["lift_type"]
+        setpoint = SIM_SETPOINT_MOVES[lift_type][0]
+        assert [list(w) for w in s["written"]] == [[f"sim_param_{setpoint}"], ["sim_param_water_cut_pct"]], name
+        move, water_cut = s["moves"]
+        assert move["parameter"] == setpoint and move["to"] != move["from"], name
+        assert move["status"] == "done" and move["error"] == "", (name, move["error"])
+        assert move["production_delta_bpd"] != 0, name
+        assert move["production_bpd"] == pytest.approx(move["original_production_bpd"] + move["production_delta_bpd"],
+                                                       abs=1e-3)
+        assert water_cut["status"] == "done" and water_cut["to"] > water_cut["from"], name
+        assert s["projection_points"] == {k: 144 for k in SIM_PROJECTION_KEYS[lift_type]}, name
+        assert s["reset"]["restored"] == ["water_cut_pct"] and s["reset"]["not_found"] == []
+        assert "water_cut_pct" not in s["reset"]["remaining_modified"]
+        assert s["reset"]["remaining_modified"] == {setpoint: move["to"]}
+        assert s["production_after_reset_bpd"] == pytest.approx(move["production_bpd"], abs=1e-4), name
+        assert s["closed"] is True
+        assert s["remaining_after_close"] == {"attributes": [], "projection_points": {}, "session_open": False}, name
+        assert not any(k.startswith("sim_") for k in demo_result.attributes[name]) or name == "ESP-01"
+
+
+def test_demo_json_has_the_simulation_sessions(demo_result, monkeypatch, capsys):
+    """`atilax demo --json` prints ``simulation``: per well, the attributes written, the moves, the projection points
+    per key, the reset answer and what remained after close."""
+    import json
+
+    import tb_bridge.demo as demo_module
+    from tb_bridge.cli.main import main
+
+    monkeypatch.setattr(demo_module, "run_demo", lambda **kwargs: demo_result)
+    assert main(["demo", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["simulation"] == demo_result.simulation

@@ -40,3 +40,21 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(monkeypatch):
     bar(5)
     bar(0, close=True)
     assert stderr.getvalue() == ""
+
+
+def test_the_simulation_session_is_printed_per_well_with_units():
+    sim = {"lift_type": "esp", "moves": [
+        {"parameter": "freq_hz", "unit": "Hz", "from": 55.0, "to": 57.0, "status": "done", "error": "",
+         "original_production_bpd": 1581.2, "production_bpd": 1648.4, "production_delta_bpd": 67.2},
+        {"parameter": "water_cut_pct", "unit": "%", "from": 21.0, "to": 41.0, "status": "done", "error": "",
+         "original_production_bpd": 1581.2, "production_bpd": 1625.9, "production_delta_bpd": 44.7}],
+        "reset": {"restored": ["water_cut_pct"], "not_found": [], "remaining_modified": {"freq_hz": 57.0}},
+        "production_after_reset_bpd": 1648.4, "projection_points": {"sim_frequency_hz": 144},
+        "closed": True, "remaining_after_close": {"attributes": [], "projection_points": {}, "session_open": False}}
+    out = io.StringIO()
+    format_result(DemoResult(simulation={"ESP-01": sim}), out)
+    text = out.getvalue()
+    assert "Simulation session on ESP-01 (esp)" in text
+    assert "freq_hz 55 -> 57 Hz: production 1,581 bbl/d -> 1,648 bbl/d (+67.2 bbl/d vs the original)" in text
+    assert "reset water_cut_pct: production 1,648 bbl/d; still modified: freq_hz = 57" in text
+    assert "sim_frequency_hz 144" in text and "0 sim_* attributes and 0 projection points remain" in text
