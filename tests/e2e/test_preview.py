@@ -72,6 +72,22 @@ def field():
             {"quantity": "liquid rate", "unit": "bbl/d", "original": 825.0, "modified": 790.0, "delta": -35.0},
             {"quantity": "pump intake pressure", "unit": "psi", "original": 950.0, "modified": 990.0, "delta": 40.0}],
         "sim_basis": "freq_hz 55 -> 55; projection: exponential decline fitted on 36 points from buffer", "sim_error": "",
+        # the hourly Pareto step and the setpoint safety layer / RL advisor (tb_bridge.setpoint_control)
+        "opt_pareto_front": {"points": [{"frequency_hz": 50.0, "oil_bpd": 380.0, "specific_energy": 0.62,
+                                         "equipment_life": 900.0},
+                                        {"frequency_hz": 55.0, "oil_bpd": 410.0, "specific_energy": 0.70,
+                                         "equipment_life": 700.0},
+                                        {"frequency_hz": 60.0, "oil_bpd": 430.0, "specific_energy": 0.81,
+                                         "equipment_life": 450.0}],
+                             "current": {"oil_bpd": 405.0, "specific_energy": 0.72, "equipment_life": 650.0},
+                             "knee_index": 1, "units": {"specific_energy": "kWh/bbl", "equipment_life": "days"}},
+        "opt_setpoint_status": "awaiting approval", "opt_setpoint_action_id": "a1",
+        "opt_setpoint_pending": {"action_id": "a1", "source": "optimizer", "setpoint_name": "frequency_hz",
+                                 "current": 55.0, "setpoint": 57.0, "ts": NOW - HOUR},
+        "opt_lift_safety_verdict": {"allowed": True, "setpoint": 57.0, "reasons": ["clipped to one step (2 Hz)"]},
+        "opt_rl_recommended_action": "frequency_hz 55 -> 56 (up half a step)", "opt_rl_confidence": 0.62,
+        "opt_rl_verdict": {"allowed": True, "setpoint": 56.0, "reasons": []},
+        "opt_setpoint_last_change_ts": NOW - 26 * HOUR,
     }, user=service)
     for name, value in [("water_cut_pct", 55.0), ("reservoir_pressure_psi", 2800.0), ("wellhead_pressure_psi", 180.0),
                         ("productivity_index_bpd_psi", 1.1), ("gor_scf_stb", 650.0)]:
