@@ -4,7 +4,7 @@ attributes, placement case files, CSV/JSON production histories and alarm reques
 The property, each time: the parser answers with its result or with its documented bad-input error (never
 anything else: a TypeError or RecursionError is a bug that could stop a transport), and on the service paths
 every rejection is a dead letter with a reason, the service still routing the next event. Example counts come
-from :mod:`tests.fuzz.profile` (300 per parser in CI, 10,000 nightly).
+from :mod:`tests.fuzz.fuzz_settings` (300 per parser in CI, 10,000 nightly).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from tb_bridge.transport.mqtt_envelope import parse_envelope
 from tb_bridge.transport.rest_ingress import EVENTS_PATH, RestIngressTransport
 from tb_bridge.wells.model import WellConfigError
 from tb_bridge.wells.registry import WellRegistry
-from tests.fuzz.profile import FUZZ
+from tests.fuzz.fuzz_settings import FUZZ
 
 NOW_MS = int(time.time() * 1000)
 

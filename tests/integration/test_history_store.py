@@ -91,7 +91,7 @@ def test_private_postgres_server_migrates(private_postgres_url):
     store = HistoryStore(private_postgres_url)
     try:
         store.migrate()
-        assert store.schema_revision() == "0002"
+        assert store.schema_revision() == head_revision()
         run_id = store.record_run("W-1", "esp", "hourly", "nodal", {"q_bpd": 812.5})
         assert store.run(run_id).results == {"q_bpd": 812.5}
     finally:
@@ -404,7 +404,7 @@ def test_concurrent_migrations_on_postgresql(postgres_db_url):
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     with HistoryStore(postgres_db_url) as store:
-        assert store.schema_revision() == "0002"
+        assert store.schema_revision() == head_revision()
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
 
@@ -417,7 +417,7 @@ def test_concurrent_migrations_in_one_process(sqlite_url):
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(lambda s: s.migrate(), stores))
-        assert {s.schema_revision() for s in stores} == {"0002"}
+        assert {s.schema_revision() for s in stores} == {head_revision()}
     finally:
         for s in stores:
             s.close()

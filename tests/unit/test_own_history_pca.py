@@ -96,7 +96,7 @@ def test_every_well_of_a_small_field_charts_t2_from_its_second_day(small_field):
         # the first baseline (and the own-history monitor) needs a day of samples: the run at sample 287
         # (23:55 of day 1) is the first with T^2, then every 5-minute run of day 2 has one
         assert sorted(t2) == sorted(spe) == list(range(MIN_BASELINE_SAMPLES - 1, 2 * DAY))
-        fast = [a for e, a in writeback.attributes if e == w.name and a["opt_last_tier"] == "fast"]
+        fast = [a for e, a in writeback.attributes if e == w.name and a.get("opt_last_tier") == "fast"]
         assert len(fast) == 2 * DAY
         with_t2 = [a for a in fast if "opt_spc_t2" in a]
         assert len(with_t2) == DAY + 1
