@@ -20,6 +20,7 @@ Without a model store (no history database) the models live in the lift type's `
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import threading
 from pathlib import Path
@@ -162,8 +163,24 @@ def _forecast_model(contexts: Sequence[WellContext], series: list, settings: Any
     return model, record
 
 
+def _xgboost_missing(step: str) -> bool:
+    """True (and one log line per process) when XGBoost, of the ``ml`` extra, is not installed: the learned
+    models are then off and every other step runs as usual."""
+    if importlib.util.find_spec("xgboost") is not None:
+        return False
+    if step not in _WARNED_MISSING:
+        _WARNED_MISSING.add(step)
+        log.warning("%s is off: XGBoost is not installed (pip install 'atilax[ml]')", step)
+    return True
+
+
+_WARNED_MISSING: set[str] = set()
+
+
 def ml_forecast_field_step(contexts: Sequence[WellContext], settings: Any) -> dict[str, StepOutput]:
     """See the module docstring."""
+    if _xgboost_missing("the learned production forecast"):
+        return {}
     from engines.ml.forecasting import forecast_well
 
     days = float(getattr(settings, "dca_history_days", 180.0))
@@ -243,6 +260,8 @@ def _failure_model(context: WellContext, settings: Any):
 
 def esp_failure_field_step(contexts: Sequence[WellContext], settings: Any) -> dict[str, StepOutput]:
     """See the module docstring."""
+    if _xgboost_missing("the ESP failure prediction"):
+        return {}
     from engines.ml.esp_failure import SIGNALS, EspDailySeries, failure_features
 
     model, record = _failure_model(contexts[0], settings)
