@@ -111,3 +111,19 @@ def print_key_values(pairs: Iterable[tuple[str, Any]], title: str | None = None)
     if title:
         print(title)
     print(format_table(["quantity", "value"], list(pairs)))
+
+
+def bounded_int(low: int, high: int):
+    """An argparse ``type`` accepting an integer in ``[low, high]`` (a documented bound of a user-set size)."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
+        return value
+
+    return parse

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from tb_bridge.cli.io import CliInputError, format_table, print_json, print_key_values
+from tb_bridge.cli.io import CliInputError, bounded_int, format_table, print_json, print_key_values
 
 
 def _weights(text: str | None, well) -> tuple[float, float, float]:
@@ -99,26 +99,11 @@ def register(subparsers) -> None:
                    help="NSGA-II (default), NSGA-III (91 reference directions) or the exact decision-grid enumeration")
     p.add_argument("--weights", metavar="OIL,ENERGY,LIFE", help="preference weights of the choice (default: the well's "
                    "pareto_weights, else 1,1,1)")
-    p.add_argument("--population", type=_bounded(4, MAX_POPULATION), default=DEFAULT_POPULATION,
+    p.add_argument("--population", type=bounded_int(4, MAX_POPULATION), default=DEFAULT_POPULATION,
                    help=f"population size (default {DEFAULT_POPULATION}, at most {MAX_POPULATION})")
-    p.add_argument("--generations", type=_bounded(1, MAX_GENERATIONS), default=DEFAULT_GENERATIONS,
+    p.add_argument("--generations", type=bounded_int(1, MAX_GENERATIONS), default=DEFAULT_GENERATIONS,
                    help=f"generations (default {DEFAULT_GENERATIONS}, at most {MAX_GENERATIONS})")
     p.add_argument("--seed", type=int, default=1, help="random seed (the front is reproducible given it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_pareto)
-
-
-def _bounded(low: int, high: int):
-    import argparse
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
-        return value
-
-    return parse

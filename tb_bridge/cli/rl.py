@@ -23,7 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tb_bridge.cli.io import CliInputError, format_validation_error, print_json, print_key_values, read_json
+from tb_bridge.cli.io import (CliInputError, bounded_int, format_validation_error, print_json, print_key_values,
+                              read_json)
 
 LIFT_TYPES = ("esp", "srp", "pcp", "gas_lift")
 
@@ -136,9 +137,9 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="rl_command", required=True)
     p = sub.add_parser("train", help="train PPO policies on synthetic wells (one per lift type or per well)")
     p.add_argument("input", help="WELLS.json ({\"synthetic\": {...}}), or - for stdin")
-    p.add_argument("--timesteps", type=_bounded(8, MAX_TIMESTEPS), default=30_000,
+    p.add_argument("--timesteps", type=bounded_int(8, MAX_TIMESTEPS), default=30_000,
                    help=f"environment steps (hours) per policy (default 30,000, at most {MAX_TIMESTEPS:,})")
-    p.add_argument("--episode-hours", type=_bounded(1, MAX_EPISODE_HOURS), default=168,
+    p.add_argument("--episode-hours", type=bounded_int(1, MAX_EPISODE_HOURS), default=168,
                    help=f"hours per training episode (default 168, at most {MAX_EPISODE_HOURS})")
     p.add_argument("--per", choices=("lift_type", "well"), default="lift_type", help="one policy per lift type or per well")
     p.add_argument("--out", default="atilax-policies", help="directory of the policies (settings.rl_policy_dir)")
@@ -151,18 +152,3 @@ def register(subparsers) -> None:
     p.add_argument("--policies", default="atilax-policies", help="directory of the trained policies")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_recommend)
-
-
-def _bounded(low: int, high: int):
-    import argparse
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
-        return value
-
-    return parse
