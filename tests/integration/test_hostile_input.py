@@ -2,6 +2,7 @@
 (Mosquitto, Redis, PostgreSQL) where the defect lived in them. Each test failed before its fix."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -75,29 +76,36 @@ def router_rig(store, buffer=None, clock_ms=None):
     return router, errors
 
 
-# -- defect 1: one MQTT message killed the MQTT ingress ------------------------------------------------------------
-def test_deeply_nested_payload_is_a_dead_letter_not_a_dead_transport(mosquitto_port):
-    host, port = mosquitto_port
-    well = str(uuid.uuid4())
-    recorder = Recorder()
+@contextlib.contextmanager
+def mqtt_ingress(host: str, port: int, sink, dead_letter):
+    """A subscribed MqttTransport on a topic of its own and a publisher; yields ``publish(payload, qos=1)``
+    (paho's MQTTMessageInfo: ``wait_for_publish`` returns once the broker acknowledged it)."""
     topic_root = f"atilax-test-{uuid.uuid4().hex[:8]}"
     transport = MqttTransport(host, port, topic_filters=(f"{topic_root}/+/+",), shared_group=None)
-    transport.start(recorder.sink, recorder.dead_letter)
+    transport.start(sink, dead_letter)
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect(host, port)
     publisher.loop_start()
     try:
         assert transport.wait_subscribed(10)
-        deep = deep_envelope_text(well, 5000)
-        assert 9_000 < len(deep) < 11_000  # the reproduction: about 10 KB
-        publisher.publish(f"{topic_root}/ESP/ESP-01", deep, qos=1).wait_for_publish(5)
-        publisher.publish(f"{topic_root}/ESP/ESP-01", json.dumps(envelope(well, {"flow_rate_bpd": 800.0})),
-                          qos=1).wait_for_publish(5)
-        assert wait_for(lambda: recorder.events, timeout_s=10)
+        yield lambda payload, qos=1: publisher.publish(f"{topic_root}/ESP/ESP-01", payload, qos=qos)
     finally:
         publisher.loop_stop()
         publisher.disconnect()
         transport.stop()
+
+
+# -- defect 1: one MQTT message killed the MQTT ingress ------------------------------------------------------------
+def test_deeply_nested_payload_is_a_dead_letter_not_a_dead_transport(mosquitto_port):
+    host, port = mosquitto_port
+    well = str(uuid.uuid4())
+    recorder = Recorder()
+    with mqtt_ingress(host, port, recorder.sink, recorder.dead_letter) as publish:
+        deep = deep_envelope_text(well, 5000)
+        assert 9_000 < len(deep) < 11_000  # the reproduction: about 10 KB
+        publish(deep, qos=1).wait_for_publish(5)
+        publish(json.dumps(envelope(well, {"flow_rate_bpd": 800.0})), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: recorder.events, timeout_s=10)
     assert [e.values for e in recorder.events] == [{"flow_rate_bpd": 800.0}]
     assert len(recorder.dead) == 1 and "nests deeper than" in recorder.dead[0][2]
 
@@ -314,21 +322,10 @@ def test_a_ten_megabyte_mqtt_payload_is_capped_like_every_dead_letter(mosquitto_
     store = HistoryStore(f"sqlite:///{tmp_path}/h.db")
     store.migrate()
     router, _ = router_rig(store)
-    topic_root = f"atilax-test-{uuid.uuid4().hex[:8]}"
-    transport = MqttTransport(host, port, topic_filters=(f"{topic_root}/+/+",), shared_group=None)
-    transport.start(router.handle, router.handle_raw_dead_letter)
-    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    publisher.connect(host, port)
-    publisher.loop_start()
-    try:
-        assert transport.wait_subscribed(10)
+    with mqtt_ingress(host, port, router.handle, router.handle_raw_dead_letter) as publish:
         payload = b"{" + b"x" * 10_000_000 + b"}"
-        publisher.publish(f"{topic_root}/ESP/ESP-01", payload, qos=1).wait_for_publish(30)
+        publish(payload, qos=1).wait_for_publish(30)
         assert wait_for(lambda: store.dead_letters(), timeout_s=30)
-    finally:
-        publisher.loop_stop()
-        publisher.disconnect()
-        transport.stop()
     (letter,) = store.dead_letters()
     assert len(letter.payload) <= DEAD_LETTER_MAX_CHARS and letter.payload.startswith("{xxxx")
     assert letter.payload.endswith("[truncated: 10000002 bytes in all]")
@@ -343,22 +340,11 @@ def test_own_keys_in_telemetry_are_never_buffered(mosquitto_port, tmp_path):
     buffer = MemoryBuffer()
     router, _ = router_rig(store, buffer)
     well = str(uuid.uuid4())
-    topic_root = f"atilax-test-{uuid.uuid4().hex[:8]}"
-    transport = MqttTransport(host, port, topic_filters=(f"{topic_root}/+/+",), shared_group=None)
-    transport.start(router.handle, router.handle_raw_dead_letter)
-    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    publisher.connect(host, port)
-    publisher.loop_start()
-    try:
-        assert transport.wait_subscribed(10)
+    with mqtt_ingress(host, port, router.handle, router.handle_raw_dead_letter) as publish:
         for data in ({"opt_health_score": 12.0, "sim_flow_rate_bpd": 5.0, "flow_rate_bpd": 800.0},
                      {"opt_health_score": 13.0, "sim_intake_pressure_psi": 900.0}):
-            publisher.publish(f"{topic_root}/ESP/ESP-01", json.dumps(envelope(well, data)), qos=1).wait_for_publish(5)
+            publish(json.dumps(envelope(well, data)), qos=1).wait_for_publish(5)
         assert wait_for(lambda: router.stats.own_writes_dropped == 2, timeout_s=10)
-    finally:
-        publisher.loop_stop()
-        publisher.disconnect()
-        transport.stop()
     window = buffer.window(well)
     assert list(window.values) == ["flow_rate_bpd"] and len(window) == 1
     assert store.dead_letters() == []
