@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-TransportName = Literal["grpc", "mqtt", "rest", "inprocess"]
+TransportName = Literal["grpc", "mqtt", "rest", "kafka", "inprocess"]
 WritebackName = Literal["rest", "grpc"]
 
 
@@ -174,6 +174,64 @@ class ApiSettings(BaseModel):
         return [key.get_secret_value() for key in self.keys]
 
 
+#: Lift types of the telemetry topics (one Kafka topic each) in the order of the rule chain's device profiles.
+KAFKA_LIFT_TYPES = ("esp", "srp", "pcp", "gas_lift")
+
+
+class KafkaSettings(BaseModel):
+    """Kafka ingestion (transport ``kafka``): the rule chain's Kafka node publishes each well's telemetry to the
+    topic of its lift type, keyed by the device id, and attribute and alarm events to ``events_topic``. The
+    consumer group's partition assignment is the ownership of wells: each replica runs the tiers for the wells of
+    its partitions (docs/scale-out.md)."""
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="comma-separated host:port list of the "
+                                   "brokers")
+    group_id: str = Field(default="atilax", min_length=1, max_length=200, description="consumer group of the service "
+                          "replicas (one group per field or deployment)")
+    instance_name: str = Field(default="main", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                               description="names this replica (client id, its events consumer group); replicas need "
+                               "different names")
+    telemetry_topics: dict[Literal["esp", "srp", "pcp", "gas_lift"], str] = Field(
+        default_factory=lambda: {t: f"atilax.telemetry.{t}" for t in KAFKA_LIFT_TYPES},
+        description="telemetry topic per lift type (esp, srp, pcp, gas_lift)")
+    events_topic: str = Field(default="atilax.events", description="attribute and alarm events of every well; every "
+                              "replica reads all of it (each keeps the whole well inventory)")
+    partitions: int = Field(default=12, ge=1, le=10_000, description="partitions of the topics the service creates "
+                            "when they are missing (the most replicas that share a lift type's wells)")
+    create_topics: bool = Field(default=True, description="create missing topics at start (`partitions`, replication "
+                                "1 unless `replication_factor`)")
+    replication_factor: int = Field(default=1, ge=1, le=16, description="replication of the topics the service creates")
+    batch_max_events: int = Field(default=5_000, ge=1, le=1_000_000, description="most events one poll hands to the "
+                                  "buffer before the offsets are committed")
+    poll_timeout_s: float = Field(default=0.05, gt=0, le=10, description="longest wait of one poll for a batch")
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000, description="a replica silent this long "
+                                    "leaves the group: its partitions (its wells) move to the others")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(default="earliest", description="where a group with no "
+                                                             "committed offset starts")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(default="PLAINTEXT")
+    sasl_mechanism: str | None = Field(default=None, description="e.g. PLAIN, SCRAM-SHA-512")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_file: str | None = Field(default=None, description="PEM CA of the brokers' certificates")
+    ssl_cert_file: str | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    ssl_key_file: str | None = Field(default=None, description="PEM private key of `ssl_cert_file`")
+
+    def topic_of_lift_type(self, lift_type: str) -> str:
+        """The telemetry topic of a lift type (``esp``, ``srp``, ``pcp``, ``gas_lift``)."""
+        return self.telemetry_topics[lift_type]
+
+
+class DaskSettings(BaseModel):
+    """Batch tiers on a Dask cluster: with `scheduler_address` set, the hourly tier and placement runs go to it in
+    chunks; without, they run in this process."""
+
+    scheduler_address: str | None = Field(default=None, description="e.g. tcp://dask-scheduler:8786; None: the "
+                                          "in-process executor")
+    chunk_wells: int = Field(default=64, ge=1, le=100_000, description="wells per Dask task of the hourly tier")
+    timeout_s: float = Field(default=600.0, gt=0, le=86_400, description="longest wait for the cluster's results of "
+                             "one tier run; then the wells left run in this process")
+
+
 class SchedulerSettings(BaseModel):
     """Tier schedule (UTC unless `timezone` says otherwise)."""
 
@@ -279,6 +337,8 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     rest_ingress: RestIngressSettings = Field(default_factory=RestIngressSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    dask: DaskSettings = Field(default_factory=DaskSettings)
     redis_url: str | None = Field(default=None, description="Redis URL for the buffer; None = in-process buffer")
     redis_buffer_count: int = Field(default=288, ge=2, le=100_000, description="telemetry points kept per well in the "
                                     "buffer (288 = 24 h at 5 min); setting it sets limits.buffer_points")
