@@ -175,7 +175,7 @@ class ApiSettings(BaseModel):
 
 
 #: Lift types of the telemetry topics (one Kafka topic each) in the order of the rule chain's device profiles.
-KAFKA_LIFT_TYPES = ("esp", "srp", "pcp", "gas_lift")
+KAFKA_LIFT_TYPES = ("esp", "srp", "pcp", "gas_lift", "natural_flow")
 
 
 class KafkaSettings(BaseModel):
@@ -191,9 +191,9 @@ class KafkaSettings(BaseModel):
     instance_name: str = Field(default="main", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
                                description="names this replica (client id, its events consumer group); replicas need "
                                "different names")
-    telemetry_topics: dict[Literal["esp", "srp", "pcp", "gas_lift"], str] = Field(
+    telemetry_topics: dict[Literal["esp", "srp", "pcp", "gas_lift", "natural_flow"], str] = Field(
         default_factory=lambda: {t: f"atilax.telemetry.{t}" for t in KAFKA_LIFT_TYPES},
-        description="telemetry topic per lift type (esp, srp, pcp, gas_lift)")
+        description="telemetry topic per lift type (esp, srp, pcp, gas_lift, natural_flow)")
     events_topic: str = Field(default="atilax.events", description="attribute and alarm events of every well; every "
                               "replica reads all of it (each keeps the whole well inventory)")
     partitions: int = Field(default=12, ge=1, le=10_000, description="partitions of the topics the service creates "
