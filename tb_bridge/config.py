@@ -215,6 +215,9 @@ class KafkaSettings(BaseModel):
     ssl_ca_file: str | None = Field(default=None, description="PEM CA of the brokers' certificates")
     ssl_cert_file: str | None = Field(default=None, description="PEM client certificate (mutual TLS)")
     ssl_key_file: str | None = Field(default=None, description="PEM private key of `ssl_cert_file`")
+    state_secret: SecretStr | None = Field(default=None, description="secret (>= 16 characters) the replicas share "
+                                           "to sign the well states they hand over through Redis; None: no "
+                                           "handover, a well moved to another replica starts its state afresh")
 
     def topic_of_lift_type(self, lift_type: str) -> str:
         """The telemetry topic of a lift type (``esp``, ``srp``, ``pcp``, ``gas_lift``)."""

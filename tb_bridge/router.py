@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from tb_bridge.buffer.base import BufferUnavailableError
 from tb_bridge.events import EventError, EventKind, WellEvent
@@ -163,6 +163,10 @@ class Router:
         #: ``setpoint_approval`` attribute updates of a well go here (the service's SetpointControl); ignored when
         #: None. The hook raises :class:`EventError` for a malformed approval (dead letter + ``opt_error``).
         self.approval_hook: Callable[[WellEvent], None] | None = None
+        #: With replicas sharing a field (:mod:`tb_bridge.ownership`): True when this replica owns the event's well.
+        #: Configuration goes into every replica's registry; the side effects of an event (operator alarm actions,
+        #: setpoint approvals, what-if parameters) happen only on the owner. None: this replica owns every well.
+        self.owns: Callable[[WellEvent], bool] | None = None
         #: Attribute updates of ThingsBoard assets (fields, not wells) go here, e.g.
         #: :meth:`tb_bridge.placement_jobs.PlacementJobs.on_asset_event`; ignored when None.
         self.asset_hook = asset_hook
@@ -208,6 +212,35 @@ class Router:
             log.exception("unexpected error routing event for %s", event.well_id)
             self._reject(event, f"internal error: {type(exc).__name__}: {exc}")
 
+    def handle_batch(self, events: Sequence[WellEvent]) -> None:
+        """Route events in order, as :meth:`handle` would one by one, but with the numeric telemetry among them
+        appended to the buffer in one ``append_many`` (one Redis pipeline; a batching transport such as Kafka
+        calls this). Other events are routed one by one where they stand; never raises for bad input."""
+        samples: list[tuple[WellEvent, dict[str, float]]] = []
+        for event in events:
+            if event.kind is not EventKind.TELEMETRY or is_asset_event(event):
+                self._append_batch(samples)
+                samples = []
+                self.handle(event)
+                continue
+            with self._lock:
+                by_source = self.stats.events_by_source
+                by_source[event.source] = by_source.get(event.source, 0) + 1
+            try:
+                if self.timestamp_window is not None:
+                    self.timestamp_window.check(event.ts_ms, self.clock_ms())
+                prepared = self._telemetry_numbers(event)
+            except (EventError, WellConfigError) as exc:
+                self._reject(event, str(exc))
+                continue
+            except Exception as exc:
+                log.exception("unexpected error routing event for %s", event.well_id)
+                self._reject(event, f"internal error: {type(exc).__name__}: {exc}")
+                continue
+            if prepared is not None:
+                samples.append(prepared)
+        self._append_batch(samples)
+
     def handle_raw_dead_letter(self, source: str, payload: bytes | str, reason: str) -> None:
         """For transports: a payload that could not even become a WellEvent (kept capped and escaped)."""
         try:
@@ -234,23 +267,28 @@ class Router:
 
     # -- internals ----------------------------------------------------------------------------
     def _telemetry(self, event: WellEvent) -> None:
+        prepared = self._telemetry_numbers(event)
+        if prepared is not None:
+            self._append(*prepared)
+
+    def _telemetry_numbers(self, event: WellEvent) -> tuple[WellEvent, dict[str, float]] | None:
+        """Validate one telemetry event: text values to the latest-values map, own keys dropped; returns the
+        event and its numbers to append (None when it has none). Raises EventError for bad values."""
         own = [k for k in event.values if isinstance(k, str) and is_own_key(k)]
         if own:  # our own results routed back as telemetry (any transport): never buffered, never re-used
             values = {k: v for k, v in event.values.items() if k not in own}
             with self._lock:
                 self.stats.own_writes_dropped += 1
             if not values:
-                return
+                return None
             event = WellEvent(event.kind, event.well_id, event.ts_ms, values, event.well_name, event.device_type,
                               event.scope, event.source, event.metadata)
         numbers, others = validate_telemetry(event.values)
-        if numbers:
-            self._append(event, numbers)
-        if others:
-            with self._lock:
-                self._latest_text.setdefault(event.well_id, {}).update(others)
         with self._lock:
+            if others:
+                self._latest_text.setdefault(event.well_id, {}).update(others)
             self.stats.telemetry += 1
+        return (event, numbers) if numbers else None
 
     def _attributes(self, event: WellEvent) -> None:
         values = {k: v for k, v in event.values.items() if not is_own_key(k)}
@@ -258,6 +296,9 @@ class Router:
             with self._lock:
                 self.stats.own_writes_dropped += 1
             return
+        if self.owns is not None and not self.owns(event):  # another replica acts on it; the config is kept
+            values = {k: v for k, v in values.items()
+                      if k not in (ALARM_REQUEST_KEY, APPROVAL_KEY) and not k.startswith(SIM_PARAM_PREFIX)}
         if ALARM_REQUEST_KEY in values and event.kind is EventKind.ATTRIBUTES_UPDATED:
             self._alarm_action(WellEvent(event.kind, event.well_id, event.ts_ms,
                                          {ALARM_REQUEST_KEY: values[ALARM_REQUEST_KEY]}, event.well_name,
@@ -286,7 +327,7 @@ class Router:
             with self._lock:
                 self.stats.own_writes_dropped += 1
             return
-        if self.alarm_hook is None:
+        if self.alarm_hook is None or (self.owns is not None and not self.owns(event)):
             return
         self.alarm_hook(event)
         with self._lock:
@@ -318,6 +359,28 @@ class Router:
             with self._lock:
                 self._buffer_retry.failed()
                 self._hold_sample(event, numbers)
+            _bad_input_log.warning("buffer", "buffer unreachable, telemetry held in memory: %s", exc)
+
+    def _append_batch(self, samples: Sequence[tuple[WellEvent, dict[str, float]]]) -> None:
+        """:meth:`_append` for many samples in one ``append_many``; while the buffer is unreachable they are held
+        in memory in order, as single samples are."""
+        if not samples:
+            return
+        self._flush_pending_samples()
+        with self._lock:
+            held = bool(self._pending_samples)
+            if held:
+                for event, numbers in samples:
+                    self._hold_sample(event, numbers)
+        if held:
+            return
+        try:
+            self.buffer.append_many([(event.well_id, event.ts_ms, numbers) for event, numbers in samples])
+        except BufferUnavailableError as exc:  # appends are idempotent: a partly applied batch is retried whole
+            with self._lock:
+                self._buffer_retry.failed()
+                for event, numbers in samples:
+                    self._hold_sample(event, numbers)
             _bad_input_log.warning("buffer", "buffer unreachable, telemetry held in memory: %s", exc)
 
     def _hold_sample(self, event: WellEvent, numbers: dict[str, float]) -> None:

@@ -117,13 +117,17 @@ class Service:
         #: the learned models (settings.ml.model_dir + the history store's model_registry): WellContext.model_store
         self.model_store = ModelStore(settings.ml.model_dir, self.history, settings.ml)
         self._well_state: dict[str, dict[str, Any]] = {}
+        #: replicas sharing a field (:mod:`tb_bridge.ownership`): the wells this replica runs; None = all of them
+        self.ownership: Any = None
+        #: where a well's state goes when another replica takes the well over (:mod:`tb_bridge.well_state_store`)
+        self.state_store: Any = None
         self._field_state: dict[str, dict[str, Any]] = {}  # per lift type (WellContext.field_state)
         self._transports: list[Transport] = []
         self.reports: list[TierReport] = []
         #: every setpoint recommendation through the safety layer, operator approval, target_* to the device
         self.setpoints = SetpointControl(
             registry=self.registry, history=self.history, writeback=writeback, write_attributes=self.write_attributes,
-            well_state=lambda well_id: self._well_state.setdefault(well_id, {}),
+            well_state=lambda well_id: self._state_of(well_id),
             latest_telemetry=lambda well_id: self.buffer.window(well_id).latest(), policy_dir=settings.rl_policy_dir)
         self.router.approval_hook = self.setpoints.on_approval
 
@@ -133,9 +137,84 @@ class Service:
         self.router.handle(event)
 
     def attach(self, transport: Transport) -> None:
-        """Start a transport delivering into the router."""
+        """Start a transport delivering into the router. A transport whose partition assignment is the ownership
+        of wells (Kafka) gets the router's batch entry and its backpressure signal, and this service then runs
+        only the wells it owns."""
+        bind = getattr(transport, "bind_router", None)
+        if bind is not None:
+            bind(batch_sink=self.router.handle_batch, backlog=lambda: self.router.pending["samples"],
+                 retry=self.router.retry_pending)
+        ownership = getattr(transport, "ownership", None)
+        if ownership is not None:
+            self.use_ownership(ownership)
         transport.start(self.handle, self.router.handle_raw_dead_letter)
         self._transports.append(transport)
+
+    # -- ownership (replicas sharing a field) ------------------------------------------------------
+    def use_ownership(self, ownership: Any, state_store: Any = None) -> None:
+        """Run only the wells ``ownership.owns(well_id, lift_type)`` says are ours; hand a well's state over
+        through ``state_store`` (or the one already set) when its partition moves to another replica."""
+        self.ownership = ownership
+        if state_store is not None:
+            self.state_store = state_store
+        ownership.on_revoked.append(self._on_partitions_revoked)
+        self.router.owns = lambda event: self.owns(event.well_id, event.device_type)
+
+    def owns(self, well_id: str, device_type: str | None = None) -> bool:
+        """True when this replica runs ``well_id`` (always, without replicas). The lift type comes from the
+        well's configuration, else from the event's device profile."""
+        if self.ownership is None:
+            return True
+        config = self.registry.config(well_id)
+        if config is not None:
+            lift_type = config.lift_type
+        else:
+            from tb_bridge.wells.model import LIFT_TYPE_BY_DEVICE_PROFILE
+
+            lift_type = LIFT_TYPE_BY_DEVICE_PROFILE.get((device_type or "").lower(), "")
+        return self.ownership.owns(well_id, lift_type)
+
+    def _is_field_leader(self) -> bool:
+        return self.ownership is None or self.ownership.is_leader()
+
+    def _state_of(self, well_id: str) -> dict[str, Any]:
+        """A well's in-memory state; a well new to this replica first takes what its last owner left in the
+        state store."""
+        state = self._well_state.get(well_id)
+        if state is None:
+            loaded = None
+            if self.state_store is not None:
+                try:
+                    loaded = self.state_store.load(well_id)
+                except Exception:
+                    log.exception("state of %s could not be read from the state store; it starts afresh", well_id)
+            state = self._well_state.setdefault(well_id, loaded or {})
+        return state
+
+    def checkpoint_states(self, well_ids: Sequence[str] | None = None) -> int:
+        """Save the states of ``well_ids`` (default: every well held here) to the state store; returns how many."""
+        if self.state_store is None:
+            return 0
+        ids = list(self._well_state) if well_ids is None else [w for w in well_ids if w in self._well_state]
+        try:
+            return self.state_store.save({w: self._well_state[w] for w in ids if w in self._well_state})
+        except Exception:
+            log.exception("well states could not be saved to the state store")
+            return 0
+
+    def _on_partitions_revoked(self, pairs: set[tuple[str, int]]) -> None:
+        """Partitions moved away: their wells' states go to the state store and leave this replica."""
+        gone = []
+        for well_id in list(self._well_state):
+            config = self.registry.config(well_id)
+            where = self.ownership.partition_of(well_id, config.lift_type) if config is not None else None
+            if where in pairs:
+                gone.append(well_id)
+        if gone:
+            self.checkpoint_states(gone)
+            for well_id in gone:
+                self._well_state.pop(well_id, None)
+            log.info("handed over %d wells (%d partitions revoked)", len(gone), len(pairs))
 
     # -- outbound -------------------------------------------------------------------------------
     def write_attributes(self, well_id: str, attributes: Mapping[str, Any]) -> None:
@@ -173,7 +252,8 @@ class Service:
                     self.sessions.expire(now_ms)
                 except Exception:
                     log.exception("simulation session expiry failed")
-            wells = [w for w in self.registry.valid_wells() if handler_for(w.lift_type).steps(tier)]
+            wells = [w for w in self.registry.valid_wells()
+                     if handler_for(w.lift_type).steps(tier) and self.owns(w.entity_id)]
             self.router.retry_pending()  # telemetry held while the buffer was unreachable goes in first
             unreachable = self._buffer_unreachable() if wells else None
             if unreachable is not None:
@@ -198,8 +278,10 @@ class Service:
                     report.wells_failed += 1
                     report.errors[well.entity_id] = errors
             self._run_field_steps(tier, now_ms, report)
-            if tier in ("weekly", "monthly"):
+            if tier in ("weekly", "monthly") and self._is_field_leader():
                 self._review_field(tier, now_ms, ran, report)
+            if self.state_store is not None:  # the next owner of a well starts from here (at most one tier old)
+                self.checkpoint_states([w.entity_id for w in ran])
             try:
                 self.history.record_runs(record for _, record in outcomes)  # one transaction per tier run
             except Exception:
@@ -218,6 +300,8 @@ class Service:
         config = self.registry.config(well_id)
         if config is None:
             return None
+        if not self.owns(well_id):
+            raise RuntimeError(f"well {well_id} is run by another replica (its Kafka partition is not assigned here)")
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         lock = self._tier_locks[tier]
         if not lock.acquire(blocking=False):
@@ -372,7 +456,7 @@ class Service:
             interval_s=self.settings.scheduler.fast_interval_s,
             window_s=self.settings.limits.buffer_window_s,
             latest_text=self.router.latest_text(config.entity_id),
-            state=self._well_state.setdefault(config.entity_id, {}),
+            state=self._state_of(config.entity_id),
             history_source=self._history_source(now_ms),
             field_state=self._field_state.setdefault(config.lift_type, {}),
             run_history=self._run_history,
@@ -391,7 +475,10 @@ class Service:
             if not handler.field_steps(tier):
                 continue
             try:
-                contexts = [self._well_context(tier, w, now_ms) for w in self.registry.valid_wells(lift_type)]
+                contexts = [self._well_context(tier, w, now_ms) for w in self.registry.valid_wells(lift_type)
+                            if self.owns(w.entity_id)]
+                if not contexts:
+                    continue
                 outputs = handler.run_field(contexts, self.settings)
             except Exception:  # e.g. the buffer is unreachable: the per-well steps already reported it
                 log.exception("%s field steps of the %s tier failed", lift_type, tier)
@@ -412,11 +499,23 @@ class Service:
         """The weekly field summary / monthly model audit over the wells this tier run reviewed
         (:class:`tb_bridge.field_review.FieldReview`); a failure is logged and reported, the tier goes on."""
         try:
-            states = [self._well_state.get(w.entity_id, {}) for w in wells]
+            if self.ownership is not None:  # the leader reviews the whole field: the others' wells from the state store
+                wells = self.registry.valid_wells()
+            states = [self._well_state.get(w.entity_id) or self._stored_state(w.entity_id) for w in wells]
             self.field_review.run(tier, now_ms, states, self._field_state)
         except Exception as exc:
             log.exception("the %s field review failed", tier)
             report.errors.setdefault("field", []).append(f"field review: {type(exc).__name__}: {exc}")
+
+    def _stored_state(self, well_id: str) -> dict[str, Any]:
+        """A well's state as its owner last saved it (empty without a state store)."""
+        if self.state_store is None:
+            return {}
+        try:
+            return self.state_store.load(well_id) or {}
+        except Exception:
+            log.exception("state of %s could not be read from the state store", well_id)
+            return {}
 
     def _handle_alarms(self, well_id: str, changes: Sequence[Any]) -> None:
         """ISA-18.2 state changes of a well's alarms (``tb_bridge.handlers.alarm_steps.AlarmChange``): raise or
@@ -446,7 +545,7 @@ class Service:
         if config is None:
             log.warning("alarm action for %s ignored: no valid configuration", event.well_id)
             return
-        changes, attributes = apply_operator_event(self._well_state.setdefault(event.well_id, {}),
+        changes, attributes = apply_operator_event(self._state_of(event.well_id),
                                                    config.lift_type, event)
         if changes:
             self._handle_alarms(event.well_id, changes)
