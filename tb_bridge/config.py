@@ -219,6 +219,12 @@ class KafkaSettings(BaseModel):
                                            "to sign the well states they hand over through Redis; None: no "
                                            "handover, a well moved to another replica starts its state afresh")
 
+    @model_validator(mode="after")
+    def _check_secret(self) -> "KafkaSettings":
+        if self.state_secret is not None and len(self.state_secret.get_secret_value()) < 16:
+            raise ValueError("kafka.state_secret must be at least 16 characters")
+        return self
+
     def topic_of_lift_type(self, lift_type: str) -> str:
         """The telemetry topic of a lift type (``esp``, ``srp``, ``pcp``, ``gas_lift``)."""
         return self.telemetry_topics[lift_type]

@@ -98,7 +98,54 @@ def build_transport(settings: Settings):
                                     keep_alive_timeout_s=rest.keep_alive_timeout_s,
                                     max_header_bytes=rest.max_header_bytes, tls_cert_file=rest.tls_cert_file,
                                     tls_key_file=rest.tls_key_file, tls_ca_file=rest.tls_ca_file)
+    if settings.transport == "kafka":
+        return build_kafka_transport(settings)
     raise ValueError(f"transport {settings.transport!r} is only for the in-process stand-in (demo, tests)")
+
+
+def kafka_partitions_by_topic(settings: Settings) -> dict[str, int]:
+    """Partitions of the topics the service creates: ``kafka.partitions`` each, but one for the gas-lift topic when
+    the field's lift gas is limited (``lift_gas_available_mscfd``): the equal-slope allocation needs every gas-lift
+    well on one replica to stay field-wide and exact."""
+    kafka = settings.kafka
+    counts = {topic: kafka.partitions for topic in kafka.telemetry_topics.values()}
+    if settings.lift_gas_available_mscfd is not None and "gas_lift" in kafka.telemetry_topics:
+        counts[kafka.telemetry_topics["gas_lift"]] = 1
+    counts[kafka.events_topic] = kafka.partitions
+    return counts
+
+
+def build_kafka_transport(settings: Settings):
+    """The Kafka transport of the configuration (:mod:`tb_bridge.transport.kafka`)."""
+    from tb_bridge.transport.kafka import KafkaTransport, kafka_client_config
+    from tb_bridge.transport.loop_guard import LoopGuard
+    from tb_bridge.writeback.keys import OWN_PREFIXES
+
+    kafka = settings.kafka
+    client = kafka_client_config(kafka.bootstrap_servers, security_protocol=kafka.security_protocol,
+                                 sasl_mechanism=kafka.sasl_mechanism, sasl_username=kafka.sasl_username,
+                                 sasl_password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+                                 ssl_ca_file=kafka.ssl_ca_file, ssl_cert_file=kafka.ssl_cert_file,
+                                 ssl_key_file=kafka.ssl_key_file)
+    return KafkaTransport(client, group_id=kafka.group_id, instance_name=kafka.instance_name,
+                          telemetry_topics=kafka.telemetry_topics, events_topic=kafka.events_topic,
+                          partitions_by_topic=kafka_partitions_by_topic(settings), create_topics=kafka.create_topics,
+                          replication_factor=kafka.replication_factor, batch_max_events=kafka.batch_max_events,
+                          poll_timeout_s=kafka.poll_timeout_s, session_timeout_ms=kafka.session_timeout_ms,
+                          auto_offset_reset=kafka.auto_offset_reset, loop_guard=LoopGuard(own_key_prefixes=OWN_PREFIXES))
+
+
+def build_state_store(settings: Settings):
+    """The signed well-state store of replicas sharing a field (Redis + ``kafka.state_secret``), or None."""
+    secret = settings.kafka.state_secret
+    if settings.transport != "kafka" or not settings.redis_url or secret is None:
+        if settings.transport == "kafka":
+            log.info("no well-state handover between replicas (needs redis_url and kafka.state_secret): a well "
+                     "that moves to another replica starts its state afresh")
+        return None
+    from tb_bridge.well_state_store import RedisWellStateStore
+
+    return RedisWellStateStore.from_url(settings.redis_url, secret.get_secret_value().encode("utf-8"))
 
 
 def build_writeback(settings: Settings, transport: Any):
@@ -132,6 +179,7 @@ def assemble_service(settings: Settings):
     service = Service(settings, writeback, history_reader=ThingsBoardHistory(settings.tb.url, settings.tb.username,
                                                                                password),
                       asset_writeback=build_asset_writeback(settings))
+    service.state_store = build_state_store(settings)
     return service, transport
 
 
