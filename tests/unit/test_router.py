@@ -187,3 +187,45 @@ def test_operator_alarm_actions_go_to_the_alarm_hook_and_own_ones_do_not(rig):
     router.handle(attributes("w1", {"alarm_operator_request": {"alarm_type": "x", "action": "shelve"}}))
     assert "unknown alarm_type" in store.dead_letters(limit=5)[0].error and errors[-1][0] == "w1"
     assert registry.config("w1") is not None
+
+
+def test_handle_batch_routes_like_handle_one_by_one(tmp_path):
+    """A Kafka batch through handle_batch leaves the same buffer, latest values, registry, dead letters and stats as
+    the same events through handle, in order (the telemetry appended in one append_many)."""
+    def events():
+        return [attributes("w1", CONFIG, well_name="ESP-01"),
+                telemetry("w1", T0, flow_rate_bpd=500.0, surface_card='{"x": 1}'),
+                telemetry("w2", T0, flow_rate_bpd=-5.0),  # negative rate: dead letter
+                telemetry("w1", T0 + 300_000, flow_rate_bpd=505.0, opt_q_bpd=1.0),  # own key dropped
+                telemetry("w2", T0 + 300_000, flow_rate_bpd=210.0),
+                attributes("w1", {"pump_depth_ft": 7000}),
+                telemetry("w1", T0 + 300_000, frequency_hz=56.0),  # merges into the stored sample
+                telemetry("w3", T0 + 600_000, opt_status=1.0)]  # only own keys: nothing buffered
+
+    outcomes = []
+    for batched in (False, True):
+        store = HistoryStore(f"sqlite:///{tmp_path}/h{int(batched)}.db")
+        store.migrate()
+        registry, buffer = WellRegistry(), MemoryBuffer()
+        sessions = SimulationSessionManager(registry, store, lambda well, attrs: None)
+        errors: list[tuple[str, str]] = []
+        router = Router(registry, buffer, sessions, store, report_error=lambda w, m: errors.append((w, m)),
+                        timestamp_window=None)
+        if batched:
+            router.handle_batch(events())
+        else:
+            for event in events():
+                router.handle(event)
+        router.retry_pending()
+        outcomes.append(({w: (buffer.window(w).ts_ms.tolist(), {k: [None if x != x else x for x in v.tolist()] for k, v in buffer.window(w).values.items()})
+                          for w in ("w1", "w2", "w3")},
+                         router.latest_text("w1"), registry.config("w1").pump_depth_ft,
+                         [(d.well_id, d.error) for d in store.dead_letters()], errors,
+                         (router.stats.telemetry, router.stats.dead_lettered, router.stats.own_writes_dropped)))
+        store.close()
+    assert outcomes[0] == outcomes[1]
+    buffers = outcomes[1][0]
+    assert buffers["w1"][0] == [T0, T0 + 300_000]
+    assert buffers["w1"][1]["frequency_hz"][1] == 56.0 and buffers["w1"][1]["flow_rate_bpd"] == [500.0, 505.0]
+    assert buffers["w2"][0] == [T0 + 300_000] and buffers["w3"][0] == []
+    assert len(outcomes[1][3]) == 1 and outcomes[1][3][0][0] == "w2"

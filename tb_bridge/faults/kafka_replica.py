@@ -1,0 +1,177 @@
+"""One service replica on the Kafka transport as a child process (load harness, failover test).
+
+    python -m tb_bridge.faults.kafka_replica --bootstrap HOST:PORT --redis-url URL --key-prefix P --instance r1
+
+A real :class:`~tb_bridge.service.Service` (router, Redis buffer, ownership by partition, signed state handover)
+behind :class:`~tb_bridge.transport.kafka.KafkaTransport`, with a writeback that only counts (ThingsBoard is not
+what this measures). Every ``--status-interval-s`` it prints one JSON line: the partitions it owns, records,
+events and commits so far, the publish→buffered latency percentiles of telemetry whose ``ts`` is its publish time
+(the load harness stamps it so), and its CPU seconds and resident memory. ``--run-tier TIER`` (repeatable) runs
+those tiers every ``--tier-every-s`` and prints their durations. A SIGKILL mid-stream is the failover scenario.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+
+class CountingWriteback:
+    """A writeback that counts what it is given (the replica's results have nowhere to go)."""
+
+    def __init__(self) -> None:
+        self.attributes = 0
+        self.timeseries = 0
+
+    def write_attributes(self, entity_id: str, attributes: Mapping[str, Any], scope: str = "SERVER_SCOPE") -> None:
+        self.attributes += 1
+
+    def write_timeseries(self, entity_id: str, points: Sequence[Any]) -> None:
+        self.timeseries += 1
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LatencyProbe:
+    """Publish→buffered latency of telemetry events whose ``ts_ms`` is their publish time [ms]."""
+
+    def __init__(self, keep: int = 500_000) -> None:
+        self._lock = threading.Lock()
+        self._values = np.empty(keep, dtype=np.float64)
+        self._n = 0
+        self.count = 0
+
+    def observe(self, events: Sequence[Any], done_ms: float) -> None:
+        lat = [done_ms - e.ts_ms for e in events if e.kind.value == "telemetry"]
+        with self._lock:
+            self.count += len(lat)
+            room = self._values.size - self._n
+            if lat and room > 0:
+                take = lat[:room]
+                self._values[self._n:self._n + len(take)] = take
+                self._n += len(take)
+
+    def percentiles(self) -> dict[str, float | None]:
+        with self._lock:
+            values = self._values[:self._n].copy()
+        if values.size == 0:
+            return {"p50_ms": None, "p99_ms": None}
+        return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p99_ms": round(float(np.percentile(values, 99)), 2)}
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--key-prefix", required=True, help="Redis key prefix of the shared buffer and states")
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--group", default="atilax")
+    parser.add_argument("--topic-prefix", default="atilax", help="topics <prefix>.telemetry.<lift type>, <prefix>.events")
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser.add_argument("--batch-max-events", type=int, default=5000)
+    parser.add_argument("--buffer-points", type=int, default=288)
+    parser.add_argument("--state-secret", default="atilax-test-state-secret")
+    parser.add_argument("--status-interval-s", type=float, default=0.5)
+    parser.add_argument("--run-tier", action="append", default=[], choices=["fast", "hourly", "daily"])
+    parser.add_argument("--tier-every-s", type=float, default=0.0, help="0: run the tiers once, when asked on stdin")
+    args = parser.parse_args(argv)
+
+    from tb_bridge.buffer.redis_buffer import RedisBuffer
+    from tb_bridge.config import KAFKA_LIFT_TYPES, load_settings
+    from tb_bridge.history.store import HistoryStore
+    from tb_bridge.runner import build_kafka_transport, build_state_store
+    from tb_bridge.service import Service
+
+    workdir = tempfile.mkdtemp(prefix=f"atilax-replica-{args.instance}-")
+    topics = {t: f"{args.topic_prefix}.telemetry.{t}" for t in KAFKA_LIFT_TYPES}
+    settings = load_settings(
+        transport="kafka", redis_url=args.redis_url, database_url=f"sqlite:///{workdir}/history.db",
+        limits={"buffer_points": args.buffer_points, "event_max_age_s": 10 * 365.25 * 86_400},
+        kafka={"bootstrap_servers": args.bootstrap, "group_id": args.group, "instance_name": args.instance,
+               "telemetry_topics": topics, "events_topic": f"{args.topic_prefix}.events",
+               "partitions": args.partitions, "session_timeout_ms": args.session_timeout_ms,
+               "batch_max_events": args.batch_max_events, "state_secret": args.state_secret})
+    buffer = RedisBuffer(args.redis_url, key_prefix=args.key_prefix, max_points=args.buffer_points)
+    writeback = CountingWriteback()
+    service = Service(settings, writeback, buffer=buffer, history=HistoryStore(settings.database_url))
+    store = build_state_store(settings)
+    if store is not None:
+        store.key_prefix = args.key_prefix
+    service.state_store = store
+    transport = build_kafka_transport(settings)
+    probe = LatencyProbe()
+
+    def batch_sink(events) -> None:
+        service.router.handle_batch(events)
+        probe.observe(events, time.time() * 1000.0)
+
+    transport.bind_router(batch_sink=batch_sink, backlog=lambda: service.router.pending["samples"],
+                          retry=service.router.retry_pending)
+    service.use_ownership(transport.ownership)
+    transport.start(service.handle, service.router.handle_raw_dead_letter)
+    tier_durations: dict[str, list[float]] = {}
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def run_tiers() -> None:
+        for tier in args.run_tier:
+            report = service.run_tier(tier)
+            tier_durations.setdefault(tier, []).append(round(report.duration_s, 3))
+            print(json.dumps({"tier": tier, "wells_run": report.wells_run, "wells_failed": report.wells_failed,
+                              "duration_s": round(report.duration_s, 3)}), flush=True)
+
+    def tier_loop() -> None:
+        if args.tier_every_s > 0:
+            while not stop.wait(args.tier_every_s):
+                run_tiers()
+        else:
+            for line in sys.stdin:  # "tiers" on stdin: run them once now
+                if line.strip() == "tiers":
+                    run_tiers()
+
+    if args.run_tier:
+        threading.Thread(target=tier_loop, daemon=True, name="tiers").start()
+    started = time.time()
+    while not stop.wait(args.status_interval_s):
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        stats = transport.stats
+        status = {"instance": args.instance, "t": round(time.time() - started, 3),
+                  "partitions": sorted(f"{t}:{p}" for t, p in transport.ownership.assigned()),
+                  "records": stats.records, "events": stats.events, "dead_lettered": stats.dead_lettered,
+                  "commits": stats.commits, "buffered_telemetry": probe.count, **probe.percentiles(),
+                  "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "rss_mb": rss_mb(),
+                  "pending": service.router.pending["samples"]}
+        print(json.dumps(status), flush=True)
+    transport.stop()
+    service.close()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())
