@@ -20,10 +20,13 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("setup", help="create device profiles, rule chains, dashboards and the Edge (idempotent)")
     connection(p)
-    p.add_argument("--transport", choices=("grpc", "mqtt", "rest"), default="grpc",
+    p.add_argument("--transport", choices=("grpc", "mqtt", "rest", "kafka"), default="grpc",
                    help="how the rule chain forwards to the service (default grpc: push to the Atilax Edge)")
     p.add_argument("--mqtt-host", help="broker host for the MQTT node")
     p.add_argument("--mqtt-port", type=int, help="broker port for the MQTT node")
+    p.add_argument("--kafka-bootstrap", metavar="HOST:PORT[,...]", help="brokers for the Kafka node, as ThingsBoard "
+                   "reaches them (default: the service's kafka.bootstrap_servers); with --transport kafka the topics "
+                   "are the service's kafka.telemetry_topics and kafka.events_topic")
     p.add_argument("--service-url", help="service base URL for the REST node, e.g. http://atilax:8090")
     p.add_argument("--service-token", help="bearer token of the service's REST ingress, needed with --transport rest "
                    "(default: $ATILAX_REST_INGRESS__TOKEN)")
@@ -78,12 +81,28 @@ def _first_api_key() -> str | None:
     return str(keys[0]) if isinstance(keys, list) and keys else None
 
 
+def _kafka_settings():
+    """The service's ``kafka.*`` settings (environment, TOML file): the chain publishes where the service reads."""
+    from pydantic import ValidationError
+
+    from tb_bridge.cli.io import format_validation_error
+    from tb_bridge.config import load_settings
+
+    try:
+        return load_settings().kafka
+    except ValidationError as exc:
+        raise CliInputError("invalid configuration:\n" + format_validation_error(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise CliInputError(f"invalid configuration: {exc}") from None
+
+
 def _setup(args) -> int:
     import secrets
 
     from tb_bridge.tbsetup.client import TbApiError
     from tb_bridge.tbsetup.installer import SetupOptions, run_setup
 
+    kafka = _kafka_settings() if args.transport == "kafka" else None
     options = SetupOptions(service_user=not args.no_service_user, service_user_email=args.service_user_email,
                            service_user_password=args.service_user_password or secrets.token_urlsafe(18),
                            transport=args.transport, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
@@ -91,7 +110,10 @@ def _setup(args) -> int:
                            edge_routing_key=args.edge_routing_key, edge_secret=args.edge_secret,
                            make_root=args.make_root, assign_fields=not args.no_field_assignment,
                            service_token=args.service_token or os.environ.get("ATILAX_REST_INGRESS__TOKEN") or None,
-                           simulation_api_url=args.simulation_api, api_key=args.api_key or _first_api_key())
+                           simulation_api_url=args.simulation_api, api_key=args.api_key or _first_api_key(),
+                           kafka_bootstrap=args.kafka_bootstrap or (kafka.bootstrap_servers if kafka else None),
+                           kafka_telemetry_topics=dict(kafka.telemetry_topics) if kafka else None,
+                           kafka_events_topic=kafka.events_topic if kafka else None)
     if options.simulation_api_url and not options.api_key:
         raise CliInputError("--simulation-api needs --api-key (or $ATILAX_API__KEYS): one of the service's api.keys")
     if options.transport == "rest" and not options.service_token:

@@ -111,6 +111,11 @@ NODE_SPECS: dict[str, RuleNodeSpec] = {s.cls: s for s in (
     _spec("mqtt.TbMqttNode", {"topicPattern", "host", "port", "connectTimeoutSec", "clientId", "appendClientIdSuffix",
                               "retainedMessage", "cleanSession", "ssl", "parseToPlainText", "protocolVersion",
                               "credentials"}, 2, _SF),
+    # kafka/TbKafkaNodeConfiguration.java; version 1 dropped keySerializer and valueSerializer (TbKafkaNode.upgrade:
+    # keys and values are always StringSerializer)
+    _spec("kafka.TbKafkaNode", {"topicPattern", "keyPattern", "bootstrapServers", "retries", "batchSize", "linger",
+                                "bufferMemory", "acks", "otherProperties", "addMetadataKeyValuesAsKafkaHeaders",
+                                "kafkaHeadersCharset"}, 1, _SF),
     _spec("edge.TbMsgPushToEdgeNode", {"scope"}, 0, _SF),
     _spec("flow.TbRuleChainInputNode", {"ruleChainId", "forwardMsgToDefaultRuleChain"}, 1, None),
     _spec("action.TbCreateAlarmNode", _ALARM_KEYS | {"severity", "propagate", "propagateToOwner", "propagateToTenant",

@@ -21,6 +21,12 @@ from tb_bridge.rulechain_runner.chain import (
     RuleChainError,
     RuleNode,
 )
+from tb_bridge.rulechain_runner.kafka_producer import (
+    KafkaConfigError,
+    KafkaDelivery,
+    producer_config,
+    record_headers,
+)
 from tb_bridge.rulechain_runner.patterns import process_pattern
 from tb_bridge.rulechain_runner.scripts import ScriptError, TbScript
 from tb_bridge.standin.messages import TbMsg
@@ -54,6 +60,10 @@ class Outputs(Protocol):
 
     def mqtt_publish(self, host: str, port: int, topic: str, payload: str, retain: bool) -> None: ...
 
+    def kafka_publish(self, config: Mapping[str, Any], topic: str, key: str | None, value: str,
+                      headers: list[tuple[str, bytes]]) -> KafkaDelivery:
+        """Send one record with the Kafka node's configuration; returns the broker's topic, partition, offset."""
+
     def rest_call(self, method: str, url: str, headers: Mapping[str, str], body: str | None,
                   timeout_s: float | None) -> tuple[int, str]:
         """Perform the request; returns ``(status_code, body_text)``."""
@@ -70,7 +80,9 @@ class Outputs(Protocol):
 class RecordingOutputs:
     """Outputs kept in memory (tests, previews): every publish, push, call, save and alarm is recorded.
 
-    ``fields`` maps originator id to its entity fields; ``http`` performs REST calls (default: httpx)."""
+    ``fields`` maps originator id to its entity fields; ``http`` performs REST calls (default: httpx);
+    ``kafka_sender(config, topic, key, value, headers)`` sends the Kafka node's records (default: recorded only,
+    answered with partition and offset -1, Kafka's "unknown")."""
 
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     http: Callable[[str, str, Mapping[str, str], str | None, float | None], tuple[int, str]] | None = None
@@ -78,6 +90,8 @@ class RecordingOutputs:
     attributes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     edge: list[TbMsg] = field(default_factory=list)
     mqtt: list[tuple[str, int, str, str, bool]] = field(default_factory=list)
+    kafka: list[tuple[str, str | None, str, list[tuple[str, bytes]]]] = field(default_factory=list)
+    kafka_sender: Callable[..., KafkaDelivery] | None = None
     rest: list[tuple[str, str, dict[str, str], str | None]] = field(default_factory=list)
     alarms: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
@@ -96,6 +110,12 @@ class RecordingOutputs:
 
     def mqtt_publish(self, host, port, topic, payload, retain) -> None:
         self.mqtt.append((host, port, topic, payload, retain))
+
+    def kafka_publish(self, config, topic, key, value, headers) -> KafkaDelivery:
+        self.kafka.append((topic, key, value, list(headers)))
+        if self.kafka_sender is not None:
+            return self.kafka_sender(config, topic, key, value, headers)
+        return KafkaDelivery(topic, -1, -1)
 
     def rest_call(self, method, url, headers, body, timeout_s) -> tuple[int, str]:
         self.rest.append((method, url, dict(headers), body))
@@ -209,6 +229,14 @@ class RuleEngine:
             raise RuleChainError(f"{where}: proxies and credentials are not supported")
         if short == "TbMqttNode" and (c.get("ssl") or not anonymous):
             raise RuleChainError(f"{where}: TLS and credentials are not supported")
+        if short == "TbKafkaNode":
+            try:
+                producer_config(c)
+                "".encode(c.get("kafkaHeadersCharset") or "utf-8")
+            except (KafkaConfigError, LookupError) as exc:
+                raise RuleChainError(f"{where}: {exc}") from None
+            if not c.get("topicPattern"):
+                raise RuleChainError(f"{where}: topicPattern is empty")
         if short == "TbCreateAlarmNode" and (c.get("useMessageAlarmData") or c.get("propagate") or c.get("propagateToOwner")
                                              or c.get("propagateToTenant") or c.get("relationTypes")):
             raise RuleChainError(f"{where}: message alarm data and alarm propagation are not supported")
@@ -367,6 +395,16 @@ class RuleEngine:
             self.outputs.mqtt_publish(c.get("host") or "", int(c.get("port") or 1883), topic, msg.data,
                                       bool(c.get("retainedMessage")))
             return [("Success", msg)]
+        if short == "TbKafkaNode":
+            # TbKafkaNode.onMsg: topic and key (none when keyPattern is empty) by TbNodeUtils.processPattern, the body
+            # as the value; success adds the record's offset, partition and topic to the metadata
+            topic = process_pattern(c["topicPattern"], msg.metadata, data)
+            key = process_pattern(c["keyPattern"], msg.metadata, data) if c.get("keyPattern") else None
+            headers = (record_headers(msg.metadata, c.get("kafkaHeadersCharset"))
+                       if c.get("addMetadataKeyValuesAsKafkaHeaders") else [])
+            sent = self.outputs.kafka_publish(c, topic, key, msg.data, headers)  # raising: Failure with "error"
+            return [("Success", _with(msg, metadata={**msg.metadata, "offset": str(sent.offset),
+                                                     "partition": str(sent.partition), "topic": sent.topic}))]
         if short == "TbMsgPushToEdgeNode":
             if msg.type not in EDGE_MSG_TYPES:
                 raise NodeFailure(f"Unsupported msg type {msg.type}")

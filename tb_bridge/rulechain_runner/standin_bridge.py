@@ -4,7 +4,7 @@ to the default rule chain of its originator's profile when the profile names one
 
 :class:`StandInOutputs` saves into the stand-in's store (without re-emitting pipeline messages, as
 ThingsBoard's save nodes do not re-enter the root chain for device telemetry), keeps alarms in the store,
-and hands push-to-edge, MQTT publishes and REST calls to the callables it is given.
+and hands push-to-edge, MQTT publishes, Kafka records and REST calls to the callables it is given.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import threading
 from typing import Any, Callable, Mapping
 
 from tb_bridge.rulechain_runner.engine import RecordingOutputs, RuleEngine, Step
+from tb_bridge.rulechain_runner.kafka_producer import KafkaDelivery, KafkaNodeProducer
 from tb_bridge.standin.messages import TbMsg
 
 
@@ -21,12 +22,16 @@ class StandInOutputs(RecordingOutputs):
 
     ``edge_sink(msg)`` receives push-to-edge messages (the stand-in's Edge server), ``mqtt_sink(host, port,
     topic, payload, retain)`` the MQTT node's publishes (default: one paho publish to the configured
-    broker), ``http`` the REST node's requests (default: httpx). Everything is also recorded."""
+    broker), ``kafka_sender(config, topic, key, value, headers)`` the Kafka node's records (default: a
+    confluent-kafka producer per node configuration, :class:`KafkaNodeProducer`), ``http`` the REST node's
+    requests (default: httpx). Everything is also recorded; :meth:`close` flushes the Kafka producers."""
 
     def __init__(self, standin: Any, *, edge_sink: Callable[[TbMsg], None] | None = None,
                  mqtt_sink: Callable[[str, int, str, str, bool], None] | None = None,
-                 http: Callable[..., tuple[int, str]] | None = None) -> None:
-        super().__init__(http=http)
+                 http: Callable[..., tuple[int, str]] | None = None,
+                 kafka_sender: Callable[..., KafkaDelivery] | None = None) -> None:
+        self._producer = KafkaNodeProducer() if kafka_sender is None else None
+        super().__init__(http=http, kafka_sender=kafka_sender or self._producer.send)
         self._tb = standin
         self._edge_sink = edge_sink
         self._mqtt_sink = mqtt_sink
@@ -74,6 +79,10 @@ class StandInOutputs(RecordingOutputs):
 
         publish.single(topic, payload, qos=1, retain=retain, hostname=host, port=port)
 
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+
 
 class StandInRuleEngine:
     """Subscribes ``engine`` to the stand-in's pipeline; :meth:`stop` unsubscribes.
@@ -111,4 +120,8 @@ class StandInRuleEngine:
             del self.traces[:-self._keep]
 
     def stop(self) -> None:
+        """Unsubscribes, then closes the engine's outputs when they have ``close`` (Kafka producers flushed)."""
         self._unsubscribe()
+        close = getattr(self.engine.outputs, "close", None)
+        if close is not None:
+            close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,8 +21,16 @@ FIELD_PROFILE = "Field"
 #: The REST node's header that carries the service's bearer token (a secret: export leaves it out).
 AUTH_HEADER = "Authorization"
 #: Relation names of the "Select transport" switch in well_optimization.json.
-TRANSPORTS: dict[str, str] = {"grpc": "gRPC Edge", "mqtt": "MQTT", "rest": "REST"}
+TRANSPORTS: dict[str, str] = {"grpc": "gRPC Edge", "mqtt": "MQTT", "rest": "REST", "kafka": "Kafka"}
 TRANSPORT_NODE = "Select transport"
+#: The Kafka branch: a transform that builds the envelope and puts the record's topic and key into metadata, and
+#: ThingsBoard's Kafka node (``topicPattern`` / ``keyPattern`` read those two metadata keys).
+KAFKA_ENVELOPE_NODE = "Envelope for Kafka"
+KAFKA_NODE_TYPE = "org.thingsboard.rule.engine.kafka.TbKafkaNode"
+KAFKA_TOPIC_KEY = "atilaxKafkaTopic"
+KAFKA_KEY_KEY = "atilaxKafkaKey"
+#: Kafka's legal topic names (org.apache.kafka.common.internals.Topic: [a-zA-Z0-9._-], at most 249 characters).
+_KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 #: The switch that sends slider writes (sim_param_* only) to the HTTP API instead of the transport, and its REST node.
 SIMULATION_NODE = "Simulation path"
 API_NODE = "POST to Atilax API (simulation)"
@@ -65,7 +74,7 @@ def link_rule_chains(export: Mapping[str, Any], ids_by_name: Mapping[str, str]) 
 
 def select_transport(export: Mapping[str, Any], transport: str) -> dict[str, Any]:
     """A copy of the optimization chain whose "Select transport" switch returns ``transport``
-    (``grpc``, ``mqtt`` or ``rest``)."""
+    (``grpc``, ``mqtt``, ``rest`` or ``kafka``)."""
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {sorted(TRANSPORTS)}, got {transport!r}")
     out = copy.deepcopy(dict(export))
@@ -75,6 +84,34 @@ def select_transport(export: Mapping[str, Any], transport: str) -> dict[str, Any
     script = f"return ['{TRANSPORTS[transport]}'];"
     nodes[0]["configuration"].update(tbelScript=script, jsScript=script)
     return out
+
+
+def kafka_envelope_script(telemetry_topics: Mapping[str, str], events_topic: str) -> str:
+    """The "Envelope for Kafka" script: the MQTT branch's envelope, and in metadata ``atilaxKafkaTopic`` (telemetry:
+    the topic of the device profile's lift type; attribute updates, alarm actions and field assets:
+    ``events_topic``) and ``atilaxKafkaKey`` (the device or asset id). ``telemetry_topics`` is keyed by lift type
+    (``kafka.telemetry_topics``: esp, srp, pcp, gas_lift, natural_flow)."""
+    from tb_bridge.wells.model import DEVICE_PROFILE_BY_LIFT_TYPE
+
+    for topic in (*telemetry_topics.values(), events_topic):
+        if not _KAFKA_TOPIC.match(topic) or topic in (".", ".."):
+            raise ValueError(f"not a Kafka topic name: {topic!r}")
+    unknown = set(telemetry_topics) - set(DEVICE_PROFILE_BY_LIFT_TYPE)
+    if unknown:
+        raise ValueError(f"unknown lift types {sorted(unknown)} in the telemetry topics")
+    table = ", ".join(f"'{DEVICE_PROFILE_BY_LIFT_TYPE[lift]}': '{topic}'" for lift, topic in telemetry_topics.items())
+    return ("var asset = metadata.atilaxAssetId != null;\n"
+            f"var topics = {{{table}}};\n"
+            f"var topic = '{events_topic}';\n"
+            "if (msgType == 'POST_TELEMETRY_REQUEST' && !asset && topics[metadata.atilaxProfile] != null) {\n"
+            "    topic = topics[metadata.atilaxProfile];\n"
+            "}\n"
+            f"metadata.{KAFKA_TOPIC_KEY} = topic;\n"
+            f"metadata.{KAFKA_KEY_KEY} = asset ? metadata.atilaxAssetId : metadata.atilaxEntityId;\n"
+            f"var body = {{msgType: msgType, entityId: metadata.{KAFKA_KEY_KEY}, entityType: asset ? 'ASSET' : 'DEVICE', "
+            "deviceName: metadata.deviceName, deviceType: metadata.deviceType, ts: metadata.ts, metadata: metadata, "
+            "data: msg};\n"
+            "return {msg: body, metadata: metadata, msgType: msgType};")
 
 
 def select_simulation_path(export: Mapping[str, Any], via_api: bool) -> dict[str, Any]:
@@ -95,13 +132,24 @@ def select_simulation_path(export: Mapping[str, Any], via_api: bool) -> dict[str
 
 def configure_endpoints(export: Mapping[str, Any], *, mqtt_host: str | None = None, mqtt_port: int | None = None,
                         service_url: str | None = None, service_token: str | None = None,
-                        api_url: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+                        api_url: str | None = None, api_key: str | None = None,
+                        kafka_bootstrap: str | None = None, kafka_telemetry_topics: Mapping[str, str] | None = None,
+                        kafka_events_topic: str | None = None) -> dict[str, Any]:
     """A copy with the MQTT node's broker, the REST node's service base URL (scheme, host and port replaced,
     the path kept) and its ``Authorization: Bearer <service_token>`` header set; the HTTP API node's base URL
-    (``api_url``) and ``X-API-Key: <api_key>`` header likewise."""
+    (``api_url``) and ``X-API-Key: <api_key>`` header likewise; the Kafka node's ``bootstrapServers`` and, with
+    ``kafka_telemetry_topics`` and ``kafka_events_topic`` (the service's ``kafka.*`` settings), the Kafka
+    envelope's topic table (:func:`kafka_envelope_script`)."""
+    if (kafka_telemetry_topics is None) != (kafka_events_topic is None):
+        raise ValueError("kafka_telemetry_topics and kafka_events_topic go together")
     out = copy.deepcopy(dict(export))
     for node in out["metadata"]["nodes"]:
         cfg = node["configuration"]
+        if node["type"] == KAFKA_NODE_TYPE and kafka_bootstrap is not None:
+            cfg["bootstrapServers"] = kafka_bootstrap
+        if node["name"] == KAFKA_ENVELOPE_NODE and kafka_telemetry_topics is not None:
+            script = kafka_envelope_script(kafka_telemetry_topics, kafka_events_topic)
+            cfg.update(tbelScript=script, jsScript=script)
         if node["type"].endswith("mqtt.TbMqttNode"):
             if mqtt_host is not None:
                 cfg["host"] = mqtt_host

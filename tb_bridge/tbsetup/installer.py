@@ -32,6 +32,7 @@ from tb_bridge.tbsetup.bundle import (
     RULE_CHAIN_FILES,
     RULE_CHAIN_NODE,
     SIMULATION_NODE,
+    TRANSPORTS,
     bundled_dashboards,
     bundled_rule_chains,
     configure_endpoints,
@@ -62,8 +63,10 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class SetupOptions:
-    """``transport``: grpc | mqtt | rest (what the optimization chain forwards with); the MQTT broker and
-    the service URL and bearer token (``rest_ingress.token`` of the service) for the REST node; the Edge (gRPC
+    """``transport``: grpc | mqtt | rest | kafka (what the optimization chain forwards with); the MQTT broker and
+    the service URL and bearer token (``rest_ingress.token`` of the service) for the REST node; the Kafka node's
+    brokers and the topics (``kafka_telemetry_topics`` by lift type and ``kafka_events_topic``: the service's
+    ``kafka.*`` settings; None keeps the bundled defaults); the Edge (gRPC
     only); ``make_root`` makes the bundled root chain the tenant's root chain; ``assign_fields`` assigns the
     assets of the ``Field`` profile to the Edge along with the wells (gRPC only); ``service_user`` creates the
     tenant administrator the service writes as (:mod:`tb_bridge.tbsetup.service_user`), e-mail
@@ -86,6 +89,9 @@ class SetupOptions:
     #: base URL of the service's HTTP API: slider writes go to its POST /simulation/reactive (None: the transport)
     simulation_api_url: str | None = None
     api_key: str | None = None
+    kafka_bootstrap: str | None = None
+    kafka_telemetry_topics: Mapping[str, str] | None = None
+    kafka_events_topic: str | None = None
 
 
 def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
@@ -98,7 +104,10 @@ def desired_rule_chains(options: SetupOptions) -> list[dict[str, Any]]:
             export = select_simulation_path(export, options.simulation_api_url is not None)
         out.append(configure_endpoints(export, mqtt_host=options.mqtt_host, mqtt_port=options.mqtt_port,
                                        service_url=options.service_url, service_token=options.service_token,
-                                       api_url=options.simulation_api_url, api_key=options.api_key))
+                                       api_url=options.simulation_api_url, api_key=options.api_key,
+                                       kafka_bootstrap=options.kafka_bootstrap,
+                                       kafka_telemetry_topics=options.kafka_telemetry_topics,
+                                       kafka_events_topic=options.kafka_events_topic))
     return out
 
 
@@ -269,8 +278,8 @@ def run_setup(client: TbClient, options: SetupOptions = SetupOptions(), *, dry_r
     """Install (or with ``dry_run`` only plan) rule chains, the device and asset profiles defaulting to the bundled
     root chain, dashboards and, for the gRPC transport, the Edge with the lift wells and the field assets assigned.
     Returns every action; a second run reports only ``unchanged``."""
-    if options.transport not in ("grpc", "mqtt", "rest"):
-        raise ValueError(f"transport must be grpc, mqtt or rest, got {options.transport!r}")
+    if options.transport not in TRANSPORTS:
+        raise ValueError(f"transport must be grpc, mqtt, rest or kafka, got {options.transport!r}")
     if options.transport == "rest" and not options.service_token:
         raise ValueError("transport rest needs the service's bearer token (rest_ingress.token): the REST node "
                          "sends it as 'Authorization: Bearer <token>'")

@@ -108,6 +108,41 @@ def test_mqtt_transport_installs_no_edge_and_selects_mqtt(standin):
     assert (nodes["Publish to Atilax (MQTT)"]["host"], nodes["Publish to Atilax (MQTT)"]["port"]) == ("broker.local", 1884)
 
 
+def test_cli_kafka_transport_takes_brokers_and_topics_from_the_services_settings(standin, monkeypatch, capsys):
+    """`atilax tb setup --transport kafka`: the chain publishes where the service reads (its kafka.* settings);
+    --kafka-bootstrap overrides the brokers (ThingsBoard may reach them under another name)."""
+    from tb_bridge.cli.tb_cmd import register
+    import argparse
+
+    _tb, url, res, _ = standin
+    monkeypatch.setenv("ATILAX_KAFKA__BOOTSTRAP_SERVERS", "kafka-a:9092,kafka-b:9092")
+    monkeypatch.setenv("ATILAX_KAFKA__EVENTS_TOPIC", "north.events")
+    monkeypatch.setenv("ATILAX_KAFKA__TELEMETRY_TOPICS", json.dumps(
+        {"esp": "north.esp", "srp": "north.srp", "pcp": "north.pcp", "gas_lift": "north.gl", "natural_flow": "north.nf"}))
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    base = ["tb", "setup", "--url", url, "--username", TENANT_ADMIN_EMAIL, "--password", TENANT_ADMIN_PASSWORD,
+            "--transport", "kafka", "--no-service-user"]
+
+    def installed():
+        with client(url) as c:
+            chains = installed_rule_chains(c)
+        wo = next(e for e in chains.values() if e["ruleChain"]["name"] == "Atilax Well Optimization")
+        return {n["name"]: n["configuration"] for n in wo["metadata"]["nodes"]}
+
+    args = parser.parse_args(base)
+    assert args.func(args) == 0
+    nodes = installed()
+    assert nodes["Select transport"]["tbelScript"] == "return ['Kafka'];" and not res.edges
+    assert nodes["Publish to Atilax (Kafka)"]["bootstrapServers"] == "kafka-a:9092,kafka-b:9092"
+    assert ("var topics = {'ESP': 'north.esp', 'SRP': 'north.srp', 'PCP': 'north.pcp', 'GasLift': 'north.gl', "
+            "'NaturalFlow': 'north.nf'};\nvar topic = 'north.events';") in nodes["Envelope for Kafka"]["tbelScript"]
+    args = parser.parse_args([*base, "--kafka-bootstrap", "10.0.0.5:9094"])
+    assert args.func(args) == 0
+    assert installed()["Publish to Atilax (Kafka)"]["bootstrapServers"] == "10.0.0.5:9094"
+    capsys.readouterr()
+
+
 def test_cli_setup_and_export(standin, tmp_path, capsys):
     from tb_bridge.cli.tb_cmd import register
     import argparse

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tb_bridge.rulechain_runner import RuleEngine, load_rule_chain
+from tb_bridge.rulechain_runner.kafka_producer import KafkaDelivery
 from tb_bridge.rulechain_runner.standin_bridge import StandInOutputs, StandInRuleEngine
 from tb_bridge.standin.core import TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD, StandIn
 from tb_bridge.standin.http_server import HttpServerThread
@@ -15,7 +16,7 @@ from tb_bridge.tbsetup.client import TbClient
 from tb_bridge.tbsetup.installer import SetupOptions, installed_rule_chains, profile_rule_chains, run_setup
 
 
-@pytest.fixture(params=["grpc", "mqtt", "rest"])
+@pytest.fixture(params=["grpc", "mqtt", "rest", "kafka"])
 def running(request):
     tb = StandIn()
     app = build_app(tb)
@@ -25,11 +26,15 @@ def running(request):
     service = tb.create_user("atilax@service.local", "secret")
     with TbClient(server.base_url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
         run_setup(client, SetupOptions(transport=request.param, make_root=True, service_url="http://svc:8090",
+                                       kafka_bootstrap="kafka-1:9092",
                                        service_token="tok-1" if request.param == "rest" else None))
         chains = {cid: load_rule_chain(export) for cid, export in installed_rule_chains(client).items()}
-    sent = {"edge": [], "mqtt": [], "rest": []}
+    sent = {"edge": [], "mqtt": [], "rest": [], "kafka": []}
     outputs = StandInOutputs(tb, edge_sink=sent["edge"].append,
                              mqtt_sink=lambda *a: sent["mqtt"].append(a),
+                             kafka_sender=lambda config, topic, key, value, headers: (
+                                 sent["kafka"].append((config["bootstrapServers"], topic, key, value)),
+                                 KafkaDelivery(topic, 0, len(sent["kafka"]) - 1))[1],
                              http=lambda method, url, headers, body, timeout: (
                                  sent["rest"].append((method, url, dict(headers), body)), (200, "{}"))[1])
     bridge = StandInRuleEngine(tb, RuleEngine(chains, outputs))
@@ -61,6 +66,13 @@ def test_telemetry_slider_and_own_writes(running):
             ("POST_TELEMETRY_REQUEST", device_id, {"flow_rate_bpd": 812.5, "frequency_hz": 55.0}),
             ("ATTRIBUTES_UPDATED", device_id, {"sim_param_water_cut_frac": 0.55})]
         assert {t for _h, _p, t, _pl, _r in sent["mqtt"]} == {"atilax/v1/ESP/W-1"}
+    elif transport == "kafka":  # the envelope, keyed by the device id: telemetry to the ESP topic, the slider to events
+        bodies = [json.loads(value) for _b, _t, _k, value in sent["kafka"]]
+        assert [(b["msgType"], b["entityId"], b["data"]) for b in bodies] == [
+            ("POST_TELEMETRY_REQUEST", device_id, {"flow_rate_bpd": 812.5, "frequency_hz": 55.0}),
+            ("ATTRIBUTES_UPDATED", device_id, {"sim_param_water_cut_frac": 0.55})]
+        assert [(b, t, k) for b, t, k, _v in sent["kafka"]] == [
+            ("kafka-1:9092", "atilax.telemetry.esp", device_id), ("kafka-1:9092", "atilax.events", device_id)]
     else:  # the envelope, to the service's REST ingress with its bearer token
         assert {(m, u, h["Authorization"]) for m, u, h, _b in sent["rest"]} == {
             ("POST", "http://svc:8090/api/v1/events", "Bearer tok-1")}
@@ -82,6 +94,9 @@ def test_configuration_changes_are_forwarded_and_the_service_results_raise_no_al
         assert [(m.type, json.loads(m.data)) for m in sent["edge"]] == [("ATTRIBUTES_UPDATED", {"pump_depth_ft": 7200.0})]
     elif transport == "mqtt":
         assert [json.loads(payload)["data"] for _h, _p, _t, payload, _r in sent["mqtt"]] == [{"pump_depth_ft": 7200.0}]
+    elif transport == "kafka":
+        assert [(t, json.loads(value)["data"]) for _b, t, _k, value in sent["kafka"]] == [
+            ("atilax.events", {"pump_depth_ft": 7200.0})]
     else:
         assert [json.loads(body)["data"] for _m, _u, _h, body in sent["rest"]] == [{"pump_depth_ft": 7200.0}]
 

@@ -30,6 +30,12 @@ REST_API_CALL_FIELDS = frozenset({
     "maxParallelRequestsCount", "parseToPlainText", "enableProxy", "useSystemProxyProperties", "proxyHost", "proxyPort",
     "proxyUser", "proxyPassword", "proxyScheme", "credentials", "ignoreRequestBody", "maxInMemoryBufferSizeInKb"})
 
+#: kafka/TbKafkaNodeConfiguration.java (thingsboard/thingsboard master, 2026): its private fields. TbKafkaNode is at
+#: @RuleNode(version = 1): its upgrade from version 0 removed keySerializer and valueSerializer (always StringSerializer).
+KAFKA_FIELDS = frozenset({
+    "topicPattern", "keyPattern", "bootstrapServers", "retries", "batchSize", "linger", "bufferMemory", "acks",
+    "otherProperties", "addMetadataKeyValuesAsKafkaHeaders", "kafkaHeadersCharset"})
+
 # class -> (configuration keys, @RuleNode version, fixed relations or None for custom relations)
 TB_NODES = {
     P + "filter.TbMsgTypeSwitchNode": ({"version"}, 0, None),  # relations: TbMsgType labels + "Other"
@@ -54,6 +60,7 @@ TB_NODES = {
     P + "mqtt.TbMqttNode": ({"topicPattern", "host", "port", "connectTimeoutSec", "clientId", "appendClientIdSuffix",
                              "retainedMessage", "cleanSession", "ssl", "parseToPlainText", "protocolVersion", "credentials"},
                             2, {"Success", "Failure"}),
+    P + "kafka.TbKafkaNode": (KAFKA_FIELDS, 1, {"Success", "Failure"}),
     P + "edge.TbMsgPushToEdgeNode": ({"scope"}, 0, {"Success", "Failure"}),
     P + "flow.TbRuleChainInputNode": ({"ruleChainId", "forwardMsgToDefaultRuleChain"}, 1, None),
     P + "action.TbCreateAlarmNode": (ALARM | {"severity", "propagate", "propagateToOwner", "propagateToTenant",
@@ -68,7 +75,7 @@ MSG_TYPE_LABELS = {"Post attributes", "Post telemetry", "RPC Request from Device
                    "Alarm Acknowledged", "Alarm Cleared"}
 LIFT_PROFILES = {"ESP", "SRP", "PCP", "GasLift", "NaturalFlow"}
 FIELD_PROFILES = {"Field"}
-TRANSPORT_RELATIONS = {"gRPC Edge", "MQTT", "REST"}
+TRANSPORT_RELATIONS = {"gRPC Edge", "MQTT", "REST", "Kafka"}
 # JavaScript-only constructs TBEL rejects, and TBEL-only constructs JavaScript rejects.
 JS_ONLY = re.compile(r"===|!==|=>|\blet\b|\bconst\b|\btypeof\b|\bundefined\b|\bnew\b|\bfor\s*\(.*\bin\b")
 TBEL_ONLY = re.compile(r"\bforeach\b|\bdef\b|\.keySet\(|\.entrySet\(|\bfor\s*\([^;]*:")
@@ -237,3 +244,48 @@ def test_no_alarm_is_created_or_cleared_by_the_chains():
     for path in CHAIN_FILES:
         types = {n["type"].rsplit(".", 1)[1] for n in _load(path)["metadata"]["nodes"]}
         assert not types & {"TbCreateAlarmNode", "TbClearAlarmNode"}, path.name
+
+
+def test_kafka_node_has_every_field_of_tbkafkanodeconfiguration_and_reads_topic_and_key_from_the_envelope():
+    """The Kafka node as bundled and as ``atilax tb setup --transport kafka`` writes it: exactly the fields of
+    TbKafkaNodeConfiguration (the runner knows the same list), ThingsBoard's defaults but for the patterns, the topic
+    and key from the metadata the "Envelope for Kafka" script sets, and that script generated from the service's
+    kafka settings."""
+    from tb_bridge.config import KafkaSettings
+    from tb_bridge.rulechain_runner.chain import NODE_SPECS
+    from tb_bridge.tbsetup.bundle import configure_endpoints, kafka_envelope_script, select_transport
+
+    assert NODE_SPECS[P + "kafka.TbKafkaNode"].config_keys == KAFKA_FIELDS
+    assert NODE_SPECS[P + "kafka.TbKafkaNode"].version == 1
+    export = _load(ROOT / "rulechains" / "well_optimization.json")
+    nodes = {n["name"]: n for n in export["metadata"]["nodes"]}
+    kafka = nodes["Publish to Atilax (Kafka)"]
+    assert kafka["type"] == P + "kafka.TbKafkaNode" and kafka["configurationVersion"] == 1
+    # TbKafkaNodeConfiguration.defaultConfiguration() but for topicPattern and keyPattern
+    assert kafka["configuration"] == {
+        "topicPattern": "${atilaxKafkaTopic}", "keyPattern": "${atilaxKafkaKey}", "bootstrapServers": "localhost:9092",
+        "retries": 0, "batchSize": 16384, "linger": 0, "bufferMemory": 33554432, "acks": "-1", "otherProperties": {},
+        "addMetadataKeyValuesAsKafkaHeaders": False, "kafkaHeadersCharset": "UTF-8"}
+    defaults = KafkaSettings()
+    envelope = nodes["Envelope for Kafka"]["configuration"]
+    assert envelope["tbelScript"] == kafka_envelope_script(defaults.telemetry_topics, defaults.events_topic)
+    assert "'GasLift': 'atilax.telemetry.gas_lift'" in envelope["tbelScript"]
+    assert "var topic = 'atilax.events';" in envelope["tbelScript"]
+    names = [n["name"] for n in export["metadata"]["nodes"]]
+    conns = {(names[c["fromIndex"]], c["type"], names[c["toIndex"]]) for c in export["metadata"]["connections"]}
+    assert {("Select transport", "Kafka", "Envelope for Kafka"), ("Envelope for Kafka", "Success", "Publish to Atilax (Kafka)"),
+            ("Envelope for Kafka", "Failure", "Log failure"), ("Publish to Atilax (Kafka)", "Failure", "Log failure")} <= conns
+
+    topics = {"esp": "field7.esp", "srp": "field7.srp", "pcp": "field7.pcp", "gas_lift": "field7.gl",
+              "natural_flow": "field7.nf"}
+    setup = configure_endpoints(select_transport(export, "kafka"), kafka_bootstrap="kafka-1:9092,kafka-2:9092",
+                                kafka_telemetry_topics=topics, kafka_events_topic="field7.events")
+    nodes = {n["name"]: n for n in setup["metadata"]["nodes"]}
+    assert nodes["Select transport"]["configuration"]["tbelScript"] == "return ['Kafka'];"
+    assert nodes["Publish to Atilax (Kafka)"]["configuration"]["bootstrapServers"] == "kafka-1:9092,kafka-2:9092"
+    script = nodes["Envelope for Kafka"]["configuration"]["tbelScript"]
+    assert script == nodes["Envelope for Kafka"]["configuration"]["jsScript"]
+    assert ("var topics = {'ESP': 'field7.esp', 'SRP': 'field7.srp', 'PCP': 'field7.pcp', 'GasLift': 'field7.gl', "
+            "'NaturalFlow': 'field7.nf'};\nvar topic = 'field7.events';") in script
+    with pytest.raises(ValueError, match="not a Kafka topic name"):
+        kafka_envelope_script({"esp": "bad'topic"}, "atilax.events")

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from tb_bridge.rulechain_runner import RecordingOutputs, RuleChainError, RuleEngine, ScriptError, TbScript, load_rule_chain
+from tb_bridge.rulechain_runner.kafka_producer import KafkaDelivery
 from tb_bridge.rulechain_runner.patterns import process_pattern
 from tb_bridge.standin.messages import TbMsg
 from tb_bridge.tbsetup.bundle import bundled_rule_chains, link_rule_chains, select_transport
@@ -206,12 +207,16 @@ def test_devices_of_other_profiles_are_saved_but_not_forwarded():
     assert out.timeseries and out.edge == []
 
 
-@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
+def sent_count(out):
+    return len(out.edge) + len(out.mqtt) + len(out.rest) + len(out.kafka)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest", "kafka"])
 def test_slider_write_reaches_the_service_and_own_writes_do_not(transport):
     eng, out = bundled(transport)
     slider = msg("ATTRIBUTES_UPDATED", {"sim_param_water_cut_frac": 0.55}, scope="SERVER_SCOPE", userId="u-1")
     eng.process(slider)
-    sent = len(out.edge) + len(out.mqtt) + len(out.rest)
+    sent = sent_count(out)
     assert sent == 1
     if transport == "rest":  # the same envelope as the MQTT branch, to the service's REST ingress
         method, url, headers, body = out.rest[0]
@@ -223,9 +228,9 @@ def test_slider_write_reaches_the_service_and_own_writes_do_not(transport):
            {"sim_compare_production_delta_bpd": 12.5}, {"opt_error": "sim_param_x out of range"}]
     for values in own:
         eng.process(msg("ATTRIBUTES_UPDATED", values, scope="SERVER_SCOPE"))
-    assert len(out.edge) + len(out.mqtt) + len(out.rest) == sent  # nothing more went to the service
+    assert sent_count(out) == sent  # nothing more went to the service
     eng.process(msg("ATTRIBUTES_UPDATED", {"opt_status": "ok", "sim_param_gor_scf_stb": 900}, scope="SERVER_SCOPE"))
-    assert len(out.edge) + len(out.mqtt) + len(out.rest) == sent + 1  # a sim_param_ key after another key
+    assert sent_count(out) == sent + 1  # a sim_param_ key after another key
 
 
 def test_rest_failure_goes_to_the_failure_log():
@@ -248,7 +253,8 @@ def sent_events(out, transport):
         return [event_from_tb_message(m.type, m.originator_id, {**m.metadata, **(
             {"entityType": "ASSET"} if m.originator_type == "ASSET" else {})}, m.data, source="edge") for m in out.edge]
     events = []  # the envelope as tb_bridge.transport.mqtt_envelope.parse_envelope reads it (ids here are not UUIDs)
-    payloads = [p for _h, _p, _topic, p, _r in out.mqtt] if transport == "mqtt" else [b for _m, _u, _h, b in out.rest]
+    payloads = {"mqtt": [p for _h, _p, _topic, p, _r in out.mqtt], "rest": [b for _m, _u, _h, b in out.rest],
+                "kafka": [value for _topic, _key, value, _headers in out.kafka]}[transport]
     for payload in payloads:
         body = json.loads(payload)
         meta = {**body["metadata"], **({"entityType": "ASSET"} if body["entityType"] == "ASSET" else {})}
@@ -256,7 +262,7 @@ def sent_events(out, transport):
     return events
 
 
-@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest", "kafka"])
 def test_configuration_changes_are_forwarded_without_the_service_keys(transport):
     eng, out = bundled(transport)
     eng.process(msg("ATTRIBUTES_UPDATED", {"reservoir_pressure_psi": 2900.0}, scope="SERVER_SCOPE", userId="u-1"))
@@ -273,7 +279,7 @@ def test_configuration_changes_are_forwarded_without_the_service_keys(transport)
     assert events[0].metadata["userId"] == "u-1" and events[2].scope == "SHARED_SCOPE"
 
 
-@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest", "kafka"])
 def test_placement_keys_of_field_assets_are_forwarded(transport):
     from tb_bridge.router import is_asset_event
 
@@ -293,9 +299,11 @@ def test_placement_keys_of_field_assets_are_forwarded(transport):
                                                                           True)
     if transport == "mqtt":
         assert out.mqtt[0][2] == "atilax/v1/Field/North field"
+    if transport == "kafka":  # a field asset's event: the events topic, keyed by the asset id
+        assert [(topic, key) for topic, key, _v, _h in out.kafka] == [("atilax.events", "asset-1")]
 
 
-@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest"])
+@pytest.mark.parametrize("transport", ["grpc", "mqtt", "rest", "kafka"])
 def test_operator_alarm_actions_on_atilax_alarms_are_forwarded(transport):
     eng, out = bundled(transport)
     alarm = {"id": {"entityType": "ALARM", "id": "a-1"}, "originator": {"entityType": "DEVICE", "id": "dev-1"},
@@ -382,3 +390,86 @@ def test_mqtt_envelopes_of_assets_and_alarm_actions_parse_into_router_events():
     assert (asset.well_id, is_asset_event(asset), dict(asset.values)) == (field_id, True, {"placement_stop_requested": True})
     assert (clear.kind, clear.well_id, clear.ts_ms, clear.metadata["userName"], is_asset_event(clear)) == (
         EventKind.ALARM_CLEAR, well_id, 6, "op", False)
+
+
+# --- the Kafka branch ---------------------------------------------------------------------------------
+KAFKA_WELLS = {f"dev-{p}": {"id": f"dev-{p}", "name": f"{p}-1", "type": p} for p in ("ESP", "SRP", "PCP", "GasLift",
+                                                                                  "NaturalFlow")}
+
+
+def test_kafka_transport_sends_telemetry_to_the_lift_types_topic_and_events_to_the_events_topic_keyed_by_device():
+    eng, out = bundled("kafka")
+    out.fields.update(KAFKA_WELLS)
+    deliveries = iter(range(100))
+    out.kafka_sender = lambda config, topic, key, value, headers: KafkaDelivery(topic, 3, next(deliveries))
+    for device_id, fields in KAFKA_WELLS.items():
+        eng.process(TbMsg("POST_TELEMETRY_REQUEST", device_id, {"deviceName": fields["name"], "deviceType": fields["type"],
+                                                                "ts": "1700000000000"}, json.dumps({"flow_rate_bpd": 5.0})))
+    steps = eng.process(TbMsg("ATTRIBUTES_UPDATED", "dev-SRP", {"deviceName": "SRP-1", "deviceType": "SRP", "ts": "7",
+                                                                "scope": "SERVER_SCOPE"}, json.dumps({"pump_depth_ft": 5000})))
+    assert [(topic, key) for topic, key, _v, _h in out.kafka] == [
+        ("atilax.telemetry.esp", "dev-ESP"), ("atilax.telemetry.srp", "dev-SRP"), ("atilax.telemetry.pcp", "dev-PCP"),
+        ("atilax.telemetry.gas_lift", "dev-GasLift"), ("atilax.telemetry.natural_flow", "dev-NaturalFlow"),
+        ("atilax.events", "dev-SRP")]
+    assert all(headers == [] for _t, _k, _v, headers in out.kafka)  # addMetadataKeyValuesAsKafkaHeaders false
+    body = json.loads(out.kafka[0][2])
+    assert body == {"msgType": "POST_TELEMETRY_REQUEST", "entityId": "dev-ESP", "entityType": "DEVICE",
+                    "deviceName": "ESP-1", "deviceType": "ESP", "ts": "1700000000000", "metadata": body["metadata"],
+                    "data": {"flow_rate_bpd": 5.0}}
+    assert (body["metadata"]["atilaxKafkaTopic"], body["metadata"]["atilaxKafkaKey"]) == ("atilax.telemetry.esp", "dev-ESP")
+    (sent,) = [s for s in steps if s.node == "Publish to Atilax (Kafka)"]
+    # TbKafkaNode.processResponse: offset, partition and topic of the record in the outbound metadata
+    assert sent.relations == ("Success",)
+    assert (sent.msg.metadata["offset"], sent.msg.metadata["partition"], sent.msg.metadata["topic"]) == (
+        "5", "3", "atilax.events")
+
+
+def test_kafka_send_failure_goes_to_the_failure_log_and_headers_carry_the_metadata():
+    eng, out = bundled("kafka")
+
+    def refuse(config, topic, key, value, headers):
+        raise RuntimeError("Broker: Not enough in-sync replicas")
+
+    out.kafka_sender = refuse
+    steps = eng.process(msg())
+    call = next(s for s in steps if s.node == "Publish to Atilax (Kafka)")
+    assert call.relations == ("Failure",)
+    assert call.msg.metadata["error"] == "RuntimeError: Broker: Not enough in-sync replicas"
+    assert "Log failure" in [s.node for s in steps] and len(out.logs) == 1
+
+    node = ("kafka.TbKafkaNode", "k", 1, {"topicPattern": "t-${deviceType}", "keyPattern": "", "bootstrapServers": "b:9092",
+                                          "acks": "1", "addMetadataKeyValuesAsKafkaHeaders": True,
+                                          "kafkaHeadersCharset": "ISO-8859-1"})
+    eng, out = engine(chain([node], []))
+    (step,) = eng.process(msg(deviceName="Brunnen-\u00e4"))
+    assert step.relations == ("Success",) and (step.msg.metadata["partition"], step.msg.metadata["offset"]) == ("-1", "-1")
+    ((topic, key, value, headers),) = out.kafka
+    assert (topic, key, json.loads(value)) == ("t-ESP", None, {"flow_rate_bpd": 812.5})  # empty keyPattern: no key
+    assert headers == [("tb_msg_md_deviceName", b"Brunnen-\xe4"), ("tb_msg_md_deviceType", b"ESP"),
+                       ("tb_msg_md_ts", b"1700000000000")]
+
+
+@pytest.mark.parametrize("config, error", [
+    ({"acks": "2"}, "acks must be one of"),
+    ({"otherProperties": {"ssl.truststore.location": "/x.jks"}}, "otherProperties .* not supported"),
+    ({"kafkaHeadersCharset": "no-such-charset"}, "unknown encoding"),
+    ({"topicPattern": ""}, "topicPattern is empty"),
+    ({"bootstrapServers": " "}, "bootstrapServers is empty"),
+])
+def test_kafka_node_configurations_librdkafka_cannot_reproduce_are_errors(config, error):
+    base = {"topicPattern": "t", "keyPattern": "${k}", "bootstrapServers": "b:9092", "acks": "-1"}
+    with pytest.raises(RuleChainError, match=error):
+        engine(chain([("kafka.TbKafkaNode", "k", 1, {**base, **config})], []))
+
+
+def test_kafka_producer_configuration_is_thingsboards_with_the_murmur2_partitioner():
+    from tb_bridge.rulechain_runner.kafka_producer import producer_config
+
+    wo, _root = bundled_rule_chains()
+    (node,) = [n for n in wo["metadata"]["nodes"] if n["type"] == P + "kafka.TbKafkaNode"]
+    assert producer_config(node["configuration"]) == {
+        "bootstrap.servers": "localhost:9092", "client.id": "producer-tb-kafka-node", "partitioner": "murmur2_random",
+        "acks": "-1", "retries": 0, "batch.size": 16384, "linger.ms": 0, "queue.buffering.max.kbytes": 32768,
+        "delivery.timeout.ms": 30000}
+    assert producer_config({**node["configuration"], "batchSize": 0, "otherProperties": {"compression.type": "lz4"}})[
+        "batch.size"] == 1
