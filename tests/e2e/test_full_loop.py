@@ -1,6 +1,6 @@
-"""The whole loop the product promises, on the stand-in and a real Mosquitto: a device posts
-telemetry -> ThingsBoard runs our rule chain (as installed by `atilax tb setup`) -> gRPC push-to-edge
-or the MQTT node -> the service (as `atilax run` assembles it) -> opt_* attributes back over REST ->
+"""The whole loop the product promises, on the stand-in, a real Mosquitto and a real Kafka broker: a device posts
+telemetry -> ThingsBoard runs our rule chain (as installed by `atilax tb setup`) -> gRPC push-to-edge,
+the MQTT node or the Kafka node -> the service (as `atilax run` assembles it) -> opt_* attributes back over REST ->
 visible in the dashboard preview; a sim_param_* slider write travels the same way and opens a
 simulation session; the service's own writes never come back to it."""
 from __future__ import annotations
@@ -35,15 +35,26 @@ def wait_until(check, what, timeout_s=15.0):
         raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(params=["grpc", "mqtt"])
+@pytest.fixture(params=["grpc", "mqtt", "kafka"])
 def loop(request, mosquitto_port, tmp_path):
     transport = request.param
     mqtt_host, mqtt_port = mosquitto_port
+    # Kafka: this run's own topics and consumer groups on the session's broker; the chain's Kafka node publishes to
+    # them with the stand-in's producer (confluent-kafka, murmur2 partitioner as ThingsBoard's Java producer)
+    prefix = f"e2e{uuid.uuid4().hex[:8]}"
+    kafka = {"bootstrap_servers": request.getfixturevalue("kafka_bootstrap"), "group_id": prefix,
+             "instance_name": prefix, "partitions": 3, "events_topic": f"{prefix}.events",
+             "telemetry_topics": {lift: f"{prefix}.telemetry.{lift}" for lift in ("esp", "srp", "pcp", "gas_lift",
+                                                                                   "natural_flow")}
+             } if transport == "kafka" else {}
     tb = StandIn(clock_ms=lambda: NOW)
     url = tb.start_http()
     well, token = tb.create_device(f"ESP-{uuid.uuid4().hex[:6]}", "ESP")  # unique: MQTT topics are shared
     with TbClient(url, TENANT_ADMIN_EMAIL, TENANT_ADMIN_PASSWORD) as client:
         run_setup(client, SetupOptions(transport=transport, mqtt_host=mqtt_host, mqtt_port=mqtt_port, make_root=True,
+                                       kafka_bootstrap=kafka.get("bootstrap_servers"),
+                                       kafka_telemetry_topics=kafka.get("telemetry_topics"),
+                                       kafka_events_topic=kafka.get("events_topic"),
                                        edge_routing_key=ROUTING_KEY, edge_secret=EDGE_SECRET,
                                        service_user_password="service-secret"))  # the user the service writes as
         chains = {cid: load_rule_chain(export) for cid, export in installed_rule_chains(client).items()}
@@ -56,18 +67,21 @@ def loop(request, mosquitto_port, tmp_path):
             "edge_port": grpc_port, "edge_routing_key": ROUTING_KEY, "edge_secret": EDGE_SECRET},
         # a persistent session per run on the shared broker, ended when the service stops
         mqtt={"host": mqtt_host, "port": mqtt_port, "shared_group": f"g{uuid.uuid4().hex[:8]}",
-              "instance_name": f"e2e-{uuid.uuid4().hex[:8]}", "end_session_on_stop": True})
+              "instance_name": f"e2e-{uuid.uuid4().hex[:8]}", "end_session_on_stop": True},
+        **({"kafka": kafka} if kafka else {}))
     service, inbound = build_service(settings)
     service.attach(inbound)
     if transport == "grpc":
         inbound.wait_connected()
+    elif transport == "kafka":
+        assert inbound.wait_assigned(60)
     else:
         assert inbound.wait_subscribed()
     # the well is configured in ThingsBoard while the service runs: the chain forwards the change live
     tb.save_attributes(well, "SERVER_SCOPE", CONFIG)
     wait_until(lambda: service.registry.config(well) is not None, "the configuration to reach the registry")
     try:
-        yield transport, tb, url, well, token, service, bridge
+        yield transport, tb, url, well, token, service, bridge, inbound
     finally:
         service.close()
         bridge.stop()
@@ -75,7 +89,7 @@ def loop(request, mosquitto_port, tmp_path):
 
 
 def test_telemetry_and_slider_travel_the_whole_loop(loop):
-    transport, tb, url, well, token, service, bridge = loop
+    transport, tb, url, well, token, service, bridge, inbound = loop
     for step in range(3):
         tb.post_device_telemetry(token, {"ts": NOW - (2 - step) * 300_000, "values": {"flow_rate_bpd": 700.0 + step,
                                                                                    "frequency_hz": 55.0}})
@@ -111,7 +125,8 @@ def test_telemetry_and_slider_travel_the_whole_loop(loop):
     # No loop: the chain forwarded exactly the configuration, the 3 telemetry messages and the one slider write
     # to the transport; none of the service's own opt_*/sim_* writes (several per tier run) reached it.
     assert tb.wait_idle(10)
-    transport_node = {"grpc": "Push to Atilax edge (gRPC)", "mqtt": "Publish to Atilax (MQTT)"}[transport]
+    transport_node = {"grpc": "Push to Atilax edge (gRPC)", "mqtt": "Publish to Atilax (MQTT)",
+                      "kafka": "Publish to Atilax (Kafka)"}[transport]
     forwarded = [msg for msg, trace in bridge.traces if any(step.node == transport_node for step in trace)]
     # The opening of the session publishes sim_param_* (inputs, which the chain forwards): the service drops that
     # echo of its own write by its user id.
@@ -122,12 +137,16 @@ def test_telemetry_and_slider_travel_the_whole_loop(loop):
     assert len(own_writes) >= 2  # the fast and hourly tiers wrote back, and the chain saw them
     assert all(not any(step.error for step in trace) for _msg, trace in bridge.traces)
     # the slider, and the echo of the opening's sim_param_*: dropped by the service's user id where the transport
-    # carries it (MQTT), else the values in force reach the session and run nothing (gRPC)
-    echo_dropped = {"grpc": 0, "mqtt": 1}[transport]
+    # carries it (MQTT, Kafka: the envelope's metadata), else the values in force reach the session and run nothing
+    # (gRPC)
+    echo_dropped = {"grpc": 0, "mqtt": 1, "kafka": 1}[transport]
     assert service.router.stats.telemetry == 3 and service.router.stats.simulation_updates == 2 - echo_dropped
     assert service.sessions.by_well(well)["modified"] == {"water_cut_pct": 55.0}
-    # the start-up snapshot of the well (it had no attributes yet), and the echo above where its user id dropped it
-    assert service.router.stats.own_writes_dropped == 1 + echo_dropped
+    # the start-up snapshot of the well (it had no attributes yet), and the echo above where its user id dropped it:
+    # by the router, or already by the transport's own loop guard (Kafka)
+    assert service.router.stats.own_writes_dropped == {"grpc": 1, "mqtt": 1 + echo_dropped, "kafka": 1}[transport]
+    if transport == "kafka":
+        assert inbound.loop_guard.dropped == echo_dropped
     assert service.registry.config(well).water_cut_frac == 0.3  # simulation never touches the real config
 
     # What operators see: the ESP detail and simulation dashboards render the service's numbers.
