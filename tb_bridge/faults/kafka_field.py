@@ -64,10 +64,15 @@ class KafkaFieldPublisher:
         self.events_topic = events_topic
         self.sent = 0
         self.failed = 0
+        #: (topic, partition) -> offset after the last acknowledged record (what a consumer commits at the end)
+        self.end_offsets: dict[tuple[str, int], int] = {}
 
     def _on_delivery(self, error, message) -> None:
         if error is not None:
             self.failed += 1
+            return
+        key = (message.topic(), message.partition())
+        self.end_offsets[key] = max(self.end_offsets.get(key, 0), message.offset() + 1)
 
     def produce(self, topic: str, key: str, value: bytes, timestamp_ms: int | None = None) -> None:
         while True:
