@@ -26,7 +26,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 UNITS = ROOT / "deploy" / "systemd"
 #: What compose's ``${VAR...}`` references resolve to in these tests (the operator's shell would supply them).
-COMPOSE_ENV = {"ATILAX_TB__URL": "https://tb.example.com", "ATILAX_TB__PASSWORD": "s3cret"}
+COMPOSE_ENV = {"ATILAX_TB__URL": "https://tb.example.com", "ATILAX_TB__PASSWORD": "s3cret",
+               "ATILAX_KAFKA__STATE_SECRET": "0123456789abcdef0123"}
 
 
 # --- parsers ------------------------------------------------------------------------------------------
@@ -278,6 +279,7 @@ def test_compose_replicas_share_the_brokers_stores_and_cluster_with_distinct_ins
         assert settings.database_url == "postgresql+psycopg://atilax:atilax@postgres:5432/atilax"
         assert settings.dask.scheduler_address == "tcp://dask-scheduler:8786"
         assert (settings.tb.url, settings.tb.password.get_secret_value()) == ("https://tb.example.com", "s3cret")
+        assert settings.kafka.state_secret.get_secret_value() == "0123456789abcdef0123"
         assert settings.kafka.group_id == "atilax"  # one consumer group: the partitions (wells) are split among them
     # the addresses are the compose services' own
     kafka = services["kafka"]["environment"]
