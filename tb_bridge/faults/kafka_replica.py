@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buffer-points", type=int, default=288)
     parser.add_argument("--state-secret", default="atilax-test-state-secret")
     parser.add_argument("--status-interval-s", type=float, default=0.5)
+    parser.add_argument("--transport", choices=["kafka", "mqtt"], default="kafka")
+    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument("--mqtt-shared-group", default=None, help="MQTT 5 shared subscription of the replicas")
     parser.add_argument("--run-tier", action="append", default=[], choices=["fast", "hourly", "daily"])
     parser.add_argument("--tier-every-s", type=float, default=0.0, help="0: run the tiers once, when asked on stdin")
     args = parser.parse_args(argv)
@@ -123,17 +126,31 @@ def main(argv: list[str] | None = None) -> int:
     if store is not None:
         store.key_prefix = args.key_prefix
     service.state_store = store
-    transport = build_kafka_transport(settings)
     probe = LatencyProbe()
+    if args.transport == "kafka":
+        transport = build_kafka_transport(settings)
 
-    def batch_sink(events) -> None:
-        service.router.handle_batch(events)
-        probe.observe(events, time.time() * 1000.0)
+        def batch_sink(events) -> None:
+            service.router.handle_batch(events)
+            probe.observe(events, time.time() * 1000.0)
 
-    transport.bind_router(batch_sink=batch_sink, backlog=lambda: service.router.pending["samples"],
-                          retry=service.router.retry_pending)
-    service.use_ownership(transport.ownership)
-    transport.start(service.handle, service.router.handle_raw_dead_letter)
+        transport.bind_router(batch_sink=batch_sink, backlog=lambda: service.router.pending["samples"],
+                              retry=service.router.retry_pending)
+        service.use_ownership(transport.ownership)
+        transport.start(service.handle, service.router.handle_raw_dead_letter)
+    else:  # one event at a time, as the MQTT transport delivers
+        from tb_bridge.transport.mqtt import MqttTransport
+
+        transport = MqttTransport("127.0.0.1", args.mqtt_port, topic_filters=(f"{args.topic_prefix}/v1/+/+",),
+                                  shared_group=args.mqtt_shared_group, client_id=f"bench-{args.instance}",
+                                  session_expiry_s=0, clean_start=True)
+
+        def sink(event) -> None:
+            service.handle(event)
+            probe.observe((event,), time.time() * 1000.0)
+
+        transport.start(sink, service.router.handle_raw_dead_letter)
+        transport.wait_subscribed(30)
     tier_durations: dict[str, list[float]] = {}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -159,11 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     while not stop.wait(args.status_interval_s):
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        stats = transport.stats
-        status = {"instance": args.instance, "t": round(time.time() - started, 3),
-                  "partitions": sorted(f"{t}:{p}" for t, p in transport.ownership.assigned()),
-                  "records": stats.records, "events": stats.events, "dead_lettered": stats.dead_lettered,
-                  "commits": stats.commits, "buffered_telemetry": probe.count, **probe.percentiles(),
+        if args.transport == "kafka":
+            stats = transport.stats
+            counts = {"partitions": sorted(f"{t}:{p}" for t, p in transport.ownership.assigned()),
+                      "records": stats.records, "events": stats.events, "dead_lettered": stats.dead_lettered,
+                      "commits": stats.commits}
+        else:
+            counts = {"partitions": ["mqtt"] if transport.wait_subscribed(0) else [], "records": transport.received,
+                      "events": transport.events_delivered, "dead_lettered": transport.dead_lettered, "commits": 0}
+        status = {"instance": args.instance, "t": round(time.time() - started, 3), **counts,
+                  "buffered_telemetry": probe.count, **probe.percentiles(),
                   "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "rss_mb": rss_mb(),
                   "pending": service.router.pending["samples"]}
         print(json.dumps(status), flush=True)

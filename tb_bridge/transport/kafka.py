@@ -195,7 +195,7 @@ class KafkaTransport:
             "auto.offset.reset": self.auto_offset_reset, "session.timeout.ms": self.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.session_timeout_ms // 5),
             "partition.assignment.strategy": "cooperative-sticky", "enable.partition.eof": False,
-            "fetch.wait.max.ms": max(1, int(self.poll_timeout_s * 1000)),
+            "fetch.wait.max.ms": 10,
         })
         return Consumer(config)
 
@@ -243,9 +243,14 @@ class KafkaTransport:
 
         consumer.subscribe(topics, on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
         while not self._stop.is_set():
-            records = consumer.consume(self.batch_max_events, self.poll_timeout_s)
-            if not records:
+            # wait for the first record only, then take what else is there: a batch under load, no added delay
+            # when quiet (consume(n, timeout) would wait out its timeout for a batch that is not full)
+            first = consumer.poll(self.poll_timeout_s)
+            if first is None:
                 continue
+            records = [first]
+            if self.batch_max_events > 1:
+                records.extend(consumer.consume(self.batch_max_events - 1, 0))
             self._deliver(records)
             if self._backlog is not None and self._backlog() > 0:
                 self._wait_for_buffer(consumer, role)

@@ -68,4 +68,4 @@ def parse_envelope(payload: bytes | str, *, source: str, topic: str | None = Non
     data = body["data"]
     if isinstance(data, str):  # a script may have serialized the body
         data = loads_untrusted(data, what="data (a JSON string)")
-    return event_from_tb_message(msg_type, entity_id, meta, data, source=source)
+    return event_from_tb_message(msg_type, entity_id, meta, data, source=source, depth_checked=True)

@@ -28,11 +28,12 @@ def is_forwarded_type(msg_type: str) -> bool:
 
 
 def event_from_tb_message(msg_type: str, entity_id: str, metadata: Mapping[str, Any], data: Any,
-                          *, source: str, default_ts_ms: int | None = None) -> WellEvent:
+                          *, source: str, default_ts_ms: int | None = None, depth_checked: bool = False) -> WellEvent:
     """Build the event for one forwarded message.
 
     ``data`` is the message body (JSON text or an already-decoded object): ``{key: value}`` (for
-    ALARM_ACK / ALARM_CLEAR the Alarm JSON).
+    ALARM_ACK / ALARM_CLEAR the Alarm JSON); ``depth_checked``: a decoded ``data`` came from
+    :func:`~tb_bridge.transport.untrusted_json.loads_untrusted` (its nesting is checked already).
     The timestamp is metadata ``ts`` (ms), else ``default_ts_ms``; POST_ATTRIBUTES_REQUEST (device
     client attributes) gets scope CLIENT_SCOPE. Raises :class:`EventError` when malformed.
     """
@@ -43,7 +44,7 @@ def event_from_tb_message(msg_type: str, entity_id: str, metadata: Mapping[str, 
         raise EventError("message without originator id")
     if isinstance(data, (str, bytes, bytearray)):
         data = loads_untrusted(data, what="message data")
-    else:
+    elif not depth_checked:  # the caller parsed it with loads_untrusted already
         check_depth(data, what="message data")
     if not isinstance(data, dict):
         raise EventError("message data must be a JSON object of key -> value")

@@ -1,0 +1,349 @@
+"""Load harness: the synthetic field replayed through a real broker (Kafka: Tansu; MQTT: Mosquitto) into 1 and 2
+service replica processes (:mod:`tb_bridge.faults.kafka_replica`: the real router, Redis buffer and ownership).
+
+    python bench/bench_load.py                               # Kafka and MQTT, 1 and 2 processes, 5,000 events/s, 10 s
+    python bench/bench_load.py --rate 2000 --seconds 5 --brokers kafka --processes 1
+    python bench/bench_load.py --capacity 100000             # Kafka drain rate of a 100,000-record backlog, 1 vs 2
+    python bench/bench_load.py --failover                    # a replica SIGKILLed mid-stream: loss and takeover time
+    python bench/bench_load.py --tiers --wells 10000         # 10,000 wells at 1-minute telemetry: tier durations
+
+Each row: events offered and buffered, the delivered rate, publish→buffered p50/p99 (the telemetry's ``ts`` is its
+publish time; per process, the worst shown), and CPU seconds and resident memory of every replica process. The
+publisher is its own process; everything runs on loopback; every run is bounded in count and time. The broker,
+Redis and the replicas share the machine's cores: on 2 cores a second replica competes with them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tb_bridge.config import KAFKA_LIFT_TYPES  # noqa: E402
+from tb_bridge.faults.kafka_field import KafkaFieldPublisher, synthetic_wells, telemetry_record, telemetry_values  # noqa: E402
+from tb_bridge.faults.servers import MosquittoServer, RedisServer, TansuServer  # noqa: E402
+from tb_bridge.wells.model import DEVICE_PROFILE_BY_LIFT_TYPE  # noqa: E402
+
+PARTITIONS = 12
+
+
+@dataclass
+class Replica:
+    proc: subprocess.Popen
+    name: str
+    last: dict = field(default_factory=dict)
+    tiers: list = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def follow(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                status = json.loads(line)
+            except ValueError:
+                continue
+            if "tier" in status:
+                self.tiers.append(status)
+            else:
+                self.last = status
+
+
+def start_replica(name: str, broker: str, address: str, redis_url: str, prefix: str, shared: bool,
+                  extra: list[str] | None = None) -> Replica:
+    args = [sys.executable, "-m", "tb_bridge.faults.kafka_replica", "--redis-url", redis_url, "--key-prefix",
+            f"{prefix}:", "--instance", name, "--group", f"{prefix}-group", "--topic-prefix", prefix,
+            "--partitions", str(PARTITIONS), "--buffer-points", "2000", "--status-interval-s", "0.25",
+            "--transport", broker, "--bootstrap", address if broker == "kafka" else "unused"]
+    if broker == "mqtt":
+        args += ["--mqtt-port", address.rsplit(":", 1)[1]] + (["--mqtt-shared-group", "bench"] if shared else [])
+    proc = subprocess.Popen(args + (extra or []), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            stdin=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"), cwd=ROOT)
+    replica = Replica(proc, name)
+    replica.thread = threading.Thread(target=replica.follow, daemon=True)
+    replica.thread.start()
+    return replica
+
+
+def wait(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def publish(broker: str, address: str, prefix: str, wells_n: int, rate: float, seconds: float, out) -> None:
+    """The publisher process: telemetry of ``wells_n`` wells round-robin at ``rate`` events/s (0: as fast as it
+    can) for ``seconds`` or until ``rate * seconds`` events; ``ts`` = publish time."""
+    wells = synthetic_wells({t: max(1, wells_n // 4) for t in ("esp", "srp", "pcp", "gas_lift")})[:wells_n]
+    total = int(rate * seconds) if rate > 0 else int(seconds)
+    if broker == "kafka":
+        from tb_bridge.transport.kafka import kafka_client_config
+
+        publisher = KafkaFieldPublisher(kafka_client_config(address), {t: f"{prefix}.telemetry.{t}"
+                                                                         for t in KAFKA_LIFT_TYPES}, f"{prefix}.events")
+        send = lambda well, ts, values: publisher.telemetry(well, ts, values)  # noqa: E731
+        finish = lambda: publisher.flush(60)  # noqa: E731
+    else:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{prefix}", protocol=mqtt.MQTTv5)
+        client.max_queued_messages_set(0)
+        client.max_inflight_messages_set(1000)
+        host, port = address.rsplit(":", 1)
+        client.connect(host, int(port))
+        client.loop_start()
+        infos = []
+
+        def send(well, ts, values):
+            topic = f"{prefix}/v1/{DEVICE_PROFILE_BY_LIFT_TYPE[well.lift_type]}/{well.name}"
+            infos.append(client.publish(topic, telemetry_record(well, ts, values), qos=1))
+
+        def finish():
+            for info in infos[-1000:]:
+                info.wait_for_publish(60)
+            client.loop_stop()
+            client.disconnect()
+            return 0
+    start = time.perf_counter()
+    for i in range(total):
+        if rate > 0:
+            lag = start + i / rate - time.perf_counter()
+            if lag > 0:
+                time.sleep(lag)
+        well = wells[i % len(wells)]
+        send(well, int(time.time() * 1000), telemetry_values(well.lift_type, i // len(wells), i % len(wells)))
+    left = finish()
+    out.put({"sent": total, "publish_s": time.perf_counter() - start, "unacked": left})
+
+
+def run_rate(broker: str, processes: int, args) -> dict:
+    prefix = f"b{uuid.uuid4().hex[:8]}"
+    server = TansuServer() if broker == "kafka" else MosquittoServer()
+    with server, RedisServer() as redis_server:
+        address = server.bootstrap_servers if broker == "kafka" else f"127.0.0.1:{server.port}"
+        replicas = [start_replica(f"r{i + 1}", broker, address, redis_server.url, prefix, processes > 1)
+                    for i in range(processes)]
+        try:
+            ready = wait(lambda: all(r.last.get("partitions") for r in replicas)
+                         and (broker != "kafka" or sum(len(r.last["partitions"]) for r in replicas)
+                              == PARTITIONS * len(KAFKA_LIFT_TYPES)), 60)
+            if not ready:
+                return {"broker": broker, "processes": processes, "error": "replicas did not start"}
+            out = multiprocessing.Queue()
+            publisher = multiprocessing.Process(target=publish, args=(broker, address, prefix, args.wells, args.rate,
+                                                                      args.seconds if args.rate > 0 else args.events, out))
+            t0 = time.perf_counter()
+            publisher.start()
+            sent = out.get(timeout=args.seconds * 10 + 120)
+            publisher.join(30)
+            buffered = lambda: sum(r.last.get("buffered_telemetry", 0) for r in replicas)  # noqa: E731
+            wait(lambda: buffered() >= sent["sent"], 60)
+            stalled_at = time.perf_counter()
+            last = -1
+            while buffered() != last and time.perf_counter() - stalled_at < 5:  # settle: nothing more arrives
+                last = buffered()
+                time.sleep(0.5)
+            elapsed = min(max(r.last.get("t", 0) for r in replicas), time.perf_counter() - t0)
+            done = buffered()
+            worst = max(replicas, key=lambda r: r.last.get("p99_ms") or 0)
+            return {"broker": broker, "processes": processes, "offered_per_s": args.rate, "sent": sent["sent"],
+                    "buffered": done, "lost": sent["sent"] - done, "publish_s": round(sent["publish_s"], 2),
+                    "delivered_per_s": round(done / max(sent["publish_s"], 1e-9), 1),
+                    "p50_ms": worst.last.get("p50_ms"), "p99_ms": worst.last.get("p99_ms"),
+                    "per_process": [{"name": r.name, "events": r.last.get("buffered_telemetry"),
+                                     "cpu_s": r.last.get("cpu_s"), "rss_mb": r.last.get("rss_mb"),
+                                     "p99_ms": r.last.get("p99_ms")} for r in replicas], "elapsed_s": round(elapsed, 1)}
+        finally:
+            for r in replicas:
+                r.proc.terminate()
+            for r in replicas:
+                try:
+                    r.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    r.proc.kill()
+
+
+def run_capacity(processes: int, events: int, wells_n: int) -> dict:
+    """Kafka drain rate: ``events`` records preloaded, then ``processes`` replicas consume them all."""
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    with TansuServer() as server, RedisServer() as redis_server:
+        from tb_bridge.transport.kafka import ensure_topics, kafka_client_config
+
+        config = kafka_client_config(server.bootstrap_servers)
+        topics = {t: f"{prefix}.telemetry.{t}" for t in KAFKA_LIFT_TYPES}
+        ensure_topics(config, {**{t: PARTITIONS for t in topics.values()}, f"{prefix}.events": PARTITIONS})
+        out = multiprocessing.Queue()
+        pub = multiprocessing.Process(target=publish, args=("kafka", server.bootstrap_servers, prefix, wells_n, 0,
+                                                            events, out))
+        pub.start()
+        sent = out.get(timeout=600)
+        pub.join(30)
+        t0 = time.perf_counter()
+        replicas = [start_replica(f"r{i + 1}", "kafka", server.bootstrap_servers, redis_server.url, prefix, True)
+                    for i in range(processes)]
+        try:
+            wait(lambda: sum(r.last.get("buffered_telemetry", 0) for r in replicas) >= sent["sent"], 600)
+            drained = time.perf_counter() - t0
+            first_event = min((r.last.get("t", drained) - 0 for r in replicas), default=0)
+            done = sum(r.last.get("buffered_telemetry", 0) for r in replicas)
+            return {"processes": processes, "events": sent["sent"], "buffered": done, "drain_s": round(drained, 2),
+                    "events_per_s": round(done / drained, 1), "first_status_s": round(first_event, 2),
+                    "per_process": [{"name": r.name, "events": r.last.get("buffered_telemetry"),
+                                     "cpu_s": r.last.get("cpu_s"), "rss_mb": r.last.get("rss_mb")} for r in replicas]}
+        finally:
+            for r in replicas:
+                r.proc.terminate()
+                r.proc.wait(20)
+
+
+def run_failover(args) -> dict:
+    """Two replicas, a steady stream; one is SIGKILLed mid-stream: records lost, and the time until the survivor owns
+    every partition (the session timeout, 6 s here, bounds it)."""
+    prefix = f"f{uuid.uuid4().hex[:8]}"
+    with TansuServer() as server, RedisServer() as redis_server:
+        replicas = [start_replica(f"r{i + 1}", "kafka", server.bootstrap_servers, redis_server.url, prefix, True,
+                                  ["--session-timeout-ms", "6000"]) for i in range(2)]
+        n_parts = PARTITIONS * len(KAFKA_LIFT_TYPES)
+        try:
+            wait(lambda: all(r.last.get("partitions") for r in replicas)
+                 and sum(len(r.last["partitions"]) for r in replicas) == n_parts, 60)
+            out = multiprocessing.Queue()
+            pub = multiprocessing.Process(target=publish, args=("kafka", server.bootstrap_servers, prefix, args.wells,
+                                                                1000, 10, out))
+            pub.start()
+            time.sleep(4)
+            killed = replicas[1]
+            killed_events = killed.last.get("buffered_telemetry", 0)
+            killed.proc.send_signal(signal.SIGKILL)
+            t_kill = time.perf_counter()
+            wait(lambda: len(replicas[0].last.get("partitions", [])) == n_parts, 60)
+            takeover_s = time.perf_counter() - t_kill
+            sent = out.get(timeout=120)
+            pub.join(30)
+            import redis
+
+            from tb_bridge.buffer.redis_buffer import RedisBuffer
+
+            buffer = RedisBuffer(redis_server.url, key_prefix=f"{prefix}:", max_points=2000)
+            client = redis.Redis.from_url(redis_server.url)
+            wells = [w.decode() for w in client.smembers(f"{prefix}:buf:wells")]
+
+            def count() -> int:
+                return sum(len(buffer.window(w)) for w in wells)
+            wait(lambda: count() >= sent["sent"], 60)
+            return {"sent": sent["sent"], "buffered_distinct": count(), "lost": sent["sent"] - count(),
+                    "killed_had_buffered": killed_events, "takeover_s": round(takeover_s, 2),
+                    "session_timeout_s": 6.0}
+        finally:
+            for r in replicas:
+                if r.proc.poll() is None:
+                    r.proc.terminate()
+                    r.proc.wait(20)
+
+
+def run_tiers(args) -> dict:
+    """``--wells`` wells configured, one day of 5-minute samples replaced by ``--history`` samples each, then
+    1-minute telemetry (wells / 60 events/s) while one replica runs the 5-minute and the hourly tier."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    per_type = max(1, args.wells // 4)
+    with TansuServer() as server, RedisServer() as redis_server:
+        from tb_bridge.transport.kafka import kafka_client_config
+
+        wells = synthetic_wells({t: per_type for t in ("esp", "srp", "pcp", "gas_lift")})
+        topics = {t: f"{prefix}.telemetry.{t}" for t in KAFKA_LIFT_TYPES}
+        replica = start_replica("r1", "kafka", server.bootstrap_servers, redis_server.url, prefix, False,
+                                ["--run-tier", "fast", "--run-tier", "hourly"])
+        try:
+            wait(lambda: len(replica.last.get("partitions", [])) == PARTITIONS * len(KAFKA_LIFT_TYPES), 60)
+            publisher = KafkaFieldPublisher(kafka_client_config(server.bootstrap_servers), topics, f"{prefix}.events")
+            publisher.configure(wells)
+            now = int(time.time() * 1000)
+            from engines.fielddata import SyntheticField
+
+            field = SyntheticField(wells_per_lift_type=per_type, seed=0)
+            by_name = {w.name: w for w in wells}
+            for name, ts, values in field.samples(args.history):
+                stamp = now - args.history * 60_000 + (ts - field.start_ms) // 5
+                values = {k: v for k, v in values.items() if k != "surface_card"}
+                publisher.telemetry(by_name[name], stamp, values)
+            publisher.flush(300)
+            total = len(wells) * args.history
+            wait(lambda: replica.last.get("buffered_telemetry", 0) >= total, 900)
+            stop = threading.Event()
+
+            def trickle() -> None:  # 1-minute telemetry of every well during the tiers
+                i = 0
+                while not stop.wait(1.0):
+                    for well in wells[(i * len(wells)) // 60:((i + 1) * len(wells)) // 60]:
+                        publisher.telemetry(well, int(time.time() * 1000), telemetry_values(well.lift_type, i, 0))
+                    publisher._producer.poll(0)
+                    i = (i + 1) % 60
+            thread = threading.Thread(target=trickle, daemon=True)
+            thread.start()
+            replica.proc.stdin.write("tiers\n")
+            replica.proc.stdin.flush()
+            wait(lambda: len(replica.tiers) >= 2, 3600)
+            stop.set()
+            return {"wells": len(wells), "history_samples": total, "tiers": replica.tiers,
+                    "cpu_s": replica.last.get("cpu_s"), "rss_mb": replica.last.get("rss_mb"),
+                    "trickle_events": replica.last.get("buffered_telemetry", 0) - total}
+        finally:
+            replica.proc.terminate()
+            replica.proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--brokers", default="kafka,mqtt")
+    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--rate", type=float, default=5000.0, help="events/s offered (0: as fast as possible)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--events", type=int, default=50_000, help="events sent when --rate 0")
+    parser.add_argument("--wells", type=int, default=1000)
+    parser.add_argument("--capacity", type=int, default=0, help="Kafka drain of a backlog of this many records")
+    parser.add_argument("--failover", action="store_true")
+    parser.add_argument("--tiers", action="store_true")
+    parser.add_argument("--history", type=int, default=12, help="--tiers: samples per well before the tiers run")
+    args = parser.parse_args()
+    rows = []
+    if args.capacity:
+        for n in (int(p) for p in args.processes.split(",")):
+            rows.append(run_capacity(n, args.capacity, args.wells))
+            print(json.dumps(rows[-1]), flush=True)
+    elif args.failover:
+        rows.append(run_failover(args))
+        print(json.dumps(rows[-1]), flush=True)
+    elif args.tiers:
+        rows.append(run_tiers(args))
+        print(json.dumps(rows[-1]), flush=True)
+    else:
+        for broker in args.brokers.split(","):
+            for n in (int(p) for p in args.processes.split(",")):
+                rows.append(run_rate(broker, n, args))
+                print(json.dumps(rows[-1]), flush=True)
+        print(f"\n{'broker':6} {'proc':>4} {'offered/s':>9} {'sent':>7} {'buffered':>8} {'lost':>6} {'ev/s':>8} "
+              f"{'p50 ms':>7} {'p99 ms':>8}  cpu s / rss MB per process")
+        for row in rows:
+            if "error" in row:
+                print(row)
+                continue
+            procs = ", ".join(f"{p['cpu_s']}/{p['rss_mb']}" for p in row["per_process"])
+            print(f"{row['broker']:6} {row['processes']:>4} {row['offered_per_s']:>9.0f} {row['sent']:>7} "
+                  f"{row['buffered']:>8} {row['lost']:>6} {row['delivered_per_s']:>8.0f} {row['p50_ms']!s:>7} "
+                  f"{row['p99_ms']!s:>8}  {procs}")
+
+
+if __name__ == "__main__":
+    main()
