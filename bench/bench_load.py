@@ -250,41 +250,52 @@ def run_failover(args) -> dict:
 
 
 def run_tiers(args) -> dict:
-    """``--wells`` wells configured, one day of 5-minute samples replaced by ``--history`` samples each, then
-    1-minute telemetry (wells / 60 events/s) while one replica runs the 5-minute and the hourly tier."""
+    """``--wells`` wells configured through Kafka, ``--history`` 5-minute samples each preloaded into the Redis
+    buffer (a day by default: what the 5-minute tier reads), then 1-minute telemetry through Kafka (wells / 60
+    events/s) while one replica runs the 5-minute and the hourly tier once; their durations are the result."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
     per_type = max(1, args.wells // 4)
     with TansuServer() as server, RedisServer() as redis_server:
+        import numpy as np
+
+        from engines.fielddata import SyntheticField
+        from tb_bridge.buffer.redis_buffer import RedisBuffer
         from tb_bridge.transport.kafka import kafka_client_config
 
         wells = synthetic_wells({t: per_type for t in ("esp", "srp", "pcp", "gas_lift")})
         topics = {t: f"{prefix}.telemetry.{t}" for t in KAFKA_LIFT_TYPES}
+        now = int(time.time() * 1000)
+        field = SyntheticField(wells_per_lift_type=per_type, seed=0)
+        buffer = RedisBuffer(redis_server.url, key_prefix=f"{prefix}:", max_points=args.history + 120)
+        by_name = {w.name: w for w in wells}
+        t_load = time.perf_counter()
+        for lift in ("esp", "srp", "pcp", "gas_lift"):
+            arrays = field.arrays(lift, args.history)
+            keys = list(arrays)
+            block = np.stack([arrays[k] for k in keys], axis=-1)  # (wells, steps, keys)
+            stamps = now - (args.history - np.arange(args.history)) * 300_000
+            for sw in field.wells_of(lift):
+                rows = block[sw.index].tolist()
+                buffer.append_many((by_name[sw.name].well_id, int(stamps[t]), dict(zip(keys, rows[t])))
+                                   for t in range(args.history))
+        load_s = time.perf_counter() - t_load
         replica = start_replica("r1", "kafka", server.bootstrap_servers, redis_server.url, prefix, False,
-                                ["--run-tier", "fast", "--run-tier", "hourly"])
+                                ["--run-tier", "fast", "--run-tier", "hourly", "--buffer-points",
+                                 str(args.history + 120)])
         try:
             wait(lambda: len(replica.last.get("partitions", [])) == PARTITIONS * len(KAFKA_LIFT_TYPES), 60)
             publisher = KafkaFieldPublisher(kafka_client_config(server.bootstrap_servers), topics, f"{prefix}.events")
             publisher.configure(wells)
-            now = int(time.time() * 1000)
-            from engines.fielddata import SyntheticField
-
-            field = SyntheticField(wells_per_lift_type=per_type, seed=0)
-            by_name = {w.name: w for w in wells}
-            for name, ts, values in field.samples(args.history):
-                stamp = now - args.history * 60_000 + (ts - field.start_ms) // 5
-                values = {k: v for k, v in values.items() if k != "surface_card"}
-                publisher.telemetry(by_name[name], stamp, values)
             publisher.flush(300)
-            total = len(wells) * args.history
-            wait(lambda: replica.last.get("buffered_telemetry", 0) >= total, 900)
+            wait(lambda: replica.last.get("records", 0) >= len(wells), 300)
             stop = threading.Event()
 
-            def trickle() -> None:  # 1-minute telemetry of every well during the tiers
+            def trickle() -> None:  # 1-minute telemetry of every well while the tiers run
                 i = 0
                 while not stop.wait(1.0):
                     for well in wells[(i * len(wells)) // 60:((i + 1) * len(wells)) // 60]:
                         publisher.telemetry(well, int(time.time() * 1000), telemetry_values(well.lift_type, i, 0))
-                    publisher._producer.poll(0)
+                    publisher.flush(0)
                     i = (i + 1) % 60
             thread = threading.Thread(target=trickle, daemon=True)
             thread.start()
@@ -292,9 +303,9 @@ def run_tiers(args) -> dict:
             replica.proc.stdin.flush()
             wait(lambda: len(replica.tiers) >= 2, 3600)
             stop.set()
-            return {"wells": len(wells), "history_samples": total, "tiers": replica.tiers,
-                    "cpu_s": replica.last.get("cpu_s"), "rss_mb": replica.last.get("rss_mb"),
-                    "trickle_events": replica.last.get("buffered_telemetry", 0) - total}
+            return {"wells": len(wells), "history_samples_per_well": args.history, "preload_s": round(load_s, 1),
+                    "tiers": replica.tiers, "cpu_s": replica.last.get("cpu_s"), "rss_mb": replica.last.get("rss_mb"),
+                    "trickle_events_buffered": replica.last.get("buffered_telemetry", 0)}
         finally:
             replica.proc.terminate()
             replica.proc.wait(30)
@@ -312,7 +323,7 @@ def main() -> None:
     parser.add_argument("--failover", action="store_true")
     parser.add_argument("--session-timeout-ms", type=int, default=6000, help="--failover: the replicas' session timeout")
     parser.add_argument("--tiers", action="store_true")
-    parser.add_argument("--history", type=int, default=12, help="--tiers: samples per well before the tiers run")
+    parser.add_argument("--history", type=int, default=288, help="--tiers: 5-minute samples per well in the buffer")
     args = parser.parse_args()
     rows = []
     if args.capacity:

@@ -159,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         for tier in args.run_tier:
             report = service.run_tier(tier)
             tier_durations.setdefault(tier, []).append(round(report.duration_s, 3))
+            errors = sorted({e[:160] for errs in report.errors.values() for e in errs})
             print(json.dumps({"tier": tier, "wells_run": report.wells_run, "wells_failed": report.wells_failed,
-                              "duration_s": round(report.duration_s, 3)}), flush=True)
+                              "duration_s": round(report.duration_s, 3), "errors": errors[:5]}), flush=True)
 
     def tier_loop() -> None:
         if args.tier_every_s > 0:
