@@ -43,3 +43,20 @@ def test_ownership_follows_assignment_and_calls_back():
     assert assigned == [{("t.esp", 0), ("t.esp", 1)}, {("t.esp", 2)}] and revoked == [{("t.esp", 0)}]
     assert own.assigned() == {("t.esp", 1), ("t.esp", 2)} and not own.is_leader()
     assert own.partition_of("well-3", "srp") == ("t.srp", partition_for_key("well-3", 2))
+
+
+def test_topics_the_service_creates_and_the_state_store_it_needs():
+    from tb_bridge.config import load_settings
+    from tb_bridge.runner import build_state_store, kafka_partitions_by_topic
+
+    plain = kafka_partitions_by_topic(load_settings(transport="kafka", kafka={"partitions": 6}))
+    assert plain == {"atilax.telemetry.esp": 6, "atilax.telemetry.srp": 6, "atilax.telemetry.pcp": 6,
+                     "atilax.telemetry.gas_lift": 6, "atilax.telemetry.natural_flow": 6, "atilax.events": 6}
+    # a limited lift-gas budget keeps every gas-lift well on one replica: the allocation stays field-wide
+    limited = kafka_partitions_by_topic(load_settings(transport="kafka", lift_gas_available_mscfd=5000.0))
+    assert limited["atilax.telemetry.gas_lift"] == 1 and limited["atilax.telemetry.esp"] == 12
+    assert build_state_store(load_settings(transport="kafka", redis_url="redis://127.0.0.1:6379/0")) is None
+    assert build_state_store(load_settings(transport="mqtt", redis_url="redis://127.0.0.1:6379/0",
+                                           kafka={"state_secret": "0123456789abcdef"})) is None
+    with pytest.raises(ValueError, match="at least 16"):
+        load_settings(kafka={"state_secret": "short"})
