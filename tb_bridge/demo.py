@@ -6,6 +6,10 @@ store; then the attributes are read back from the stand-in and printed per well.
 field-development planner (``placement_run_requested`` on the shipped ``thesis_5x5`` case), and a dashboard slider
 move (``sim_param_water_cut_pct`` on the first ESP well) shows the what-if simulation's answer, after a simulation
 session on the first well of each lift type (setpoint move, water-cut move, reset, close: nothing ``sim_*`` is left).
+Besides the artificially lifted wells, one naturally flowing well with a permanent downhole gauge
+(``engines.fielddata.downhole``) carries an injected event. Once the warm-up day is in ThingsBoard, each valid well's
+LSTM autoencoder is trained from it the way ``POST /train-lstm-ae`` trains
+(:class:`tb_bridge.ml_training.LstmAeTraining`) when PyTorch is installed, and the 5-minute tier scores it.
 Last, every bundled dashboard is rendered from the stand-in's data at the demo's end (the preview renderer): the data
 points of each widget, and optionally the HTML page. No ThingsBoard, Redis or PostgreSQL is needed.
 """
@@ -64,6 +68,18 @@ DEMO_FIELD = {"name": "Field A", "profile": "Field", "attributes": {"placement_c
 #: Longest wait for the field's planner run (seconds; the first run in a fresh cache compiles its kernels).
 PLACEMENT_TIMEOUT_S = 600.0
 
+#: The naturally flowing well (device profile ``NaturalFlow``): permanent downhole gauge, tree and choke pressures, no
+#: flow meter (``engines.fielddata.downhole``, the 3W instrumentation). Its event (when the demo injects faults)
+#: starts with the lifted wells' faults; its attributes are the recording's well (``downhole.WellParams``).
+NATURAL_FLOW_WELL = "NF-01"
+NATURAL_FLOW_EVENT = "productivity_loss"
+NATURAL_FLOW_ATTRIBUTES = {"bubble_point_psi": 2000.0, "perforation_depth_ft": 12000.0}
+
+#: LSTM-AE training epochs per well in the demo (one 24-hour window each: the warm-up day).
+LSTM_AE_EPOCHS = 10
+LSTM_AE_NO_TORCH = ("PyTorch is not installed: the demo trains no LSTM autoencoder, so the well-detail dashboards' "
+                    "'LSTM autoencoder anomaly score' widgets stay empty (pip install 'atilax[ml]')")
+
 #: A deliberately misconfigured well (unknown lift type) shows that bad input is isolated.
 MISCONFIGURED_WELL = {"name": "JP-01 (misconfigured)", "profile": "ESP", "attributes": {"lift_type": "jet_pump"}}
 
@@ -93,6 +109,9 @@ class DemoResult:
     placement: dict[str, Any] = field(default_factory=dict)
     #: every bundled dashboard at the demo's end: ``{dashboard stem: {widget title: data points drawn}}``
     dashboards: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the LSTM-AE training after the warm-up day: ``{"status": "done" | "torch_missing", "epochs", "versions":
+    #: {well name: registry version}, "failed": {well name: reason}, "seconds"}``
+    lstm_ae: dict[str, Any] = field(default_factory=dict)
 
 
 def run_demo(
@@ -118,7 +137,7 @@ def run_demo(
     tmp = tempfile.TemporaryDirectory(prefix="atilax-demo-") if workdir is None else None
     workdir = Path(tmp.name) if tmp else workdir
     settings = settings or load_settings(redis_url=None, database_url=f"sqlite:///{workdir / 'history.db'}",
-                                         transport=transport)
+                                         transport=transport, ml={"model_dir": str(workdir / "models")})
     result = DemoResult(simulated_hours=hours)
     tb = StandIn()
     base_url = tb.start_http()
@@ -147,13 +166,19 @@ def run_demo(
         synthetic = SyntheticField(wells_per_lift_type=wells_per_lift_type, seed=seed,
                                    faults=_demo_faults(wells_per_lift_type), fault_onset_step=onset,
                                    start_ms=int(start.timestamp() * 1000) - WARMUP_S * 1000, step_s=step_s)
+        natural_attributes, natural_samples = _natural_flow_well(
+            synthetic.start_ms, step_s, warmup_steps + n_steps, onset,
+            NATURAL_FLOW_EVENT if _demo_faults(wells_per_lift_type) else None, seed)
         tokens: dict[str, str] = {}
         for well in synthetic.wells:
             device_id, token = tb.create_device(well.name, DEVICE_PROFILE_BY_LIFT_TYPE[well.lift_type])
             result.wells[well.name] = device_id
             tokens[well.name] = token
             tb.save_attributes(device_id, "SERVER_SCOPE", well.attributes)
-            _backfill_production_history(tb, device_id, synthetic, well, start)
+        device_id, tokens[NATURAL_FLOW_WELL] = tb.create_device(NATURAL_FLOW_WELL,
+                                                                DEVICE_PROFILE_BY_LIFT_TYPE["natural_flow"])
+        result.wells[NATURAL_FLOW_WELL] = device_id
+        tb.save_attributes(device_id, "SERVER_SCOPE", natural_attributes)
         bad_id, _ = tb.create_device(MISCONFIGURED_WELL["name"], MISCONFIGURED_WELL["profile"])
         result.wells[MISCONFIGURED_WELL["name"]] = bad_id
         tb.save_attributes(bad_id, "SERVER_SCOPE", MISCONFIGURED_WELL["attributes"])
@@ -163,6 +188,8 @@ def run_demo(
         tb.wait_idle()
 
         by_ts = _group_samples(synthetic.samples(warmup_steps + n_steps))
+        for ts_ms, values in natural_samples:
+            by_ts.setdefault(ts_ms, []).append((NATURAL_FLOW_WELL, values))
         bar = _progress_bar(warmup_steps + n_steps, enabled=progress)
 
         def stream_ts(ts_ms: int) -> None:
@@ -179,6 +206,13 @@ def run_demo(
         # service had been running; the baselines of the anomaly detector are learned from it.
         for ts_ms in sorted(ts for ts in by_ts if ts < int(start.timestamp() * 1000)):
             stream_ts(ts_ms)
+        # Each valid well's LSTM autoencoder, trained from its warm-up day in ThingsBoard as POST /train-lstm-ae
+        # trains; the daily production history is written after it (its sparse daily points predate the telemetry
+        # and would stretch the training's 5-minute grid over weeks of empty slots).
+        result.lstm_ae = _train_lstm_ae(service, result.wells, int(start.timestamp() * 1000))
+        for well in synthetic.wells:
+            _backfill_production_history(tb, result.wells[well.name], synthetic, well, start)
+        tb.wait_idle()
 
         def stream(now: datetime) -> None:
             clock["now_ms"] = int(now.timestamp() * 1000)
@@ -303,6 +337,63 @@ def _backfill_production_history(tb: Any, device_id: str, synthetic: Any, well: 
                                    for t, q in zip(t_days, liquid_bpd)])
 
 
+def _natural_flow_well(start_ms: int, step_s: int, n_steps: int, onset_step: int, event: str | None, seed: int
+                       ) -> tuple[dict[str, Any], list[tuple[int, dict[str, float]]]]:
+    """The naturally flowing well's attributes and its ``n_steps`` samples ``(ts_ms, values)`` from ``start_ms``
+    (the lifted wells' grid): a downhole-gauge recording (``engines.fielddata.downhole.make_recording``, sensor
+    noise, no gaps or frozen values) with ``event`` from ``onset_step``."""
+    from engines.fielddata.downhole import WellParams, make_recording
+
+    params = WellParams()
+    recording = make_recording(event, days=n_steps * step_s / 86_400, step_s=step_s,
+                               onset_day=onset_step * step_s / 86_400, seed=seed, params=params, artifacts=False)
+    attributes = {"lift_type": "natural_flow", "reservoir_pressure_psi": params.reservoir_pressure_psi,
+                  "productivity_index_bpd_psi": params.productivity_index_bpd_psi,
+                  "reservoir_temperature_f": params.reservoir_temperature_f, "water_cut_frac": params.water_cut_frac,
+                  **NATURAL_FLOW_ATTRIBUTES}
+    keys = list(recording.values)
+    block = [recording.values[k] for k in keys]
+    samples = [(start_ms + t * step_s * 1000, {k: round(float(col[t]), 4) for k, col in zip(keys, block)})
+               for t in range(n_steps)]
+    return attributes, samples
+
+
+def _train_lstm_ae(service: Any, wells: dict[str, str], now_ms: int) -> dict[str, Any]:
+    """Train every valid well's LSTM autoencoder from its ThingsBoard history at ``now_ms`` (the warm-up day) with
+    :class:`tb_bridge.ml_training.LstmAeTraining`, the run ``POST /train-lstm-ae`` starts, ``LSTM_AE_EPOCHS``
+    epochs each; without PyTorch one log line says the LSTM-AE widgets stay empty. The training's per-epoch log
+    is kept out of the demo's output."""
+    import time
+
+    from engines.ml.lstm_ae import TorchUnavailableError
+    from tb_bridge.ml_training import LstmAeTraining
+
+    ids = [c.entity_id for c in service.registry.valid_wells()]
+    name_of = {device_id: name for name, device_id in wells.items()}
+    training = LstmAeTraining(service, clock_ms=lambda: now_ms)
+    training_log = logging.getLogger("tb_bridge.ml_training")
+    level = training_log.level
+    started = time.perf_counter()
+    training_log.setLevel(logging.WARNING)
+    try:
+        training.start(ids, LSTM_AE_EPOCHS)
+        training.join()
+    except TorchUnavailableError:
+        log.warning(LSTM_AE_NO_TORCH)
+        return {"status": "torch_missing", "detail": LSTM_AE_NO_TORCH}
+    finally:
+        training_log.setLevel(level)
+    records = service.model_store.latest_many("lstm_ae", ids)
+    out = {"status": training.state["status"], "epochs": LSTM_AE_EPOCHS,
+           "versions": {name_of.get(i, i): records[i].version for i in ids if i in records},
+           "failed": {name_of.get(i, i): reason for i, reason in training.state["failed"].items()},
+           "seconds": round(time.perf_counter() - started, 1)}
+    log.info("LSTM autoencoders trained on the warm-up day for %d of %d wells (%d epochs, %.1f s)%s",
+             len(out["versions"]), len(ids), LSTM_AE_EPOCHS, out["seconds"],
+             "; failed: " + "; ".join(f"{k}: {v}" for k, v in out["failed"].items()) if out["failed"] else "")
+    return out
+
+
 def _demo_faults(wells_per_lift_type: int) -> dict[str, str]:
     """One injected fault per lift type on the first well of each type, the one a well-detail dashboard opens
     on (the others stay healthy)."""
@@ -411,6 +502,14 @@ def format_result(result: DemoResult, out: TextIO = sys.stdout) -> None:
         _format_simulation(name, sim, out)
     if result.placement:
         out.write(f"\nField-development planner on {result.placement['field']}: {result.placement['status']}\n")
+    if result.lstm_ae:
+        lstm = result.lstm_ae
+        if lstm["status"] == "torch_missing":
+            out.write(f"\nLSTM autoencoders: none ({lstm['detail']})\n")
+        else:
+            failed = "; ".join(f"{k}: {v}" for k, v in lstm["failed"].items())
+            out.write(f"\nLSTM autoencoders trained on the warm-up day: {len(lstm['versions'])} wells, {lstm['epochs']} "
+                      f"epochs each, {lstm['seconds']:g} s" + (f"; failed: {failed}" if failed else "") + "\n")
     if result.dashboards:
         rows = [(stem, f"{sum(1 for n in widgets.values() if n)} of {len(widgets)}",
                  ", ".join(t for t, n in widgets.items() if not n) or "-")

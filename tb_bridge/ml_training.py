@@ -1,13 +1,13 @@
 """Training runs the HTTP API starts (``POST /train-lstm-ae``): one at a time, on a background thread, each well's
 LSTM autoencoder from its 30 days of ThingsBoard history (:func:`tb_bridge.handlers.ml_steps.train_well`), registered
 in the model registry. Progress goes to the log; ``stop()`` (or ``{"stop": true}``) ends the run after the current
-epoch, keeping the models already registered."""
+epoch, keeping the models already registered. The demo runs the same training on its simulated clock (``clock_ms``)."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 class LstmAeTraining:
     """The service's LSTM-AE training run (at most one)."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, clock_ms: Callable[[], int] | None = None) -> None:
         self.service = service
+        #: "now" of a training (the end of the history read, the model's training time): the wall clock by default
+        self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -66,7 +68,7 @@ class LstmAeTraining:
                 self.state["failed"][well_id] = "no valid configuration"
                 continue
             try:
-                context = service._well_context("monthly", config, int(time.time() * 1000))
+                context = service._well_context("monthly", config, int(self.clock_ms()))
 
                 def progress(epoch: int, total: int, loss: float, name: str = config.name) -> None:
                     log.info("LSTM-AE training %s (%d/%d wells): epoch %d/%d, loss %.4f", name, n, len(well_ids),

@@ -34,7 +34,7 @@ def _demo(args: argparse.Namespace) -> int:
         print_json({"wells": result.wells, "attributes": result.attributes, "tier_runs": result.tier_runs,
                     "telemetry_events": result.telemetry_events, "dead_letters": result.dead_letters,
                     "what_if": result.what_if, "simulation": result.simulation, "placement": result.placement,
-                    "dashboards": result.dashboards})
+                    "lstm_ae": result.lstm_ae, "dashboards": result.dashboards})
     else:
         format_result(result)
     return 0

@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--edge-name", default="atilax", help="name of the edge the service connects as")
     p.add_argument("--edge-routing-key", help="edge routing key (default: random UUID)")
     p.add_argument("--edge-secret", help="edge secret (default: random)")
-    p.add_argument("--wells", type=int, default=0, help="create N demo wells cycling ESP, SRP, PCP, GasLift")
+    p.add_argument("--wells", type=int, default=0, help="create N demo wells cycling ESP, SRP, PCP, GasLift, NaturalFlow")
     p.add_argument("--device", type=_device, action="append", default=[], metavar="NAME:PROFILE",
                    help="create a device (repeatable)")
     p.add_argument("--run-for", type=float, default=None, metavar="SECONDS", help="stop after this many seconds")

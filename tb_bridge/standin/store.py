@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-DEVICE_PROFILES: tuple[str, ...] = ("ESP", "SRP", "PCP", "GasLift")
+DEVICE_PROFILES: tuple[str, ...] = ("ESP", "SRP", "PCP", "GasLift", "NaturalFlow")
 ATTRIBUTE_SCOPES: tuple[str, ...] = ("CLIENT_SCOPE", "SERVER_SCOPE", "SHARED_SCOPE")
 
 

@@ -1,15 +1,17 @@
 """The demo end to end: every provisioned well gets its attributes back through the real path
 (stand-in -> transport -> router -> buffer -> tiers -> engines -> REST writeback -> stand-in); the
 injected faults are diagnosed as themselves and the healthy wells stay clean; the misconfigured well
-gets opt_error and a dead-letter row while the others proceed."""
+gets opt_error and a dead-letter row while the others proceed. Beside the lifted wells, one naturally flowing well
+with a downhole gauge (NF-01) is monitored and diagnosed."""
 from __future__ import annotations
 
 import pytest
 
-from tb_bridge.demo import MISCONFIGURED_WELL, run_demo
+from tb_bridge.demo import MISCONFIGURED_WELL, NATURAL_FLOW_WELL, run_demo
 
 HOURS = 8
-FAULTS = {"ESP-01": "pump_wear", "SRP-01": "fluid_pound", "PCP-01": "sand_up", "GL-01": "casing_heading"}
+FAULTS = {"ESP-01": "pump_wear", "SRP-01": "fluid_pound", "PCP-01": "sand_up", "GL-01": "casing_heading",
+          "NF-01": "productivity_loss"}
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +23,13 @@ def valid_wells(result):
     return [name for name in result.wells if name != MISCONFIGURED_WELL["name"]]
 
 
+def lifted_wells(result):
+    return [name for name in valid_wells(result) if name != NATURAL_FLOW_WELL]
+
+
 def test_every_valid_well_got_its_attributes(demo_result):
-    assert len(valid_wells(demo_result)) == 8  # 2 per lift type
+    assert len(lifted_wells(demo_result)) == 8  # 2 per lift type
+    assert valid_wells(demo_result) == lifted_wells(demo_result) + [NATURAL_FLOW_WELL]
     for name in valid_wells(demo_result):
         attributes = demo_result.attributes[name]
         assert attributes["opt_status"] == "ok", (name, attributes.get("opt_error"))
@@ -30,6 +37,11 @@ def test_every_valid_well_got_its_attributes(demo_result):
         # The buffer keeps one day of 5-minute samples (warm-up day + 8 h, capped at 288).
         assert attributes["opt_monitor_points"] == 288
         assert attributes["opt_monitor_completeness_pct"] == pytest.approx(100.0)
+    natural = demo_result.attributes[NATURAL_FLOW_WELL]  # no rate, no setpoint: no nodal, lift or decline keys
+    assert "opt_well_health_score" in natural and not any(k.startswith(("opt_nodal", "opt_lift", "opt_dca"))
+                                                          for k in natural)
+    for name in lifted_wells(demo_result):
+        attributes = demo_result.attributes[name]
         # Every engine family wrote its keys.
         for key in ("opt_nodal_aof_bpd", "opt_lift_expected_q_bpd", "opt_lift_curve", "opt_well_health_score",
                     "opt_dca_eur_p50", "opt_dca_forecast"):
@@ -56,7 +68,7 @@ def test_injected_faults_are_diagnosed_and_healthy_wells_stay_clean(demo_result)
 
 def test_tiers_ran_on_the_simulated_clock(demo_result):
     assert demo_result.tier_runs == {"fast": HOURS * 12, "hourly": HOURS, "daily": 1, "weekly": 1, "monthly": 1}
-    assert demo_result.telemetry_events == (288 + HOURS * 12) * 8
+    assert demo_result.telemetry_events == (288 + HOURS * 12) * 9  # 8 lifted wells and NF-01
 
 
 def test_misconfigured_well_is_isolated(demo_result):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from engines.ml.lstm_ae import torch_available
 from tb_bridge.writeback.keys import INPUT_PREFIXES, spec_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,12 +165,14 @@ def _charted(path, alias_type="deviceType"):
 @pytest.fixture(scope="module")
 def tier_timeseries(tmp_path_factory):
     """What the service writes when every tier runs once (at the last sample) over one synthetic well of each lift
-    type with a day and a sample of buffered telemetry: ``{lift type: {key: [(ts, value), ...]}}`` of the time
-    series, ``{lift type: latest attributes}`` and the tier time."""
+    type with a day and a sample of buffered telemetry, each well with an LSTM autoencoder trained on that day (one
+    epoch; when PyTorch is installed) and scored at every tick: ``{lift type: {key: [(ts, value), ...]}}`` of the
+    time series, ``{lift type: latest attributes}`` and the tier time."""
     from engines.fielddata import LIFT_TYPES, SyntheticField
     from tb_bridge.buffer.memory import MemoryBuffer
     from tb_bridge.config import load_settings
     from tb_bridge.handlers.base import TIERS
+    from tb_bridge.handlers.ml_steps import train_well
     from tb_bridge.service import Service
     from tests.doubles import RecordingWriteback
 
@@ -183,8 +186,10 @@ def tier_timeseries(tmp_path_factory):
     natural_attrs = {"lift_type": "natural_flow", "reservoir_pressure_psi": 4580, "bubble_point_psi": 2000,
                      "perforation_depth_ft": 12000, "productivity_index_bpd_psi": 8}
     writeback = RecordingWriteback()
-    service = Service(load_settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('tiers')}/h.db"), writeback,
-                      buffer=MemoryBuffer())
+    tmp = tmp_path_factory.mktemp("tiers")
+    settings = load_settings(database_url=f"sqlite:///{tmp}/h.db",
+                             ml={"model_dir": str(tmp / "models"), "lstm_ae_score_every_ticks": 1})
+    service = Service(settings, writeback, buffer=MemoryBuffer())
     at = lambda t: field.start_ms + t * field.step_s * 1000  # noqa: E731
     try:
         for w in field.wells:
@@ -194,6 +199,9 @@ def tier_timeseries(tmp_path_factory):
             service.buffer.append_many((w.name, at(t), {k: float(v[w.index, t]) for k, v in arrays[w.lift_type].items()})
                                        for w in field.wells)
             service.buffer.append("NF-01", at(t), {k: float(v[t]) for k, v in natural.items()})
+        if torch_available():
+            for config in service.registry.valid_wells():
+                train_well(service._well_context("monthly", config, at(n - 1)), service.model_store, epochs=1)
         for tier in TIERS:
             service.run_tier(tier, at(n - 1))
     finally:
@@ -218,6 +226,8 @@ def test_every_charted_key_is_written_as_a_time_series_by_the_tiers(path, tier_t
         for lift in lifts:
             if key.startswith("opt_ml_forecast"):  # needs ~150 days of history: test_ml_forecast_service.py
                 continue
+            if key.startswith("opt_lstm_ae") and not torch_available():  # no model to score: CI installs PyTorch
+                continue
             assert series[lift].get(key), f"{path.stem}/{title}/{key}: no {lift} tier writes it as a time series"
             if key.startswith("opt_dca_forecast"):
                 assert all(ts > now_ms for ts, _ in series[lift][key])
@@ -230,6 +240,16 @@ def test_the_charts_of_the_service_keys_are_the_ones_the_issue_names():
     charted = {key for path in DASHBOARDS for _, key in _charted(path)}
     assert {"opt_well_health_score", "opt_anomaly_score", "opt_spc_t2", "opt_spc_spe", "opt_nodal_pwf_psi",
             "opt_dca_forecast_bpd", "opt_dca_forecast_p10_bpd", "opt_dca_forecast_p90_bpd"} <= charted
+
+
+@pytest.mark.parametrize("stem", ["well_detail_esp", "well_detail_srp", "well_detail_pcp", "well_detail_gaslift",
+                                  "well_detail_naturalflow"])
+def test_every_well_detail_dashboard_charts_the_lstm_ae_score(stem):
+    """Issue 22: 1. The LSTM autoencoder's score (its threshold is 1: the score is the error over the threshold) is
+    charted alone on every well-detail dashboard."""
+    path = ROOT / "dashboards" / f"{stem}.json"
+    charts = {t: {k for title, k in _charted(path) if title == t} for t, _ in _charted(path)}
+    assert charts["LSTM autoencoder anomaly score (threshold 1)"] == {"opt_lstm_ae_anomaly_score"}
 
 
 def test_overview_covers_health_setpoints_production_anomalies_and_alarms():

@@ -19,3 +19,21 @@ def test_without_xgboost_the_learned_steps_are_off_with_one_log_line(monkeypatch
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["the learned production forecast is off: XGBoost is not installed (pip install 'atilax[ml]')",
                      "the ESP failure prediction is off: XGBoost is not installed (pip install 'atilax[ml]')"]
+
+
+def test_without_torch_the_demo_trains_no_lstm_ae_and_says_once_that_its_widgets_stay_empty(monkeypatch, caplog):
+    """The demo's LSTM-AE training (what POST /train-lstm-ae runs) needs PyTorch; without it the demo goes on and one
+    warning names the widgets that stay empty."""
+    import sys
+    from types import SimpleNamespace
+
+    from tb_bridge import demo
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    service = SimpleNamespace(registry=SimpleNamespace(valid_wells=lambda: [SimpleNamespace(entity_id="esp-01")]))
+    with caplog.at_level(logging.INFO):
+        out = demo._train_lstm_ae(service, {"ESP-01": "esp-01"}, 1_780_000_000_000)
+    assert out == {"status": "torch_missing", "detail": demo.LSTM_AE_NO_TORCH}
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("tb_bridge.demo", "WARNING", "PyTorch is not installed: the demo trains no LSTM autoencoder, so the "
+         "well-detail dashboards' 'LSTM autoencoder anomaly score' widgets stay empty (pip install 'atilax[ml]')")]
