@@ -66,15 +66,18 @@ class ApiContext:
         return entry.config
 
 
-class CurveCache:
-    """A small thread-safe LRU of values computed from a well's configuration alone (keyed by the config)."""
+class _LockedLru:
+    """A bounded LRU for the API's threads: lookups and insertions under a lock, builds outside it (two threads may
+    build one value once each)."""
 
-    def __init__(self, max_entries: int = 512) -> None:
+    def __init__(self, max_entries: int) -> None:
         self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, build: Any) -> Any:
+    def _get(self, key: tuple, build: Any) -> Any:
+        """The value under ``key``, else ``build()`` stored under it (the least recently used beyond the bound
+        dropped)."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -87,27 +90,25 @@ class CurveCache:
         return value
 
 
-class SharedLiftCache:
+class CurveCache(_LockedLru):
+    """A small thread-safe LRU of values computed from a well's configuration alone (keyed by the config)."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        super().__init__(max_entries)
+
+    def get(self, key: tuple, build: Any) -> Any:
+        return self._get(key, build)
+
+
+class SharedLiftCache(_LockedLru):
     """:class:`tb_bridge.adapters.lift.LiftCache`'s interface (``get(well, what, build)``) for the API's threads:
     lookups and insertions under a lock, builds outside it (two threads may build one curve once each)."""
 
     def __init__(self, max_entries: int = 256) -> None:
-        self._items: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()
+        super().__init__(max_entries)
 
     def get(self, well: WellConfig, what: str, build: Any) -> Any:
-        key = (what, well.model_dump_json(exclude={"entity_id", "name"}))
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = build()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
-        return value
+        return self._get((what, well.model_dump_json(exclude={"entity_id", "name"})), build)
 
 
 def iso(value: datetime | None) -> str | None:
