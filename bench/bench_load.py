@@ -157,10 +157,13 @@ def run_rate(broker: str, processes: int, args) -> dict:
                 time.sleep(0.5)
             elapsed = min(max(r.last.get("t", 0) for r in replicas), time.perf_counter() - t0)
             done = buffered()
+            firsts = [r.last["first_buffered_ms"] for r in replicas if r.last.get("first_buffered_ms")]
+            lasts = [r.last["last_buffered_ms"] for r in replicas if r.last.get("last_buffered_ms")]
+            window_s = (max(lasts) - min(firsts)) / 1000.0 if firsts and lasts else 0.0
             worst = max(replicas, key=lambda r: r.last.get("p99_ms") or 0)
             return {"broker": broker, "processes": processes, "offered_per_s": args.rate, "sent": sent["sent"],
                     "buffered": done, "lost": sent["sent"] - done, "publish_s": round(sent["publish_s"], 2),
-                    "delivered_per_s": round(done / max(sent["publish_s"], 1e-9), 1),
+                    "delivered_per_s": round(done / max(window_s if args.rate <= 0 else sent["publish_s"], 1e-9), 1),
                     "p50_ms": worst.last.get("p50_ms"), "p99_ms": worst.last.get("p99_ms"),
                     "per_process": [{"name": r.name, "events": r.last.get("buffered_telemetry"),
                                      "cpu_s": r.last.get("cpu_s"), "rss_mb": r.last.get("rss_mb"),
@@ -175,37 +178,11 @@ def run_rate(broker: str, processes: int, args) -> dict:
                     r.proc.kill()
 
 
-def run_capacity(processes: int, events: int, wells_n: int) -> dict:
-    """Kafka drain rate: ``events`` records preloaded, then ``processes`` replicas consume them all."""
-    prefix = f"c{uuid.uuid4().hex[:8]}"
-    with TansuServer() as server, RedisServer() as redis_server:
-        from tb_bridge.transport.kafka import ensure_topics, kafka_client_config
-
-        config = kafka_client_config(server.bootstrap_servers)
-        topics = {t: f"{prefix}.telemetry.{t}" for t in KAFKA_LIFT_TYPES}
-        ensure_topics(config, {**{t: PARTITIONS for t in topics.values()}, f"{prefix}.events": PARTITIONS})
-        out = multiprocessing.Queue()
-        pub = multiprocessing.Process(target=publish, args=("kafka", server.bootstrap_servers, prefix, wells_n, 0,
-                                                            events, out))
-        pub.start()
-        sent = out.get(timeout=600)
-        pub.join(30)
-        t0 = time.perf_counter()
-        replicas = [start_replica(f"r{i + 1}", "kafka", server.bootstrap_servers, redis_server.url, prefix, True)
-                    for i in range(processes)]
-        try:
-            wait(lambda: sum(r.last.get("buffered_telemetry", 0) for r in replicas) >= sent["sent"], 600)
-            drained = time.perf_counter() - t0
-            first_event = min((r.last.get("t", drained) - 0 for r in replicas), default=0)
-            done = sum(r.last.get("buffered_telemetry", 0) for r in replicas)
-            return {"processes": processes, "events": sent["sent"], "buffered": done, "drain_s": round(drained, 2),
-                    "events_per_s": round(done / drained, 1), "first_status_s": round(first_event, 2),
-                    "per_process": [{"name": r.name, "events": r.last.get("buffered_telemetry"),
-                                     "cpu_s": r.last.get("cpu_s"), "rss_mb": r.last.get("rss_mb")} for r in replicas]}
-        finally:
-            for r in replicas:
-                r.proc.terminate()
-                r.proc.wait(20)
+def run_capacity(processes: int, events: int, args) -> dict:
+    """Kafka capacity: replicas joined first, then ``events`` records published as fast as the publisher can (a
+    backlog builds at once); the rate is the buffered count over first-to-last buffered time of all processes."""
+    args = argparse.Namespace(**{**vars(args), "rate": 0.0, "events": events})
+    return run_rate("kafka", processes, args)
 
 
 def run_failover(args) -> dict:
@@ -328,7 +305,7 @@ def main() -> None:
     rows = []
     if args.capacity:
         for n in (int(p) for p in args.processes.split(",")):
-            rows.append(run_capacity(n, args.capacity, args.wells))
+            rows.append(run_capacity(n, args.capacity, args))
             print(json.dumps(rows[-1]), flush=True)
     elif args.failover:
         rows.append(run_failover(args))

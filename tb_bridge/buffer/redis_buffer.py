@@ -10,7 +10,8 @@ Key layout (``P`` = key prefix, default ``atilax:``):
 Writes run a Lua script (atomic, one round trip) that merges a row into an existing timestamp, then
 trims by age (``ZRANGEBYSCORE`` / ``ZREMRANGEBYSCORE``) and by count (``ZREMRANGEBYRANK``) and sets a
 TTL of ``window_s`` on the well's keys, so memory stays bounded even for wells that stop reporting.
-``append_many`` groups samples by well and sends all script calls in one pipeline. ``window`` runs
+One script call appends the samples of many wells (up to 500 samples a call); ``append_many`` groups
+samples by well and sends its calls in one pipeline. ``window`` runs
 a read script that returns the rows as one string (``ts\x1drow\x1cts\x1drow...``). Telemetry keys
 are printable, so they never contain the separators. The write script also touches the shared
 registry key, so this layout targets a single Redis (or a replicated primary), not Redis Cluster.
@@ -42,7 +43,9 @@ _UNIT = UNIT_SEPARATOR
 _RECORD = RECORD_SEPARATOR
 _MAX_PAIRS_PER_CALL = 500
 
-# KEYS: ts zset, rows hash, wells registry.  ARGV: max_points, window_ms, ttl_s, well_id, ts1, row1, ...
+# KEYS: wells registry, then per well its ts zset and rows hash.
+# ARGV: max_points, window_ms, ttl_s, then per well: well_id, n (samples), ts1, row1, ..., tsn, rown.
+# One call appends the samples of many wells (a Kafka batch in one round trip); returns the last well's count.
 _APPEND_LUA = r"""
 local function decode(row, into, order)
   for rec in string.gmatch(row, '[^\30]+') do
@@ -56,41 +59,51 @@ local function in_chunks(cmd, key, list)
     redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
   end
 end
-local zkey, hkey, wkey = KEYS[1], KEYS[2], KEYS[3]
+local wkey = KEYS[1]
 local max_points = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
 local ttl_s = ARGV[3]
-for i = 5, #ARGV, 2 do
-  local ts, row = ARGV[i], ARGV[i + 1]
-  local old = redis.call('HGET', hkey, ts)
-  if old then
-    local merged, order = {}, {}
-    decode(old, merged, order)
-    decode(row, merged, order)
-    local parts = {}
-    for j, k in ipairs(order) do parts[j] = k .. '\31' .. merged[k] end
-    row = table.concat(parts, '\30')
+local count = 0
+local a, k = 4, 2
+while a <= #ARGV do
+  local zkey, hkey = KEYS[k], KEYS[k + 1]
+  local well_id, n = ARGV[a], tonumber(ARGV[a + 1])
+  local first = a + 2
+  for i = first, first + 2 * n - 1, 2 do
+    local ts, row = ARGV[i], ARGV[i + 1]
+    local old = redis.call('HGET', hkey, ts)
+    if old then
+      local merged, order = {}, {}
+      decode(old, merged, order)
+      decode(row, merged, order)
+      local parts = {}
+      for j, key in ipairs(order) do parts[j] = key .. '\31' .. merged[key] end
+      row = table.concat(parts, '\30')
+    end
+    redis.call('HSET', hkey, ts, row)
+    redis.call('ZADD', zkey, ts, ts)
   end
-  redis.call('HSET', hkey, ts, row)
-  redis.call('ZADD', zkey, ts, ts)
+  local newest = tonumber(redis.call('ZRANGE', zkey, -1, -1, 'WITHSCORES')[2])
+  local cutoff = '(' .. string.format('%.0f', newest - window_ms)
+  local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
+  if #stale > 0 then
+    in_chunks('HDEL', hkey, stale)
+    redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
+  end
+  local excess = redis.call('ZCARD', zkey) - max_points
+  if excess > 0 then
+    in_chunks('HDEL', hkey, redis.call('ZRANGE', zkey, 0, excess - 1))
+    redis.call('ZREMRANGEBYRANK', zkey, 0, excess - 1)
+  end
+  redis.call('EXPIRE', zkey, ttl_s)
+  redis.call('EXPIRE', hkey, ttl_s)
+  redis.call('ZADD', wkey, newest, well_id)
+  count = redis.call('ZCARD', zkey)
+  a = first + 2 * n
+  k = k + 2
 end
-local newest = tonumber(redis.call('ZRANGE', zkey, -1, -1, 'WITHSCORES')[2])
-local cutoff = '(' .. string.format('%.0f', newest - window_ms)
-local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
-if #stale > 0 then
-  in_chunks('HDEL', hkey, stale)
-  redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
-end
-local excess = redis.call('ZCARD', zkey) - max_points
-if excess > 0 then
-  in_chunks('HDEL', hkey, redis.call('ZRANGE', zkey, 0, excess - 1))
-  redis.call('ZREMRANGEBYRANK', zkey, 0, excess - 1)
-end
-redis.call('EXPIRE', zkey, ttl_s)
-redis.call('EXPIRE', hkey, ttl_s)
-redis.call('ZADD', wkey, newest, ARGV[4])
 redis.call('EXPIRE', wkey, ttl_s)
-return redis.call('ZCARD', zkey)
+return count
 """
 
 # KEYS: ts zset, rows hash.  ARGV: min score ('-inf' or an integer).
@@ -187,20 +200,36 @@ class RedisBuffer:
         base = f"{self.key_prefix}buf:{well_id}"
         return f"{base}:ts", f"{base}:rows"
 
-    def _call_append(self, well_id: str, pairs: list[tuple[int, str]], client) -> None:
-        zkey, hkey = self._keys(well_id)
-        for start in range(0, len(pairs), _MAX_PAIRS_PER_CALL):
-            args: list[object] = [self.max_points, self.window_s * 1000, self.window_s, well_id]
-            for ts_ms, row in pairs[start:start + _MAX_PAIRS_PER_CALL]:
-                args.extend((str(ts_ms), row))
-            self._append_script(keys=[zkey, hkey, self._wells_key], args=args, client=client)
+    def _call_append(self, by_well: Mapping[str, list[tuple[int, str]]], client) -> None:
+        """Script calls of at most ``_MAX_PAIRS_PER_CALL`` samples each, several wells per call (a well's samples
+        may span calls, in order)."""
+        head: list[object] = [self.max_points, self.window_s * 1000, self.window_s]
+        keys: list[str] = [self._wells_key]
+        args: list[object] = list(head)
+        pairs_in_call = 0
+        for well_id, pairs in by_well.items():
+            zkey, hkey = self._keys(well_id)
+            start = 0
+            while start < len(pairs):
+                take = pairs[start:start + _MAX_PAIRS_PER_CALL - pairs_in_call]
+                keys.extend((zkey, hkey))
+                args.extend((well_id, len(take)))
+                for ts_ms, row in take:
+                    args.extend((str(ts_ms), row))
+                pairs_in_call += len(take)
+                start += len(take)
+                if pairs_in_call >= _MAX_PAIRS_PER_CALL:
+                    self._append_script(keys=keys, args=args, client=client)
+                    keys, args, pairs_in_call = [self._wells_key], list(head), 0
+        if pairs_in_call:
+            self._append_script(keys=keys, args=args, client=client)
 
     # -- TelemetryBuffer ----------------------------------------------------------------------------
     @_unavailable_as_buffer_error
     def append(self, well_id: str, ts_ms: int, values: Mapping[str, float]) -> None:
         well_id, ts_ms, clean = validate_sample(well_id, ts_ms, values)
         if clean:
-            self._call_append(well_id, [(ts_ms, encode_row(clean))], self._client)
+            self._call_append({well_id: [(ts_ms, encode_row(clean))]}, self._client)
 
     @_unavailable_as_buffer_error
     def append_many(self, samples: Iterable[Sample]) -> None:
@@ -211,9 +240,11 @@ class RedisBuffer:
                 by_well[well_id].append((ts_ms, encode_row(clean)))
         if not by_well:
             return
+        if sum(len(pairs) for pairs in by_well.values()) <= _MAX_PAIRS_PER_CALL:
+            self._call_append(by_well, self._client)  # one script call: no pipeline needed
+            return
         with self._client.pipeline(transaction=False) as pipe:
-            for well_id, pairs in by_well.items():
-                self._call_append(well_id, pairs, pipe)
+            self._call_append(by_well, pipe)
             pipe.execute()
 
     def append_each(self, samples: Iterable[Sample]) -> None:

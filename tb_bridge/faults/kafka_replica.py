@@ -53,10 +53,15 @@ class LatencyProbe:
         self._values = np.empty(keep, dtype=np.float64)
         self._n = 0
         self.count = 0
+        self.first_ms: float | None = None  # wall clock of the first and the last buffered telemetry
+        self.last_ms: float | None = None
 
     def observe(self, events: Sequence[Any], done_ms: float) -> None:
         lat = [done_ms - e.ts_ms for e in events if e.kind.value == "telemetry"]
         with self._lock:
+            if lat:
+                self.first_ms = done_ms if self.first_ms is None else self.first_ms
+                self.last_ms = done_ms
             self.count += len(lat)
             room = self._values.size - self._n
             if lat and room > 0:
@@ -187,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                       "events": transport.events_delivered, "dead_lettered": transport.dead_lettered, "commits": 0}
         status = {"instance": args.instance, "t": round(time.time() - started, 3), **counts,
                   "buffered_telemetry": probe.count, **probe.percentiles(),
+                  "first_buffered_ms": probe.first_ms, "last_buffered_ms": probe.last_ms,
                   "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "rss_mb": rss_mb(),
                   "pending": service.router.pending["samples"]}
         print(json.dumps(status), flush=True)
