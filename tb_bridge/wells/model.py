@@ -337,11 +337,12 @@ def parse_well_config(entity_id: str, name: str, attributes: dict[str, Any]) -> 
     """
     data = dict(attributes)
     raw_type = data.get("lift_type", data.get("device_type", data.get("deviceType")))
+    expected = f"expected one of {', '.join(LIFT_TYPES)}"
     if raw_type is None:
-        raise WellConfigError(entity_id, ["lift_type is missing (expected one of esp, srp, pcp, gas_lift)"], name)
+        raise WellConfigError(entity_id, [f"lift_type is missing ({expected})"], name)
     lift_type = normalize_lift_type(raw_type)
     if lift_type not in LIFT_TYPES:
-        raise WellConfigError(entity_id, [f"unknown lift type {raw_type!r} (expected one of esp, srp, pcp, gas_lift)"], name)
+        raise WellConfigError(entity_id, [f"unknown lift type {raw_type!r} ({expected})"], name)
     data.update(entity_id=entity_id, name=name, lift_type=lift_type)
     try:
         return _ANY_WELL.validate_python(data)

@@ -129,7 +129,7 @@ def test_opt_error_and_the_warning_name_the_well_by_name_and_id(rig, caplog):
     assert [e[1].startswith(expected) for e in errors] == [True, True]
     assert all(letter.error.startswith(expected) for letter in store.dead_letters(limit=5))
     lines = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
-    assert len(lines) == 2 and all(expected in line and line.endswith("gas_lift)") for line in lines)
+    assert len(lines) == 2 and all(expected in line and line.endswith("natural_flow)") for line in lines)
     assert all(line.count("3f2a-id") == 1 for line in lines)  # named once, not twice
 
 

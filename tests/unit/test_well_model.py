@@ -33,8 +33,13 @@ def test_json_string_attributes_are_parsed():
 
 
 def test_unknown_lift_type_is_a_clear_error():
-    with pytest.raises(WellConfigError, match="unknown lift type 'jet_pump'"):
+    with pytest.raises(WellConfigError, match="unknown lift type 'jet_pump'") as err:
         parse_well_config("id-4", "X", {**BASE, "lift_type": "jet_pump"})
+    assert str(err.value) == ("well X (id id-4): unknown lift type 'jet_pump' (expected one of esp, srp, pcp, gas_lift, "
+                              "natural_flow)")
+    with pytest.raises(WellConfigError) as err:
+        parse_well_config("id-4", "X", {k: v for k, v in BASE.items() if k != "lift_type"})
+    assert str(err.value) == "well X (id id-4): lift_type is missing (expected one of esp, srp, pcp, gas_lift, natural_flow)"
 
 
 def test_every_problem_is_named():
