@@ -219,13 +219,16 @@ class PlacementJobs:
     module docstring): ``cooldown_s`` between runs of one field, ``max_run_s`` wall-clock seconds per
     run, ``max_parallel_runs`` over all fields; ``monotonic`` (s) is their clock. Use
     :meth:`on_asset_event` as the router's asset hook: an attribute update with
-    ``placement_run_requested`` true starts a run, one with ``placement_stop_requested`` true stops it."""
+    ``placement_run_requested`` true starts a run, one with ``placement_stop_requested`` true stops it.
+    ``problem_factory(case)``: the placement problem of a run (default: the built-in simulator in this process;
+    :class:`tb_bridge.dask_executor.DaskPlacementProblems`: each generation's plans simulated on a Dask cluster)."""
 
     def __init__(self, reader: AttributeReader, writeback: Writeback, *,
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
                  progress_interval_s: float = 1.0, flush_timeout_s: float = 30.0,
                  cooldown_s: float = 60.0, max_run_s: float = 1800.0, max_parallel_runs: int = 2,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 problem_factory: Callable[[Any], Any] | None = None) -> None:
         if not (math.isfinite(cooldown_s) and cooldown_s >= 0):
             raise ValueError(f"cooldown_s must be >= 0 s, got {cooldown_s!r}")
         if not (math.isfinite(max_run_s) and max_run_s > 0):
@@ -241,6 +244,7 @@ class PlacementJobs:
         self.max_run_s = float(max_run_s)
         self.max_parallel_runs = int(max_parallel_runs)
         self.monotonic = monotonic
+        self.problem_factory = problem_factory
         self._jobs: dict[str, PlacementJob] = {}
         self._lock = threading.Lock()
 
@@ -289,6 +293,9 @@ class PlacementJobs:
         """Stop the running jobs (their best plans so far are written), then close the writeback."""
         self.stop_all(timeout_s)
         self.writeback.close()
+        close = getattr(self.problem_factory, "close", None)
+        if close is not None:
+            close()
 
     def on_asset_event(self, event: WellEvent) -> None:
         """Router hook for attribute updates of assets (see :func:`tb_bridge.router.is_asset_event`)."""
@@ -367,7 +374,8 @@ class PlacementJobs:
                                            "opt_placement_convergence": list(history)})
 
             stop = _RunStop(job, deadline_s, self.max_run_s, self.monotonic, case.optimizer.n_generations)
-            result = run_placement(case, seed, progress_callback=progress, stop_event=stop)
+            problem = self.problem_factory(case) if self.problem_factory is not None else None
+            result = run_placement(case, seed, progress_callback=progress, stop_event=stop, problem=problem)
             job.result = result
             status = "stopped" if result.stopped or stop.fired else "done"
             self.writeback.write_timeseries(
@@ -406,6 +414,11 @@ def build_placement_jobs(settings: Any) -> PlacementJobs:
     password = tb.password.get_secret_value()
     writeback = RestWriteback(tb.url, tb.username, password, entity_type="ASSET", timeout_s=tb.request_timeout_s)
     limits = settings.placement
+    problems = None
+    if settings.dask.scheduler_address:  # each generation's plans on the Dask cluster
+        from tb_bridge.dask_executor import DaskPlacementProblems, DaskTierExecutor
+
+        problems = DaskPlacementProblems(DaskTierExecutor(settings.dask))
     return PlacementJobs(RestAttributeReader(tb.url, tb.username, password, timeout_s=tb.request_timeout_s), writeback,
                          cooldown_s=limits.cooldown_s, max_run_s=limits.max_run_s,
-                         max_parallel_runs=limits.max_parallel_runs)
+                         max_parallel_runs=limits.max_parallel_runs, problem_factory=problems)

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 from tb_bridge.buffer import make_buffer
 from tb_bridge.buffer.base import BufferUnavailableError, TelemetryBuffer
 from tb_bridge.config import Settings
+from tb_bridge.dask_executor import DaskTierExecutor
 from tb_bridge.events import WellEvent
 from tb_bridge.handlers.base import Tier, WellContext
 from tb_bridge.handlers.registry import HANDLERS, handler_for
@@ -117,6 +118,8 @@ class Service:
         #: the learned models (settings.ml.model_dir + the history store's model_registry): WellContext.model_store
         self.model_store = ModelStore(settings.ml.model_dir, self.history, settings.ml)
         self._well_state: dict[str, dict[str, Any]] = {}
+        #: batch tiers on a Dask cluster when dask.scheduler_address is set (tb_bridge/dask_executor.py); None: here
+        self.dask = DaskTierExecutor(settings.dask) if settings.dask.scheduler_address else None
         #: replicas sharing a field (:mod:`tb_bridge.ownership`): the wells this replica runs; None = all of them
         self.ownership: Any = None
         #: where a well's state goes when another replica takes the well over (:mod:`tb_bridge.well_state_store`)
@@ -266,8 +269,10 @@ class Service:
             if workers > 1 and len(wells) > 1:
                 pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"tier-{tier}")
             try:
+                # Dask hook: the chunks of a Dask tier go to the cluster (tb_bridge/dask_executor.py); else _run_chunk
+                run_chunk = self._run_chunk if self.dask is None else self.dask.chunk_runner(self, tier, wells, now_ms)
                 for chunk in self._tier_chunks(wells):
-                    outcomes.extend(self._run_chunk(tier, chunk, now_ms, pool))
+                    outcomes.extend(run_chunk(tier, chunk, now_ms, pool))
                     ran.extend(chunk)
             finally:
                 if pool is not None:
@@ -576,5 +581,7 @@ class Service:
         self.writeback.close()
         if self.asset_writeback is not None:
             self.asset_writeback.close()
+        if self.dask is not None:
+            self.dask.close()
         self.buffer.close()
         self.history.close()

@@ -1,7 +1,8 @@
 """`atilax placement`: field-development planning (well placement by GA on a reservoir simulator).
 
     atilax placement run CASE [--seed N] [--algorithm elitist|simple]
-                              [--backend builtin|numba|numpy|torch|opm [--deck DATA]] [--json] [--png FILE | --no-png]
+                              [--backend builtin|numba|numpy|torch|opm [--deck DATA]] [--dask ADDRESS]
+                              [--json] [--png FILE | --no-png]
     atilax placement certify CASE [--json] [--seed N] [--no-incumbent] [--exhaustive [--symmetric]]
     atilax placement compare-opm CASE [--wells 6,8,16,18] [--json]
     atilax placement tb-run --asset ID [--url URL --username U --password P] [--json]
@@ -95,6 +96,9 @@ def _run(args) -> int:
             return EXIT_FLOW_MISSING
     elif args.backend != "builtin":
         problem = _backend_problem(build_problem, case, args.backend)
+    executor = None
+    if args.dask:  # each generation's plans on the Dask cluster (tb_bridge.dask_executor)
+        problem, executor = _dask_problem(problem or build_problem(case), args.dask)
     bar, cb = _progress(case.optimizer.n_generations, not args.no_progress and not args.json, "placement")
     stop = threading.Event()
     try:
@@ -106,6 +110,8 @@ def _run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+        if executor is not None:
+            executor.close()
     if args.png and not args.no_png:
         _plot(case, result, args.png)
     if args.json:
@@ -115,6 +121,21 @@ def _run(args) -> int:
     if args.png and not args.no_png:
         print(f"\nplot written to {args.png}")
     return 0
+
+
+def _dask_problem(problem, address: str):
+    """``problem`` with its simulator's batches sent to the Dask scheduler at ``address`` (and the executor to
+    close); an unreachable scheduler is an input error."""
+    from engines.reservoir.problem import PlacementProblem
+    from tb_bridge.config import DaskSettings
+    from tb_bridge.dask_executor import DaskPlanSimulator, DaskTierExecutor
+
+    executor = DaskTierExecutor(DaskSettings(scheduler_address=address))
+    client = executor.client()
+    if client is None:
+        raise CliInputError(f"--dask {address}: the Dask scheduler cannot be reached")
+    simulator = DaskPlanSimulator(problem.simulator, client, timeout_s=executor.settings.timeout_s)
+    return PlacementProblem(simulator, problem.economics, problem.constraints), executor
 
 
 def _result_json(result) -> dict:
@@ -359,6 +380,8 @@ def register(subparsers) -> None:
                    help=f"parallel OPM Flow processes (--backend opm; 1..{MAX_WORKERS})")
     p.add_argument("--deck", metavar="DATA", help="your own Eclipse deck (grid matching CASE): only wells and "
                                                  "schedule are added (--backend opm)")
+    p.add_argument("--dask", metavar="ADDRESS", help="simulate each generation's plans on this Dask scheduler "
+                   "(e.g. tcp://dask-scheduler:8786), in chunks over its workers; with --backend opm they need flow")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("certify", help="prove the global optimum by exhaustive search (symmetry + bound pruning)")
