@@ -8,9 +8,17 @@ moment ThingsBoard confirmed (HTTP 200 / UplinkResponseMsg) a write of ``opt_seq
 device (later results of a well supersede earlier ones, as the writeback merges them). The stand-in and
 the load generator run in their own process for the gRPC and MQTT rows (as ThingsBoard would); the
 in-process row shares one process (and one GIL). Prints events/s, p50/p99 latency and p99 / 50 ms of the
-whole loop, and ``in p50/p99``: ingress -> the service's sink only (the transport alone).
+whole loop, and ``in p50/p99``: ingress -> the service's sink only (the transport alone). ``our cpu`` and
+``TB cpu``: CPU seconds per wall second of this process and of the stand-in's process during the run (1.00 is
+a whole core; a Python process near 0.9 is bound by its interpreter lock); ``TB ms/req`` (REST writeback only):
+ThingsBoard's time per request as the writeback sees it, from sending a pipeline to its last answer.
 
-    python bench/bench_bridge.py                     # all transports at 1000 events/s for 5 s
+The ``direct+rest`` and ``direct+grpc`` rows measure the writeback alone: this process calls
+``write_attributes`` at ``--rate`` (no ingress; the stand-in's process only answers the REST API or the Edge
+uplink), and the latency runs from that call to ThingsBoard's confirmation.
+
+    python bench/bench_bridge.py                     # all rows at 1000 events/s for 5 s
+    python bench/bench_bridge.py --kinds grpc-edge+grpc,grpc-edge+rest,direct+grpc,direct+rest
     python bench/bench_bridge.py --rate 0            # as fast as possible (throughput)
     python bench/bench_bridge.py --outage-s 60       # also: REST writeback through a 60 s ThingsBoard 500 outage
 
@@ -130,11 +138,28 @@ def _generate(tb: StandIn, wells, n: int, rate: float) -> float:
     return n / (time.perf_counter() - t_start)
 
 
+def _write_directly(service: "Service", device_ids: list[str], n: int, rate: float) -> float:
+    """The ``direct`` rows: ``n`` results written at ``rate``/s round-robin over the wells by this process (no
+    ingress); returns the achieved rate."""
+    period = 1.0 / rate if rate > 0 else 0.0
+    t_start = time.perf_counter()
+    for seq in range(n):
+        if period:
+            delay = t_start + seq * period - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        well_id = device_ids[seq % len(device_ids)]
+        service.probe.saw(well_id, seq, time.time())
+        service.writeback.write_attributes(well_id, {"opt_seq": seq, "opt_q_bpd": 0.9 * (500.0 + seq % 7)})
+    return n / (time.perf_counter() - t_start)
+
+
 def _standin_process(conn, kind: str, n_wells: int, mqtt_port: int | None) -> None:
-    """ThingsBoard (the stand-in) and the device load generator, in their own process."""
+    """ThingsBoard (the stand-in) and the device load generator (none for the ``direct`` rows), in their own
+    process."""
     tb = StandIn()
     wells = [tb.create_device(f"W-{i:04d}", ("ESP", "SRP", "PCP", "GasLift")[i % 4]) for i in range(n_wells)]
-    info = {"base_url": tb.start_http()}
+    info = {"base_url": tb.start_http(), "device_ids": [device_id for device_id, _ in wells]}
     if kind.startswith("grpc") or kind.endswith("+grpc"):
         edge = tb.create_edge("bench")
         info.update(edge_port=tb.start_edge_server(), routing_key=edge.routing_key, secret=edge.secret)
@@ -144,8 +169,12 @@ def _standin_process(conn, kind: str, n_wells: int, mqtt_port: int | None) -> No
     if kind.startswith("mqtt"):
         tb.start_mqtt_publisher("127.0.0.1", mqtt_port, topic_pattern="bench/v1/${deviceType}/${deviceName}")
     conn.send(info)
-    n, rate = conn.recv()
-    conn.send(_generate(tb, wells, n, rate))
+    n, rate = conn.recv()  # go (n = 0: nothing to generate)
+    cpu_start = time.process_time()
+    if n:
+        conn.send(_generate(tb, wells, n, rate))
+    conn.recv()  # measured: report this process's CPU seconds since go
+    conn.send(time.process_time() - cpu_start)
     conn.recv()  # stop
     tb.stop()
 
@@ -168,7 +197,13 @@ def run(kind: str, args, mqtt_port: int | None) -> dict:
         child.start()
         info = conn.recv()
         uplink = None
-        if kind.startswith("grpc"):
+        if kind.startswith("direct"):  # no ingress: this process writes (an edge session for writing only)
+            transport = None
+            if kind.endswith("+grpc"):
+                uplink = EdgeTransport("127.0.0.1", info["edge_port"], info["routing_key"], info["secret"], sync=False)
+                uplink.start(lambda event: None)
+                uplink.wait_connected(10)
+        elif kind.startswith("grpc"):
             transport = EdgeTransport("127.0.0.1", info["edge_port"], info["routing_key"], info["secret"], loop_guard=guard)
             uplink = transport
         else:
@@ -183,7 +218,8 @@ def run(kind: str, args, mqtt_port: int | None) -> dict:
         else:
             service.writeback = RestWriteback(info["base_url"], "tenant@thingsboard.org", "tenant",
                                               on_delivered=probe.delivered)
-    transport.start(service)
+    if transport is not None:
+        transport.start(service)
     if isinstance(transport, EdgeTransport):
         transport.wait_connected(10)
         transport.sync_completed.wait(10)
@@ -193,8 +229,12 @@ def run(kind: str, args, mqtt_port: int | None) -> dict:
         guard.add_user_id(service.writeback.login())
     time.sleep(0.3)
     t_start = time.perf_counter()
+    cpu_start = time.process_time()
     if child is None:
         offered = _generate(tb, wells, n, args.rate)
+    elif transport is None:
+        conn.send((0, 0.0))
+        offered = _write_directly(service, info["device_ids"], n, args.rate)
     else:
         conn.send((n, args.rate))
         offered = conn.recv()
@@ -202,15 +242,24 @@ def run(kind: str, args, mqtt_port: int | None) -> dict:
     while (probe.seen < n or any(probe.pending.values())) and time.monotonic() < deadline:
         time.sleep(0.005)
     t_done = time.perf_counter()
+    our_cpu = time.process_time() - cpu_start
+    tb_cpu = float("nan")
+    if child is not None:
+        conn.send("measured")
+        tb_cpu = conn.recv()
     lat = np.array(probe.latencies)
     lat_in = np.array(probe.in_latencies)
     pct = (lambda q: 1e3 * np.percentile(lat, q)) if len(lat) else (lambda q: float("nan"))
     result = {"kind": kind, "events": n, "landed": len(lat), "offered_rate": offered,
               "throughput": len(lat) / (t_done - t_start), "p50_ms": pct(50), "p99_ms": pct(99), "max_ms": pct(100),
               "in_p50_ms": 1e3 * np.percentile(lat_in, 50), "in_p99_ms": 1e3 * np.percentile(lat_in, 99),
-              "batches": service.writeback.batches_sent}
+              "batches": service.writeback.batches_sent, "our_cpu": our_cpu / (t_done - t_start),
+              "tb_cpu": tb_cpu / (t_done - t_start),
+              "tb_ms_per_req": 1e3 * service.writeback.exchange_s / max(service.writeback.requests_answered, 1)
+              if isinstance(service.writeback, RestWriteback) else float("nan")}
     service.writeback.close()
-    transport.stop()
+    if transport is not None:
+        transport.stop()
     if child is not None and uplink is not None and uplink is not transport:
         uplink.stop()
     if child is None:
@@ -261,12 +310,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--count", type=int, default=5000, help="events when --rate 0")
     parser.add_argument("--wells", type=int, default=100)
-    parser.add_argument("--kinds", default="inprocess+rest,grpc-edge+grpc,grpc-edge+rest,mqtt+rest,mqtt+grpc")
+    parser.add_argument("--kinds", default="inprocess+rest,grpc-edge+grpc,grpc-edge+rest,mqtt+rest,mqtt+grpc,"
+                                            "direct+grpc,direct+rest")
     parser.add_argument("--outage-s", type=float, default=0.0)
     args = parser.parse_args()
     mqtt_port, stop_broker = start_mosquitto() if "mqtt" in args.kinds else (None, None)
     print(f"{'transport+writeback':<18} {'events':>7} {'landed':>7} {'offered/s':>10} {'events/s':>9} "
-          f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99/50ms':>8} {'batches':>8} {'in p50':>7} {'in p99':>7}")
+          f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99/50ms':>8} {'batches':>8} {'in p50':>7} {'in p99':>7} "
+          f"{'our cpu':>7} {'TB cpu':>7} {'TB ms/req':>9}")
     try:
         for kind in args.kinds.split(","):
             if kind.startswith("mqtt") and mqtt_port is None:
@@ -275,7 +326,8 @@ def main() -> None:
             r = run(kind, args, mqtt_port)
             print(f"{r['kind']:<18} {r['events']:>7} {r['landed']:>7} {r['offered_rate']:>10.0f} {r['throughput']:>9.0f} "
                   f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['p99_ms'] / 1e3 / GOAL_P99_S:>8.2f} "
-                  f"{r['batches']:>8} {r['in_p50_ms']:>7.2f} {r['in_p99_ms']:>7.2f}")
+                  f"{r['batches']:>8} {r['in_p50_ms']:>7.2f} {r['in_p99_ms']:>7.2f} {r['our_cpu']:>7.2f} {r['tb_cpu']:>7.2f} "
+                  f"{r['tb_ms_per_req']:>9.2f}")
     finally:
         if stop_broker:
             stop_broker()

@@ -1,9 +1,13 @@
-"""Writeback through ThingsBoard's REST API with tb-rest-client.
+"""Writeback through ThingsBoard's REST API.
 
-Attributes: ``POST /api/plugins/telemetry/DEVICE/{id}/attributes/{scope}`` (``save_entity_attributes_v2``);
-time series with explicit (possibly future) timestamps: ``POST .../timeseries/ANY`` with a JSON array of
-``{"ts", "values"}`` (``save_entity_telemetry``). Both are idempotent in ThingsBoard (attributes are
-overwritten; a point is keyed by entity, key and ts), so a retried or repeated write is harmless.
+Attributes: ``POST /api/plugins/telemetry/DEVICE/{id}/attributes/{scope}`` (TelemetryController's
+``saveEntityAttributesV2``); time series with explicit (possibly future) timestamps: ``POST .../timeseries/ANY``
+with a JSON array of ``{"ts", "values"}``. Both are idempotent in ThingsBoard (attributes are overwritten; a point
+is keyed by entity, key and ts), so a retried or repeated write is harmless. ThingsBoard has no multi-entity save,
+so a round costs one request per well and scope (plus one per well with points): they go pipelined over up to
+``concurrency`` keep-alive connections (:mod:`tb_bridge.writeback.http_pipeline`), at most ``pipeline_depth``
+requests per write, each well's requests in order on one connection. Alarms and deletes (rare) go through
+tb-rest-client.
 
 Login is a plain POST to ``/api/auth/login`` so that a 401 (bad credentials) and a 5xx are told apart
 (tb-rest-client's ``login`` does not check the status); the tokens are then handed to the client with
@@ -12,9 +16,12 @@ its ``exp`` claim, and a 401 on a write triggers one fresh login.
 """
 from __future__ import annotations
 
+import json
 import logging
+import ssl
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -27,6 +34,7 @@ from tb_rest_client.rest import ApiException
 from tb_rest_client.rest_client import RestClient
 
 from tb_bridge.writeback.batching import BatchingWriteback, PermanentWriteError, TransientWriteError
+from tb_bridge.writeback.http_pipeline import KeepAliveConnection
 from tb_bridge.writeback.outbox import WellBatch
 
 
@@ -46,21 +54,60 @@ def _classify(exc: BaseException) -> Exception:
     return TransientWriteError(f"{type(exc).__name__}: {exc}")
 
 
+def _status_error(status: int, body: bytes) -> Exception:
+    """The error for a non-2xx answer to a write (the classification of :func:`_classify`)."""
+    if status >= 500 or status in (408, 429):
+        return TransientWriteError(f"HTTP {status}")
+    return PermanentWriteError(f"HTTP {status}: {body[:300]!r}")
+
+
+def _json_default(value: Any) -> Any:
+    """NumPy scalars and datetimes in written values (as tb-rest-client serializes them)."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), default=_json_default).encode()
+
+
 class RestWriteback(BatchingWriteback):
     """:class:`~tb_bridge.writeback.base.Writeback` over REST (see :class:`BatchingWriteback` for
     batching, backoff and the bounded outbox). After a login, :attr:`user_id` is the ThingsBoard user id
-    the service writes as (give it to the transports' :class:`~tb_bridge.transport.loop_guard.LoopGuard`)."""
+    the service writes as (give it to the transports' :class:`~tb_bridge.transport.loop_guard.LoopGuard`).
+
+    Writes go over ``concurrency`` keep-alive connections, pipelined, at most ``pipeline_depth`` requests per
+    write; a round of up to ``pipeline_depth`` requests uses one connection from the sender thread, a larger one
+    is spread over the connections by a pool of ``concurrency`` threads (ThingsBoard serves connections in
+    parallel, one connection's requests in turn). ``linger_s`` defaults to 1 ms here: requests are pipelined, so a
+    round need not wait to fill up; writes queued while a round is in flight form the next one. ``timeout_s``
+    bounds each connect, send and read (s); ``ssl_context`` is for ``https`` URLs (default: verified against
+    certifi's roots)."""
 
     name = "rest"
 
     def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 10.0,
                  refresh_margin_s: float = 60.0, entity_type: str = "DEVICE", concurrency: int = 4,
+                 pipeline_depth: int = 16, ssl_context: ssl.SSLContext | None = None,
                  client_factory: Callable[..., RestClient] = RestClient, **batching: Any) -> None:
+        batching.setdefault("linger_s", 0.001)
         super().__init__(**batching)
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
+        if concurrency < 1 or pipeline_depth < 1:
+            raise ValueError("concurrency and pipeline_depth must be >= 1")
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rest-writeback") if concurrency > 1 else None
+        self._pipeline_depth = int(pipeline_depth)
         self.base_url = base_url.rstrip("/")
+        self._conns = [KeepAliveConnection(self.base_url, timeout_s, ssl_context) for _ in range(concurrency)]
+        self._conn_locks = [threading.Lock() for _ in range(concurrency)]
+        self._auth_value = ""  # the X-Authorization header value of the current access token
+        self._count_lock = threading.Lock()
+        #: wall seconds from sending a pipeline to its last answer, summed over pipelines and connections, and the
+        #: answers they brought: ``exchange_s / requests_answered`` is ThingsBoard's time per request as seen here
+        self.exchange_s = 0.0
+        self.requests_answered = 0
         self._username, self._password = username, password
         self._timeout_s = float(timeout_s)
         self._refresh_margin_s = float(refresh_margin_s)
@@ -150,7 +197,15 @@ class RestWriteback(BatchingWriteback):
     def _release(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        for conn, lock in zip(self._conns, self._conn_locks):
+            with lock:
+                conn.close()
         self._http.close()
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections the writes have opened so far (keep-alive: one per connection until it breaks)."""
+        return sum(conn.connects for conn in self._conns)
 
     # --- auth ----------------------------------------------------------------------------------------
     def _store_tokens(self, body: Any) -> None:
@@ -161,6 +216,7 @@ class RestWriteback(BatchingWriteback):
         self.user_id = claims.get("userId")
         self._refresh_token = body.get("refreshToken")
         self._client.token_login(body["token"], self._refresh_token)
+        self._auth_value = "Bearer " + body["token"]
 
     def _post_auth(self, path: str, payload: dict) -> httpx.Response:
         try:
@@ -197,33 +253,134 @@ class RestWriteback(BatchingWriteback):
 
     # --- delivery ------------------------------------------------------------------------------------
     def _deliver_round(self, batches: list[WellBatch]) -> list[Exception | None]:
-        """Up to ``concurrency`` wells at a time (each well's requests stay in order, in one task)."""
+        """Every well of the round pipelined over the keep-alive connections; the outcome of each well."""
         try:
             self._ensure_token()
         except Exception as exc:
             return [exc] * len(batches)
-        if self._pool is None or len(batches) == 1:
-            return super()._deliver_round(batches)
-
-        def one(batch: WellBatch) -> Exception | None:
+        errors: list[list[tuple[tuple, Exception]]] = [[] for _ in batches]
+        items: list[tuple[int, tuple, str, bytes]] = []  # (well index, part, path, body)
+        for i, batch in enumerate(batches):
             try:
-                self._deliver(batch)
-                return None
-            except Exception as exc:
-                return exc
+                items.extend((i, part, path, body) for part, path, body in self._requests_of(batch))
+            except (TypeError, ValueError) as exc:  # a value JSON cannot carry: retrying cannot help
+                errors[i].append((("all",), PermanentWriteError(f"not serializable as JSON: {exc}")))
+        groups = self._split(items)
 
-        return list(self._pool.map(one, batches))
+        def send(k: int) -> None:
+            try:
+                self._exchange(k, groups[k], batches, errors)
+            except Exception as exc:  # unexpected: keep what is left of these wells for the retry
+                for i in dict.fromkeys(item[0] for item in groups[k]):
+                    errors[i].append((("all",), exc))
+
+        if len(groups) == 1 or self._pool is None:
+            send(0)
+        else:
+            list(self._pool.map(send, range(len(groups))))
+        return [self._outcome(batch, errs) for batch, errs in zip(batches, errors)]
 
     def _deliver(self, batch: WellBatch) -> None:
-        self._ensure_token()
-        entity = EntityId(batch.entity_id, self._entity_type)
-        for scope in list(batch.attributes):
-            self._call(self._client.save_entity_attributes_v2, entity, scope, batch.attributes[scope])
-            del batch.attributes[scope]
+        outcome = self._deliver_round([batch])[0]
+        if outcome is not None:
+            raise outcome
+
+    def _requests_of(self, batch: WellBatch) -> list[tuple[tuple, str, bytes]]:
+        """``(part, path, body)`` of each request a well's batch needs: one per attribute scope, one for its points."""
+        base = f"/api/plugins/telemetry/{self._entity_type}/{urllib.parse.quote(batch.entity_id, safe='')}"
+        out = [(("attributes", scope), f"{base}/attributes/{urllib.parse.quote(scope, safe='')}", _json(values))
+               for scope, values in batch.attributes.items() if values]
         if batch.points:
-            body = [{"ts": ts, "values": values} for ts, values in sorted(batch.points.items())]
-            self._call(self._client.save_entity_telemetry, entity, "ANY", body)
-            batch.points.clear()
+            out.append((("points",), f"{base}/timeseries/ANY",
+                        _json([{"ts": ts, "values": values} for ts, values in sorted(batch.points.items())])))
+        return out
+
+    def _split(self, items: list) -> list[list]:
+        """Up to ``concurrency`` groups of whole wells (a well's requests stay in order on one connection)."""
+        n_groups = min(len(self._conns), -(-len(items) // self._pipeline_depth))
+        if n_groups <= 1:
+            return [items]
+        groups: list[list] = [[] for _ in range(n_groups)]
+        share = -(-len(items) // n_groups)
+        k = 0
+        for j, item in enumerate(items):
+            if len(groups[k]) >= share and item[0] != items[j - 1][0] and k < n_groups - 1:
+                k += 1
+            groups[k].append(item)
+        return [g for g in groups if g]
+
+    def _exchange(self, k: int, items: list, batches: list[WellBatch], errors: list) -> None:
+        """Send ``items`` on connection ``k`` in pipelines of ``pipeline_depth``; a 401 triggers one fresh login
+        and one resend of what it refused. After a network failure (refused, timed out) the later pipelines of
+        this connection are not tried: they are kept for the next round."""
+        conn = self._conns[k]
+        broken = False
+        with self._conn_locks[k]:
+            for start in range(0, len(items), self._pipeline_depth):
+                chunk = items[start:start + self._pipeline_depth]
+                if broken:
+                    for i, part, _, _ in chunk:
+                        errors[i].append((part, TransientWriteError("not tried: the connection failed")))
+                    continue
+                for attempt in (1, 2):
+                    auth = self._auth_value
+                    headers = {"Content-Type": "application/json", "X-Authorization": auth}
+                    requests = [conn.request("POST", path, body, headers) for _, _, path, body in chunk]
+                    t_sent = time.perf_counter()
+                    answers = conn.exchange(requests)
+                    elapsed = time.perf_counter() - t_sent
+                    refused, delivered = [], 0
+                    for (i, part, _, _), answer in zip(chunk, answers):
+                        if isinstance(answer, Exception):
+                            broken = True
+                            errors[i].append((part, _classify(answer)))
+                        elif 200 <= answer[0] < 300:
+                            delivered += 1
+                            if part[0] == "attributes":
+                                batches[i].attributes.pop(part[1], None)
+                            else:
+                                batches[i].points.clear()
+                        elif answer[0] == 401 and attempt == 1:
+                            refused.append((i, part))
+                        else:
+                            errors[i].append((part, _status_error(*answer)))
+                    with self._count_lock:
+                        self.requests_sent += delivered
+                        self.exchange_s += elapsed
+                        self.requests_answered += sum(not isinstance(a, Exception) for a in answers)
+                    if not refused:
+                        break
+                    try:
+                        with self._auth_lock:  # expired or revoked token: log in again once (unless done meanwhile)
+                            if self._auth_value == auth:
+                                self._login()
+                    except Exception as exc:
+                        for i, part in refused:
+                            errors[i].append((part, exc))
+                        break
+                    again = set(refused)
+                    chunk = [item for item in chunk if (item[0], item[1]) in again]
+
+    def _outcome(self, batch: WellBatch, errors: list[tuple[tuple, Exception]]) -> Exception | None:
+        """None when the whole batch was delivered; else what to do with the rest: a permanent error dead-letters
+        it, anything else keeps it for the retry (parts refused for good are then dead-lettered on their own)."""
+        if not errors:
+            return None
+        retry = [exc for _, exc in errors if not isinstance(exc, PermanentWriteError)]
+        if not retry:
+            return errors[0][1]
+        refused, reasons = WellBatch(batch.entity_id), []
+        for part, exc in errors:
+            if isinstance(exc, PermanentWriteError):
+                if part[0] == "attributes" and part[1] in batch.attributes:
+                    refused.attributes[part[1]] = batch.attributes.pop(part[1])
+                elif part[0] == "points":
+                    refused.points, batch.points = batch.points, {}
+                reasons.append(str(exc))
+        if reasons:
+            log.error("%s writeback to %s partly refused, dead-lettered: %s", self.name, batch.entity_id, reasons)
+            self.dead_letters.append((refused, "; ".join(reasons)))
+        return retry[0]
 
     def _delete(self, op: tuple) -> None:
         """``DELETE /api/plugins/telemetry/{type}/{id}/{scope}?keys=`` (attributes) or ``DELETE .../timeseries/delete?
