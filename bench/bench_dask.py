@@ -149,6 +149,7 @@ def bench_placement_opm(workers: int, n_plans: int) -> dict | None:
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         simulator = DaskPlanSimulator(build_problem(case, backend="opm", max_workers=1).simulator, client)
         there = PlacementProblem(simulator, here.economics, here.constraints)
+        there.simulate_npv(masks[:workers])  # workers' imports, the simulator sent once
         t0 = time.perf_counter()
         b = there.simulate_npv(masks)
         t_there = time.perf_counter() - t0
