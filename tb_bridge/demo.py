@@ -206,13 +206,12 @@ def run_demo(
         # service had been running; the baselines of the anomaly detector are learned from it.
         for ts_ms in sorted(ts for ts in by_ts if ts < int(start.timestamp() * 1000)):
             stream_ts(ts_ms)
-        # Each valid well's LSTM autoencoder, trained from its warm-up day in ThingsBoard as POST /train-lstm-ae
-        # trains; the daily production history is written after it (its sparse daily points predate the telemetry
-        # and would stretch the training's 5-minute grid over weeks of empty slots).
-        result.lstm_ae = _train_lstm_ae(service, result.wells, int(start.timestamp() * 1000))
         for well in synthetic.wells:
             _backfill_production_history(tb, result.wells[well.name], synthetic, well, start)
         tb.wait_idle()
+        # Each valid well's LSTM autoencoder, trained from its ThingsBoard history as POST /train-lstm-ae trains: the
+        # warm-up day (the sparse daily production points before it are left out of training).
+        result.lstm_ae = _train_lstm_ae(service, result.wells, int(start.timestamp() * 1000))
 
         def stream(now: datetime) -> None:
             clock["now_ms"] = int(now.timestamp() * 1000)

@@ -13,8 +13,9 @@
   ``ml.lstm_ae_psi_retrain`` is retrained (a new registry version) -- and, with ``ml.lstm_ae_auto_train``, a well
   without one gets its first.
 - :func:`train_well` (also `atilax ml train-lstm-ae` and ``POST /train-lstm-ae``): 30 days of the well's telemetry
-  from ThingsBoard (``context.history_source``; the buffered day without it) on the 5-minute grid, the spans the
-  detector flagged left out, one model trained and registered.
+  from ThingsBoard (``context.history_source``; the buffered day without it) on the 5-minute grid, its dense part
+  only (the 24-hour windows with data in ``MIN_KEY_COVERAGE`` of their slots: older sparse points such as a daily
+  production backfill are left out), the spans the detector flagged left out, one model trained and registered.
 
 The steps read the model store from ``context.model_store`` (:class:`tb_bridge.model_store.ModelStore`); without one
 they do nothing.
@@ -100,21 +101,64 @@ def _window_steps(interval_s: int) -> int:
     return int(min(MAX_WINDOW_STEPS, max(2, round(86_400 / interval_s))))
 
 
-def training_data(context: WellContext, days: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, str]:
-    """``(keys, grid_ms, series (T, K), exclude (T,), source)`` for one well's training: its lift type's main keys
-    that have data, on the 5-minute grid, ``exclude`` the spans the detector flagged (the diagnostics state)."""
+def dense_slots(series: np.ndarray, window_steps: int, stride_steps: int) -> np.ndarray:
+    """(T,) bool: the slots of ``series`` (T, K) inside a ``window_steps`` window with data (a finite value of any
+    key) in ``MIN_KEY_COVERAGE`` of its slots. The windows are the training windows (every ``stride_steps`` ending at
+    the newest slot, ``engines.ml.lstm_ae.training_windows``); the slots older than the oldest window (fewer than a
+    stride) count with it; a series shorter than a window is one window of its own length."""
+    T = series.shape[0]
+    has = np.isfinite(series).any(axis=1)
+    ends = np.arange(T, min(window_steps, T) - 1, -stride_steps)[::-1]
+    starts = np.maximum(ends - window_steps, 0)
+    if ends.size:
+        starts[0] = 0
+    cum = np.concatenate([[0], np.cumsum(has)])
+    ok = cum[ends] - cum[starts] >= MIN_KEY_COVERAGE * (ends - np.maximum(ends - window_steps, 0))
+    edges = np.zeros(T + 1, np.int64)
+    np.add.at(edges, starts[ok], 1)
+    np.add.at(edges, ends[ok], -1)
+    return np.cumsum(edges[:-1]) > 0
+
+
+def training_data(context: WellContext, days: int, settings: Any = None
+                  ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, str, str]:
+    """``(keys, grid_ms, series (T, K), exclude (T,), source, detail)`` for one well's training: its lift type's main
+    keys that have data in ``MIN_KEY_COVERAGE`` of the dense slots, on the 5-minute grid from the oldest sample in a
+    dense slot (:func:`dense_slots` with the windows of ``settings``, an ``engines.ml.lstm_ae.LstmAeSettings``;
+    default: 24-hour windows every 2 h); ``exclude`` the spans the detector flagged (the diagnostics state) and the
+    slots outside the dense windows; ``detail`` says how much dense telemetry there is and how much training needs.
+    Raises :class:`InsufficientData` when no window is dense."""
+    from engines.ml.lstm_ae import LstmAeSettings
+
+    settings = settings or LstmAeSettings(window_steps=_window_steps(context.interval_s))
     keys = main_keys(context.config.lift_type)
     ts, arrays, source = _read(context, keys, days)
     grid, series = on_grid(ts, arrays, keys, context.interval_s)
     if grid.size == 0:
         raise InsufficientData("no telemetry to train on")
-    coverage = np.isfinite(series).mean(axis=0)
-    used = [j for j in range(len(keys)) if coverage[j] >= MIN_KEY_COVERAGE]
-    if not used:
-        raise InsufficientData(f"none of {list(keys)} has data in {MIN_KEY_COVERAGE:.0%} of the {source}'s slots")
     diagnostics = context.state.get("diagnostics")
     spans = getattr(diagnostics, "anomaly_spans", None) or []
-    return tuple(keys[j] for j in used), grid, series[:, used], _in_spans(grid, spans), source
+    dense = dense_slots(series, settings.window_steps, settings.stride_steps)
+    has = np.isfinite(series).any(axis=1)
+    n_dense = int(np.count_nonzero(has & dense & ~_in_spans(grid, spans)))
+    window_h = settings.window_steps * context.interval_s / 3600
+    read_days = (int(grid[-1]) - int(grid[0])) / DAY_MS
+    detail = (f"the {source} holds {n_dense * context.interval_s / 3600:.1f} h of dense "
+              f"{context.interval_s / 60:g}-minute telemetry ({n_dense} samples in {window_h:g}-h windows with data in "
+              f"at least {MIN_KEY_COVERAGE:.0%} of their slots, outside flagged spans; "
+              f"{int(np.count_nonzero(has))} samples read over {read_days:.1f} days); training needs {window_h:g} h: "
+              f"one {settings.window_steps}-sample window with at most {settings.max_missing_frac:.0%} missing")
+    if not dense.any():
+        raise InsufficientData(f"too little dense telemetry: {detail}")
+    first = int(np.argmax(dense & has))  # from the oldest sample in a dense window: the sparse history before it
+    grid, series, dense = grid[first:], series[first:], dense[first:]
+    coverage = np.isfinite(series[dense]).mean(axis=0)
+    used = [j for j in range(len(keys)) if coverage[j] >= MIN_KEY_COVERAGE]
+    if not used:
+        raise InsufficientData(f"none of {list(keys)} has data in {MIN_KEY_COVERAGE:.0%} of the {source}'s dense "
+                               f"slots")
+    exclude = _in_spans(grid, spans) | ~dense
+    return tuple(keys[j] for j in used), grid, series[:, used], exclude, source, detail
 
 
 def train_well(context: WellContext, store: Any, *, epochs: int | None = None,
@@ -122,16 +166,16 @@ def train_well(context: WellContext, store: Any, *, epochs: int | None = None,
                should_stop: Callable[[], bool] | None = None) -> tuple[Any, Any]:
     """Train and register one well's LSTM autoencoder (see the module docstring): ``(ModelRecord, TrainReport)``.
     Raises ``engines.ml.lstm_ae.TorchUnavailableError`` without PyTorch, :class:`InsufficientData` when less than one
-    clean 24-hour window is available."""
+    clean 24-hour window is available (the message says how much dense telemetry there is)."""
     from engines.ml.lstm_ae import LstmAeSettings, train_lstm_ae, training_windows
 
     ml = store.settings
-    keys, grid, series, exclude, source = training_data(context, ml.lstm_ae_history_days)
     settings = LstmAeSettings(window_steps=_window_steps(context.interval_s), epochs=epochs or ml.lstm_ae_epochs,
                               seed=_seed(context.config.entity_id))
+    keys, grid, series, exclude, source, detail = training_data(context, ml.lstm_ae_history_days, settings)
     if series.shape[0] < settings.window_steps or training_windows(series, exclude, settings)[0].shape[0] == 0:
         raise InsufficientData(f"no clean {settings.window_steps}-sample window in {series.shape[0]} samples of the "
-                               f"{source} (flagged spans left out)")
+                               f"{source} (flagged spans left out): {detail}")
     model, report = train_lstm_ae(series, keys, settings, exclude=exclude, progress=progress, should_stop=should_stop,
                                   threads=ml.torch_threads)
     metrics = dict(model.metrics, source=source, keys=list(keys), device=report.device)
