@@ -111,7 +111,8 @@ def bench_placement(workers: int) -> dict:
     t_here = time.perf_counter() - t0
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        problems = DaskPlacementProblems(DaskTierExecutor(DaskSettings(scheduler_address=cluster.scheduler_address)))
+        problems = DaskPlacementProblems(DaskTierExecutor(DaskSettings(scheduler_address=cluster.scheduler_address)),
+                                         min_remote_cell_steps=0)  # every batch out (the service keeps these here)
         run_placement(case, 0, problem=problems(case))  # workers' kernels
         t0 = time.perf_counter()
         b = run_placement(case, 0, problem=problems(case))

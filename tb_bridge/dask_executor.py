@@ -14,8 +14,9 @@ With ``dask.scheduler_address`` set, two kinds of batch work leave the service p
   Field steps (gas allocation, the field's Pareto weights) run afterwards in the service, as before.
 - **Placement plan evaluations** (:class:`DaskPlanSimulator`): each generation's plans that the genetic algorithm
   asks the simulator for (``PlacementProblem.simulate_npv`` -> ``simulator.run(masks)``) go to the cluster in chunks
-  of plans, one OPM Flow process (or one built-in batched simulation) per chunk and worker; the economics, the cache
-  and the GA stay in the service.
+  of plans, one OPM Flow process per plan (or one built-in batched simulation per chunk) on the workers; the
+  economics, the cache and the GA stay in the service. Built-in batches too small to pay for the round trip
+  (:data:`BUILTIN_MIN_REMOTE_CELL_STEPS`) stay here.
 
 Nothing is lost when the cluster is not there: an unreachable scheduler, a task that fails, or results later than
 ``dask.timeout_s`` after the tier started (seconds) make those wells (or plans) run in this process, with one log
@@ -346,11 +347,14 @@ class DaskPlanSimulator:
     plans go to a Dask cluster in chunks of ``plans_per_task`` (default: the batch split evenly over the cluster's
     worker threads). ``simulator`` (``FlowBatchSimulator`` for OPM Flow, or the built-in ``BatchSimulator``) must
     pickle; it is sent to the cluster once. A chunk that fails, or is not back within ``timeout_s`` of the batch's
-    start (seconds), is simulated here by ``simulator`` itself (one log line). ``counts``: plans simulated on the
-    cluster and here (a dict given by the caller, e.g. shared by a service's runs, or a new one)."""
+    start (seconds), is simulated here by ``simulator`` itself (one log line). A batch of fewer than
+    ``min_remote_cell_steps`` plan x cell x time-step products is simulated here as well (cheaper than the round trip).
+    ``counts``: plans simulated on the cluster and here (a dict given by the caller, e.g. shared by a service's runs,
+    or a new one)."""
 
     def __init__(self, simulator: Any, client: Any, *, plans_per_task: int | None = None,
-                 timeout_s: float = 600.0, counts: dict[str, int] | None = None) -> None:
+                 timeout_s: float = 600.0, counts: dict[str, int] | None = None,
+                 min_remote_cell_steps: int = 0) -> None:
         if plans_per_task is not None and plans_per_task < 1:
             raise ValueError("plans_per_task must be >= 1")
         self.simulator = simulator
@@ -360,6 +364,7 @@ class DaskPlanSimulator:
         self.reservoir = simulator.reservoir
         self.dt_days = simulator.dt_days
         self.counts = counts if counts is not None else {"remote_plans": 0, "local_plans": 0}
+        self.min_remote_cell_steps = int(min_remote_cell_steps)
         self._remote_simulator: Any = None
 
     def __getattr__(self, name: str) -> Any:  # design, linear_solver, ...: the wrapped simulator's
@@ -378,6 +383,9 @@ class DaskPlanSimulator:
 
     def run(self, masks: np.ndarray, **run_kwargs: Any) -> Any:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))
+        if masks.shape[0] * self.reservoir.n_cells * len(self.dt_days) < self.min_remote_cell_steps:
+            self.counts["local_plans"] += masks.shape[0]
+            return self.simulator.run(masks, **run_kwargs)
         deadline = time.monotonic() + self.timeout_s
         size = self._chunk_size(masks.shape[0])
         chunks = [masks[s:s + size] for s in range(0, masks.shape[0], size)]
@@ -412,19 +420,28 @@ class DaskPlanSimulator:
         return concatenate_results(results)
 
 
+#: Batches of the built-in simulator smaller than this (plans x cells x time steps) stay in the service process: the
+#: compiled kernel simulates thesis_5x5's generation (50 x 25 x 24 = 30,000) in ~17 ms, less than a Dask round trip,
+#: channel_20x20's (40 x 400 x 24 = 384,000) in ~430 ms (bench/bench_dask.py, docs/benchmarks.md).
+BUILTIN_MIN_REMOTE_CELL_STEPS = 100_000
+
+
 class DaskPlacementProblems:
-    """``case -> PlacementProblem`` (``PlacementJobs(problem_factory=...)``, the CLI's ``placement run --dask``) whose
+    """``case -> PlacementProblem`` (``PlacementJobs(problem_factory=...)``, what ``build_placement_jobs`` wires) whose
     simulator runs on the cluster (:class:`DaskPlanSimulator`); the plain in-process problem when the scheduler cannot
     be reached. ``backend`` and ``simulator_kwargs``: as ``engines.reservoir.planner.build_problem`` (``"opm"``: one
     OPM Flow process per plan, on the workers, which then need ``flow``). ``plans_per_task``: plans per Dask task
-    (default: each batch split evenly over the cluster's worker threads). ``counts``: plans simulated on the cluster
-    and here over every run."""
+    (default: each batch split evenly over the cluster's worker threads). ``min_remote_cell_steps``: smaller batches
+    stay here (default :data:`BUILTIN_MIN_REMOTE_CELL_STEPS` for the built-in simulator, 0 for OPM Flow). ``counts``:
+    plans simulated on the cluster and here over every run."""
 
     def __init__(self, executor: DaskTierExecutor, backend: str = "builtin", plans_per_task: int | None = None,
-                 **simulator_kwargs: Any) -> None:
+                 min_remote_cell_steps: int | None = None, **simulator_kwargs: Any) -> None:
         self.executor = executor
         self.backend = backend
         self.plans_per_task = plans_per_task
+        self.min_remote_cell_steps = (int(min_remote_cell_steps) if min_remote_cell_steps is not None
+                                      else 0 if backend == "opm" else BUILTIN_MIN_REMOTE_CELL_STEPS)
         self.simulator_kwargs = simulator_kwargs
         self.counts = {"remote_plans": 0, "local_plans": 0}
 
@@ -437,7 +454,8 @@ class DaskPlacementProblems:
         if client is None:
             return problem
         simulator = DaskPlanSimulator(problem.simulator, client, plans_per_task=self.plans_per_task,
-                                      timeout_s=self.executor.settings.timeout_s, counts=self.counts)
+                                      timeout_s=self.executor.settings.timeout_s, counts=self.counts,
+                                      min_remote_cell_steps=self.min_remote_cell_steps)
         return PlacementProblem(simulator, problem.economics, problem.constraints)
 
     def close(self) -> None:

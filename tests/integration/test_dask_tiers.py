@@ -371,6 +371,24 @@ def test_placement_plans_of_a_failing_task_are_simulated_in_process(client, monk
     assert sum("RuntimeError: worker lost" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_small_builtin_batches_stay_in_process(cluster):
+    """By default a built-in batch below BUILTIN_MIN_REMOTE_CELL_STEPS (thesis_5x5's generation of 50 plans:
+    30,000 plan-cell-steps) is simulated here; channel_20x20's (12 plans x 400 cells x 24 steps) goes out."""
+    from engines.reservoir.case import load_case
+
+    executor = DaskTierExecutor(DaskSettings(scheduler_address=cluster.scheduler_address))
+    try:
+        problems = DaskPlacementProblems(executor)
+        small, large = problems(load_case("thesis_5x5")), problems(load_case("channel_20x20"))
+        rng = np.random.default_rng(2)
+        small.simulate_npv(rng.random((50, small.n_var)) < 0.15)
+        assert problems.counts == {"remote_plans": 0, "local_plans": 50}
+        large.simulate_npv(rng.random((12, large.n_var)) < 0.01)
+        assert problems.counts == {"remote_plans": 12, "local_plans": 50}
+    finally:
+        executor.close()
+
+
 def test_a_placement_run_on_the_cluster_with_the_builtin_simulator(cluster):
     """A whole GA run (thesis_5x5, population 50, 100 generations) with every generation's plans simulated on the
     cluster: the same best plan, NPV history and profile as in-process."""
@@ -380,14 +398,14 @@ def test_a_placement_run_on_the_cluster_with_the_builtin_simulator(cluster):
     case = load_case("thesis_5x5")
     executor = DaskTierExecutor(DaskSettings(scheduler_address=cluster.scheduler_address))
     try:
-        there = placement_problem_factory(executor)(case)
+        there = placement_problem_factory(executor, min_remote_cell_steps=0)(case)
         assert isinstance(there.simulator, DaskPlanSimulator)
         here = build_problem(case)
         masks = _masks(case.reservoir.n_columns)
         np.testing.assert_allclose(there.simulate_npv(masks), here.simulate_npv(masks), rtol=1e-9)
         assert there.simulator.counts == {"remote_plans": len(PLANS), "local_plans": 0}
         a = run_placement(case, 3, problem=build_problem(case))
-        b = run_placement(case, 3, problem=placement_problem_factory(executor)(case))
+        b = run_placement(case, 3, problem=placement_problem_factory(executor, min_remote_cell_steps=0)(case))
         assert b.well_columns == a.well_columns == (6, 8, 16, 18)  # the certified optimum
         np.testing.assert_allclose(b.history_best_npv_usd, a.history_best_npv_usd, rtol=1e-9)
         np.testing.assert_allclose(b.oil_rate_stb_d, a.oil_rate_stb_d, rtol=1e-9)
@@ -415,7 +433,8 @@ def test_a_field_assets_placement_run_on_the_cluster_writes_what_the_in_process_
     doc = json.loads((CASES_DIR / "thesis_5x5.json").read_text())
     doc["optimizer"] = {**doc["optimizer"], "pop_size": 12, "n_generations": 6}
     attributes = {"placement_case": json.dumps(doc), "placement_seed": 3}
-    problems = DaskPlacementProblems(DaskTierExecutor(DaskSettings(scheduler_address=cluster.scheduler_address)))
+    problems = DaskPlacementProblems(DaskTierExecutor(DaskSettings(scheduler_address=cluster.scheduler_address)),
+                                     min_remote_cell_steps=0)  # this small case's batches would stay here by default
     written = {}
     for name, factory in (("here", None), ("cluster", problems)):
         writeback = RecordingWriteback()
