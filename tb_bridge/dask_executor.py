@@ -79,6 +79,12 @@ class WellResult:
     removed: tuple[str, ...] = ()
 
 
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (a log line per fallback)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
 def _round_trips(exc: Exception) -> bool:
     """The exception survives pickling as the same type and message (what ``LiftHandler.run`` reports)."""
     try:
@@ -174,8 +180,8 @@ class DaskTierExecutor:
                 self._client = Client(self.settings.scheduler_address, timeout=self.connect_timeout_s,
                                       set_as_default=False)
             except Exception as exc:
-                log.warning("Dask scheduler %s unreachable (%s: %s); running in this process",
-                            self.settings.scheduler_address, type(exc).__name__, exc)
+                log.warning("Dask scheduler %s unreachable (%s); running in this process",
+                            self.settings.scheduler_address, _one_line(exc))
                 self._client = None
             return self._client
 
@@ -266,8 +272,8 @@ class _TierRun:
                                                  tasks, pure=False, workers=self._worker_for(tasks[0].config.entity_id),
                                                  allow_other_workers=True)
             except Exception as exc:
-                log.warning("Dask submit of %d %s wells failed (%s: %s); they run in this process",
-                            len(tasks), self.tier, type(exc).__name__, exc)
+                log.warning("Dask submit of %d %s wells failed (%s); they run in this process",
+                            len(tasks), self.tier, _one_line(exc))
             submitted.parts.append(part)
         return submitted
 
@@ -281,7 +287,7 @@ class _TierRun:
             try:
                 results = part.future.result(timeout=max(0.0, self.deadline - time.monotonic()))
             except (Exception, asyncio.CancelledError) as exc:  # failed, timed out (dask.timeout_s), cluster gone
-                reason = "timed out" if isinstance(exc, TimeoutError) else f"failed ({type(exc).__name__}: {exc})"
+                reason = "timed out" if isinstance(exc, TimeoutError) else f"failed ({_one_line(exc)})"
                 log.warning("Dask task of %d %s wells %s; they run in this process", len(part.indices), self.tier,
                             reason)
                 try:
@@ -396,8 +402,8 @@ class DaskPlanSimulator:
             futures = [self.client.submit(simulate_plans, self._remote_simulator, chunk, run_kwargs, pure=False)
                        for chunk in chunks]
         except Exception as exc:
-            log.warning("Dask submit of %d placement plans failed (%s: %s); simulating them in this process",
-                        masks.shape[0], type(exc).__name__, exc)
+            log.warning("Dask submit of %d placement plans failed (%s); simulating them in this process",
+                        masks.shape[0], _one_line(exc))
         results = []
         for chunk, future in zip(chunks, futures):
             result = None
@@ -406,7 +412,7 @@ class DaskPlanSimulator:
                     result = future.result(timeout=max(0.0, deadline - time.monotonic()))
                     self.counts["remote_plans"] += chunk.shape[0]
                 except (Exception, asyncio.CancelledError) as exc:
-                    reason = "timed out" if isinstance(exc, TimeoutError) else f"failed ({type(exc).__name__}: {exc})"
+                    reason = "timed out" if isinstance(exc, TimeoutError) else f"failed ({_one_line(exc)})"
                     log.warning("Dask task of %d placement plans %s; simulating them in this process",
                                 chunk.shape[0], reason)
                     try:
