@@ -2,6 +2,7 @@
 service replica processes (:mod:`tb_bridge.faults.kafka_replica`: the real router, Redis buffer and ownership).
 
     python bench/bench_load.py                               # Kafka and MQTT, 1 and 2 processes, 5,000 events/s, 10 s
+    python bench/bench_load.py --brokers kafka-bare,kafka    # the anchor: a plain consumer of the same topics
     python bench/bench_load.py --rate 2000 --seconds 5 --brokers kafka --processes 1
     python bench/bench_load.py --capacity 100000             # Kafka drain rate of a 100,000-record backlog, 1 vs 2
     python bench/bench_load.py --failover                    # a replica SIGKILLed mid-stream: loss and takeover time
@@ -59,6 +60,8 @@ class Replica:
 
 def start_replica(name: str, broker: str, address: str, redis_url: str, prefix: str, shared: bool,
                   extra: list[str] | None = None) -> Replica:
+    if broker == "kafka-bare":  # the anchor: a plain consumer of the same topics, no service
+        broker, extra = "kafka", [*(extra or []), "--bare"]
     args = [sys.executable, "-m", "tb_bridge.faults.kafka_replica", "--redis-url", redis_url, "--key-prefix",
             f"{prefix}:", "--instance", name, "--group", f"{prefix}-group", "--topic-prefix", prefix,
             "--partitions", str(PARTITIONS), "--buffer-points", "2000", "--status-interval-s", "0.25",
@@ -130,19 +133,20 @@ def publish(broker: str, address: str, prefix: str, wells_n: int, rate: float, s
 
 def run_rate(broker: str, processes: int, args) -> dict:
     prefix = f"b{uuid.uuid4().hex[:8]}"
-    server = TansuServer() if broker == "kafka" else MosquittoServer()
+    server = TansuServer() if broker.startswith("kafka") else MosquittoServer()
     with server, RedisServer() as redis_server:
-        address = server.bootstrap_servers if broker == "kafka" else f"127.0.0.1:{server.port}"
+        address = server.bootstrap_servers if broker.startswith("kafka") else f"127.0.0.1:{server.port}"
         replicas = [start_replica(f"r{i + 1}", broker, address, redis_server.url, prefix, processes > 1)
                     for i in range(processes)]
         try:
             ready = wait(lambda: all(r.last.get("partitions") for r in replicas)
-                         and (broker != "kafka" or sum(len(r.last["partitions"]) for r in replicas)
+                         and (not broker.startswith("kafka") or sum(len(r.last["partitions"]) for r in replicas)
                               == PARTITIONS * len(KAFKA_LIFT_TYPES)), 60)
             if not ready:
                 return {"broker": broker, "processes": processes, "error": "replicas did not start"}
             out = multiprocessing.Queue()
-            publisher = multiprocessing.Process(target=publish, args=(broker, address, prefix, args.wells, args.rate,
+            publisher = multiprocessing.Process(target=publish, args=(broker.split("-")[0], address, prefix, args.wells,
+                                                                      args.rate,
                                                                       args.seconds if args.rate > 0 else args.events, out))
             t0 = time.perf_counter()
             publisher.start()

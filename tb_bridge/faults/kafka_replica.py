@@ -105,9 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=["kafka", "mqtt"], default="kafka")
     parser.add_argument("--mqtt-port", type=int, default=1883)
     parser.add_argument("--mqtt-shared-group", default=None, help="MQTT 5 shared subscription of the replicas")
+    parser.add_argument("--bare", action="store_true", help="the anchor: a plain confluent-kafka consumer of the same "
+                        "topics and group that only reads each record's ts (no service, no buffer)")
     parser.add_argument("--run-tier", action="append", default=[], choices=["fast", "hourly", "daily"])
     parser.add_argument("--tier-every-s", type=float, default=0.0, help="0: run the tiers once, when asked on stdin")
     args = parser.parse_args(argv)
+    if args.bare:
+        return bare_consumer(args)
 
     from tb_bridge.buffer.redis_buffer import RedisBuffer
     from tb_bridge.config import KAFKA_LIFT_TYPES, load_settings
@@ -198,6 +202,53 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(status), flush=True)
     transport.stop()
     service.close()
+    return 0
+
+
+def bare_consumer(args: argparse.Namespace) -> int:
+    """The anchor row of the load harness: the same topics, group and batching as the transport, nothing else."""
+    from confluent_kafka import Consumer
+
+    from tb_bridge.config import KAFKA_LIFT_TYPES
+
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"{args.group}", "client.id": args.instance,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "session.timeout.ms": args.session_timeout_ms, "fetch.wait.max.ms": 10,
+                         "partition.assignment.strategy": "cooperative-sticky"})
+    from tb_bridge.transport.kafka import ensure_topics, kafka_client_config
+
+    topics = [f"{args.topic_prefix}.telemetry.{t}" for t in KAFKA_LIFT_TYPES]
+    ensure_topics(kafka_client_config(args.bootstrap), {t: args.partitions for t in topics})
+    consumer.subscribe(topics)
+    probe, stop, started = LatencyProbe(), threading.Event(), time.time()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    class _Stamp:  # what LatencyProbe reads of an event
+        class kind:
+            value = "telemetry"
+
+        def __init__(self, ts_ms: int) -> None:
+            self.ts_ms = ts_ms
+
+    next_status = 0.0
+    while not stop.is_set():
+        first = consumer.poll(0.05)
+        if first is not None:
+            records = [first, *consumer.consume(args.batch_max_events - 1, 0)]
+            stamps = [_Stamp(int(json.loads(r.value())["ts"])) for r in records if r.error() is None]
+            probe.observe(stamps, time.time() * 1000.0)
+            consumer.commit(asynchronous=True)
+        if time.time() >= next_status:
+            next_status = time.time() + args.status_interval_s
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            print(json.dumps({"instance": args.instance, "t": round(time.time() - started, 3),
+                              "partitions": [f"{p.topic}:{p.partition}" for p in consumer.assignment()],
+                              "records": probe.count, "events": probe.count, "dead_lettered": 0, "commits": 0,
+                              "buffered_telemetry": probe.count, **probe.percentiles(),
+                              "first_buffered_ms": probe.first_ms, "last_buffered_ms": probe.last_ms,
+                              "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "rss_mb": rss_mb(), "pending": 0}),
+                  flush=True)
+    consumer.close()
     return 0
 
 
