@@ -260,15 +260,15 @@ def run_tiers(args) -> dict:
                 buffer.append_many((by_name[sw.name].well_id, int(stamps[t]), dict(zip(keys, rows[t])))
                                    for t in range(args.history))
         load_s = time.perf_counter() - t_load
+        tier_args = [a for tier in args.tier_list.split(",") for a in ("--run-tier", tier)]
         replica = start_replica("r1", "kafka", server.bootstrap_servers, redis_server.url, prefix, False,
-                                ["--run-tier", "fast", "--run-tier", "hourly", "--buffer-points",
-                                 str(args.history + 120)])
+                                [*tier_args, "--buffer-points", str(args.history + 120)])
         try:
             wait(lambda: len(replica.last.get("partitions", [])) == PARTITIONS * len(KAFKA_LIFT_TYPES), 60)
             publisher = KafkaFieldPublisher(kafka_client_config(server.bootstrap_servers), topics, f"{prefix}.events")
             publisher.configure(wells)
             publisher.flush(300)
-            wait(lambda: replica.last.get("records", 0) >= len(wells), 300)
+            wait(lambda: replica.last.get("wells_valid", 0) >= len(wells), 600)  # every configuration registered
             stop = threading.Event()
 
             def trickle() -> None:  # 1-minute telemetry of every well while the tiers run
@@ -282,7 +282,7 @@ def run_tiers(args) -> dict:
             thread.start()
             replica.proc.stdin.write("tiers\n")
             replica.proc.stdin.flush()
-            wait(lambda: len(replica.tiers) >= 2, 3600)
+            wait(lambda: len(replica.tiers) >= len(tier_args) // 2, 3600)
             stop.set()
             return {"wells": len(wells), "history_samples_per_well": args.history, "preload_s": round(load_s, 1),
                     "tiers": replica.tiers, "cpu_s": replica.last.get("cpu_s"), "rss_mb": replica.last.get("rss_mb"),
@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--session-timeout-ms", type=int, default=6000, help="--failover: the replicas' session timeout")
     parser.add_argument("--tiers", action="store_true")
     parser.add_argument("--history", type=int, default=288, help="--tiers: 5-minute samples per well in the buffer")
+    parser.add_argument("--tier-list", default="fast,hourly", help="--tiers: the tiers to run, in order")
     args = parser.parse_args()
     rows = []
     if args.capacity:

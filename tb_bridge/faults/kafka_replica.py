@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                   "buffered_telemetry": probe.count, **probe.percentiles(),
                   "first_buffered_ms": probe.first_ms, "last_buffered_ms": probe.last_ms,
                   "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "rss_mb": rss_mb(),
-                  "pending": service.router.pending["samples"]}
+                  "pending": service.router.pending["samples"], "wells_valid": len(service.registry.valid_wells())}
         print(json.dumps(status), flush=True)
     transport.stop()
     service.close()
