@@ -94,7 +94,8 @@ def field():
         tb.save_attributes(well, "SERVER_SCOPE", {f"sim_param_{name}": value})  # slider writes
     tb.save_timeseries(well, [(NOW - 6 * HOUR + i * 600_000, {"opt_well_health_score": 80 + i % 3,
                                                               "opt_anomaly_score": 0.1 + 0.01 * i, "opt_spc_t2": 2.0 + i % 4,
-                                                              "opt_spc_spe": 1.0, "opt_nodal_pwf_psi": 1400.0 + i})
+                                                              "opt_spc_spe": 1.0, "opt_nodal_pwf_psi": 1400.0 + i,
+                                                              "opt_lstm_ae_anomaly_score": 0.4 + 0.01 * i})
                               for i in range(36)], user=service)
     tb.save_timeseries(well, [(NOW + d * 24 * HOUR, {"opt_dca_forecast_bpd": 780 - d, "opt_dca_forecast_p10_bpd": 820 - d,
                                                       "opt_dca_forecast_p90_bpd": 740 - d}) for d in range(1, 60)], user=service)
