@@ -190,6 +190,26 @@ class Router:
     # -- public -------------------------------------------------------------------------------
     def handle(self, event: WellEvent) -> None:
         """Route one event. Never raises for bad input."""
+        self._route(event, self._append)
+
+    def handle_batch(self, events: Sequence[WellEvent]) -> None:
+        """Route events in order, as :meth:`handle` would one by one, but with the numeric telemetry among them
+        appended to the buffer in one ``append_many`` (one Redis call for many wells; a batching transport such as
+        Kafka calls this). Other events are routed one by one where they stand; never raises for bad input."""
+        samples: list[tuple[WellEvent, dict[str, float]]] = []
+        collect = lambda event, numbers: samples.append((event, numbers))  # noqa: E731
+        for event in events:
+            if event.kind is EventKind.TELEMETRY and not is_asset_event(event):
+                self._route(event, collect)
+                continue
+            self._append_batch(samples)
+            samples.clear()
+            self._route(event, self._append)
+        self._append_batch(samples)
+
+    def _route(self, event: WellEvent, append: Callable[[WellEvent, dict[str, float]], None]) -> None:
+        """Dispatch one event; a telemetry event's numbers go to ``append`` (the buffer now, or a batch). Bad input
+        and bugs become a dead letter with its reason, never an exception."""
         with self._lock:
             by_source = self.stats.events_by_source
             by_source[event.source] = by_source.get(event.source, 0) + 1
@@ -199,7 +219,9 @@ class Router:
             if is_asset_event(event):
                 self._asset(event)
             elif event.kind is EventKind.TELEMETRY:
-                self._telemetry(event)
+                prepared = self._telemetry_numbers(event)
+                if prepared is not None:
+                    append(*prepared)
             elif event.kind in (EventKind.ATTRIBUTES_UPDATED, EventKind.ATTRIBUTES_SNAPSHOT):
                 self._attributes(event)
             elif event.kind in (EventKind.ALARM_ACK, EventKind.ALARM_CLEAR):
@@ -211,35 +233,6 @@ class Router:
         except Exception as exc:  # a bug must not take the service down: keep the event
             log.exception("unexpected error routing event for %s", event.well_id)
             self._reject(event, f"internal error: {type(exc).__name__}: {exc}")
-
-    def handle_batch(self, events: Sequence[WellEvent]) -> None:
-        """Route events in order, as :meth:`handle` would one by one, but with the numeric telemetry among them
-        appended to the buffer in one ``append_many`` (one Redis pipeline; a batching transport such as Kafka
-        calls this). Other events are routed one by one where they stand; never raises for bad input."""
-        samples: list[tuple[WellEvent, dict[str, float]]] = []
-        for event in events:
-            if event.kind is not EventKind.TELEMETRY or is_asset_event(event):
-                self._append_batch(samples)
-                samples = []
-                self.handle(event)
-                continue
-            with self._lock:
-                by_source = self.stats.events_by_source
-                by_source[event.source] = by_source.get(event.source, 0) + 1
-            try:
-                if self.timestamp_window is not None:
-                    self.timestamp_window.check(event.ts_ms, self.clock_ms())
-                prepared = self._telemetry_numbers(event)
-            except (EventError, WellConfigError) as exc:
-                self._reject(event, str(exc))
-                continue
-            except Exception as exc:
-                log.exception("unexpected error routing event for %s", event.well_id)
-                self._reject(event, f"internal error: {type(exc).__name__}: {exc}")
-                continue
-            if prepared is not None:
-                samples.append(prepared)
-        self._append_batch(samples)
 
     def handle_raw_dead_letter(self, source: str, payload: bytes | str, reason: str) -> None:
         """For transports: a payload that could not even become a WellEvent (kept capped and escaped)."""
@@ -266,11 +259,6 @@ class Router:
             return dict(self._latest_text.get(well_id, {}))
 
     # -- internals ----------------------------------------------------------------------------
-    def _telemetry(self, event: WellEvent) -> None:
-        prepared = self._telemetry_numbers(event)
-        if prepared is not None:
-            self._append(*prepared)
-
     def _telemetry_numbers(self, event: WellEvent) -> tuple[WellEvent, dict[str, float]] | None:
         """Validate one telemetry event: text values to the latest-values map, own keys dropped; returns the
         event and its numbers to append (None when it has none). Raises EventError for bad values."""
@@ -382,6 +370,13 @@ class Router:
                 for event, numbers in samples:
                     self._hold_sample(event, numbers)
             _bad_input_log.warning("buffer", "buffer unreachable, telemetry held in memory: %s", exc)
+        except Exception:  # a sample the buffer refuses must not lose the batch: each goes alone, as handle() would
+            log.exception("batched append failed; appending the %d samples one by one", len(samples))
+            for event, numbers in samples:
+                try:
+                    self._append(event, numbers)
+                except Exception as exc:
+                    self._reject(event, f"internal error: {type(exc).__name__}: {exc}")
 
     def _hold_sample(self, event: WellEvent, numbers: dict[str, float]) -> None:
         """(lock held) Queue one sample; beyond the bound the oldest goes to the dead-letter table."""

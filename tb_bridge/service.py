@@ -32,7 +32,7 @@ from tb_bridge.setpoint_control import SetpointControl
 from tb_bridge.tb_history import ThingsBoardHistory
 from tb_bridge.transport.base import Transport
 from tb_bridge.transport.loop_guard import LoopGuard
-from tb_bridge.wells.model import WellConfig
+from tb_bridge.wells.model import WellConfig, normalize_lift_type
 from tb_bridge.wells.registry import WellRegistry
 from tb_bridge.writeback.base import Writeback
 from tb_bridge.writeback.keys import OWN_PREFIXES, check_attributes, units_of
@@ -169,12 +169,7 @@ class Service:
         if self.ownership is None:
             return True
         config = self.registry.config(well_id)
-        if config is not None:
-            lift_type = config.lift_type
-        else:
-            from tb_bridge.wells.model import LIFT_TYPE_BY_DEVICE_PROFILE
-
-            lift_type = LIFT_TYPE_BY_DEVICE_PROFILE.get((device_type or "").lower(), "")
+        lift_type = config.lift_type if config is not None else normalize_lift_type(device_type or "")
         return self.ownership.owns(well_id, lift_type)
 
     def _is_field_leader(self) -> bool:
@@ -185,13 +180,7 @@ class Service:
         state store."""
         state = self._well_state.get(well_id)
         if state is None:
-            loaded = None
-            if self.state_store is not None:
-                try:
-                    loaded = self.state_store.load(well_id)
-                except Exception:
-                    log.exception("state of %s could not be read from the state store; it starts afresh", well_id)
-            state = self._well_state.setdefault(well_id, loaded or {})
+            state = self._well_state.setdefault(well_id, self._stored_state(well_id))
         return state
 
     def checkpoint_states(self, well_ids: Sequence[str] | None = None) -> int:
@@ -513,13 +502,13 @@ class Service:
             report.errors.setdefault("field", []).append(f"field review: {type(exc).__name__}: {exc}")
 
     def _stored_state(self, well_id: str) -> dict[str, Any]:
-        """A well's state as its owner last saved it (empty without a state store)."""
+        """A well's state as its owner last saved it (empty without a state store, or when it cannot be read)."""
         if self.state_store is None:
             return {}
         try:
             return self.state_store.load(well_id) or {}
         except Exception:
-            log.exception("state of %s could not be read from the state store", well_id)
+            log.exception("state of %s could not be read from the state store; it starts afresh", well_id)
             return {}
 
     def _handle_alarms(self, well_id: str, changes: Sequence[Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-distributed = pytest.importorskip("distributed")
+import distributed  # a core dependency (dask.scheduler_address): missing is a failure, not a skip
 
 from engines.fielddata import SyntheticField  # noqa: E402
 from tb_bridge.buffer.memory import MemoryBuffer  # noqa: E402

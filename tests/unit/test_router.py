@@ -229,3 +229,28 @@ def test_handle_batch_routes_like_handle_one_by_one(tmp_path):
     assert buffers["w1"][1]["frequency_hz"][1] == 56.0 and buffers["w1"][1]["flow_rate_bpd"] == [500.0, 505.0]
     assert buffers["w2"][0] == [T0 + 300_000] and buffers["w3"][0] == []
     assert len(outcomes[1][3]) == 1 and outcomes[1][3][0][0] == "w2"
+
+
+def test_a_sample_the_buffer_refuses_in_a_batch_is_dead_lettered_alone(rig):
+    """append_many raising something other than BufferUnavailableError: the batch's samples are appended one by
+    one, the refused one becomes a dead letter, the others are buffered (none is lost silently)."""
+    router, _, buffer, store, _, errors = rig
+
+    class Picky(MemoryBuffer):
+        def append_many(self, samples):
+            raise ValueError("refused")
+
+        def append(self, well_id, ts_ms, values):
+            if well_id == "bad":
+                raise ValueError("this well is refused")
+            super().append(well_id, ts_ms, values)
+
+    router.buffer = picky = Picky()
+    router.timestamp_window = None
+    router.handle_batch([telemetry("w1", T0, flow_rate_bpd=1.0), telemetry("bad", T0, flow_rate_bpd=2.0),
+                         telemetry("w1", T0 + 300_000, flow_rate_bpd=3.0)])
+    router.retry_pending()
+    assert picky.window("w1").values["flow_rate_bpd"].tolist() == [1.0, 3.0] and len(picky.window("bad")) == 0
+    dead = store.dead_letters()
+    assert [d.well_id for d in dead] == ["bad"] and "this well is refused" in dead[0].error
+    assert router.stats.telemetry == 3 and [w for w, _ in errors] == ["bad"]
